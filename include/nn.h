@@ -1,0 +1,384 @@
+/*
+ * nn.h - libnn, a small Keras-style neural-network library in C11.
+ *
+ * This header is the library's whole public contract. Concepts follow Keras:
+ * a sequential model of layers, compile (loss, optimizer), fit, evaluate,
+ * predict, summary, save/load.
+ *
+ * Conventions
+ *  - Tensors are float32, row-major, batch first. A sample's shape is
+ *    (H, W, C) for images and (N) for vectors; comments give shapes.
+ *  - Functions that can fail return an nn_status and, when `err` is not NULL,
+ *    fill it with a message the caller can show. The library never prints and
+ *    never exits.
+ *  - Ownership is stated at each declaration. Objects returned by *_new or
+ *    *_load are freed with the matching *_free, which accepts NULL.
+ *  - There is no global state: randomness comes from an nn_rng the caller
+ *    seeds, so two models in one process never disturb each other.
+ */
+#ifndef NN_H
+#define NN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NN_VERSION_STRING "0.1.0"
+
+/* ------------------------------------------------------------------ errors */
+
+typedef enum nn_status {
+    NN_OK = 0,
+    NN_ERR_ARG,      /* invalid argument or option value */
+    NN_ERR_NOMEM,    /* allocation failed */
+    NN_ERR_IO,       /* file could not be opened, read or written */
+    NN_ERR_FORMAT,   /* file contents are malformed or inconsistent */
+    NN_ERR_LIMIT,    /* input exceeds a documented limit (docs/limits.md) */
+    NN_ERR_SHAPE,    /* tensor shapes do not fit together */
+    NN_ERR_STATE,    /* call made in the wrong state (e.g. fit before compile) */
+    NN_ERR_INTERRUPTED /* a callback asked to stop */
+} nn_status;
+
+/* A failure reason: code plus a one-line message (no trailing newline). */
+typedef struct nn_error {
+    nn_status code;
+    char msg[512];
+} nn_error;
+
+/* Returns a static, never-NULL name for a status ("out of memory", ...). */
+const char *nn_status_str(nn_status s);
+
+/* ---------------------------------------------------------------- limits */
+
+/* Documented in docs/limits.md; every input is checked against these before
+ * it is used to size an allocation. */
+#define NN_MAX_LAYERS        64
+#define NN_MAX_DIM           65536          /* any one dimension */
+#define NN_MAX_SAMPLE_SIZE   (1u << 24)     /* elements in one sample */
+#define NN_MAX_PARAMS        (1ull << 28)   /* parameters in one model (1 GiB) */
+#define NN_MAX_IDX_BYTES     (1ull << 32)   /* bytes of one IDX file, 4 GiB */
+#define NN_MAX_CLASSES       65536
+
+/* -------------------------------------------------------------------- rng */
+
+/* A small, explicit random generator (xoshiro128+ seeded by splitmix64).
+ * Same seed, same sequence, on every platform. */
+typedef struct nn_rng {
+    uint32_t s[4];
+} nn_rng;
+
+void nn_rng_seed(nn_rng *r, uint64_t seed);
+uint32_t nn_rng_u32(nn_rng *r);
+float nn_rng_uniform(nn_rng *r);               /* [0, 1) */
+float nn_rng_normal(nn_rng *r);                /* mean 0, stddev 1 */
+uint32_t nn_rng_below(nn_rng *r, uint32_t n);  /* [0, n), unbiased; n > 0 */
+
+/* ------------------------------------------------------------------ shape */
+
+/* Per-sample shape: rank 1 (N) or rank 3 (H, W, C). */
+typedef struct nn_shape {
+    int rank;
+    int dim[3];
+} nn_shape;
+
+nn_shape nn_shape1(int n);
+nn_shape nn_shape3(int h, int w, int c);
+size_t nn_shape_size(nn_shape s);   /* product of dims */
+
+/* ------------------------------------------------------------------ data */
+
+/* A data set in memory: n samples of `shape`, and their labels.
+ * Images may stay uint8 (scaled by `scale` per batch, so memory stays the
+ * data set's bytes) or be float. Exactly one of x_u8 / x_f32 is set.
+ * Targets are class indices in `labels`, or float rows in `targets`
+ * (n, outputs) for regression / soft targets. The struct does not own its
+ * arrays unless it came from nn_idx_load_pair (then free with
+ * nn_dataset_free). */
+typedef struct nn_dataset {
+    size_t n;
+    nn_shape shape;
+    const uint8_t *x_u8;      /* (n, shape) or NULL */
+    const float *x_f32;       /* (n, shape) or NULL */
+    float scale;              /* applied to x_u8; 1/255 for MNIST */
+    const uint8_t *labels;    /* (n) class indices, or NULL */
+    const float *targets;     /* (n, outputs), or NULL */
+    int num_classes;          /* 0 if unknown */
+    void *owned_;             /* private: storage freed by nn_dataset_free */
+} nn_dataset;
+
+/* Frees storage owned by a loaded data set and zeroes *d. NULL-safe. */
+void nn_dataset_free(nn_dataset *d);
+
+/* A view of samples [begin, begin+count) of d (shares storage, owns nothing). */
+nn_dataset nn_dataset_slice(const nn_dataset *d, size_t begin, size_t count);
+
+/* --------------------------------------------------------------- IDX files */
+
+/* An IDX array (the MNIST format), raw or gzip-compressed (detected by
+ * content, not name). Only unsigned-byte element type (0x08) is accepted.
+ * Dimensions are validated against NN_MAX_* and the file length before any
+ * allocation; no more than the header promises is read. */
+typedef struct nn_idx {
+    int rank;                 /* 1..4 */
+    uint32_t dim[4];
+    uint8_t *data;            /* owned; product(dim) bytes */
+} nn_idx;
+
+/* Loads `path` into *out. On failure *out is zeroed and err names the file
+ * and the problem. Free with nn_idx_free. */
+nn_status nn_idx_load(const char *path, nn_idx *out, nn_error *err);
+void nn_idx_free(nn_idx *x);
+
+/* Loads an images file (rank 3: n, h, w, or rank 4: n, h, w, c) and a labels
+ * file (rank 1: n) into a data set of uint8 images with scale 1/255.
+ * Checks that counts agree and every label is below `max_classes`
+ * (0: NN_MAX_CLASSES); num_classes is set to max label + 1.
+ * Free with nn_dataset_free. */
+nn_status nn_idx_load_pair(const char *images_path, const char *labels_path,
+                           int max_classes, nn_dataset *out, nn_error *err);
+
+/* Writes an IDX uint8 file atomically (used by tests and tools). */
+nn_status nn_idx_save(const char *path, int rank, const uint32_t *dim,
+                      const uint8_t *data, nn_error *err);
+
+/* ---------------------------------------------------------------- layers */
+
+typedef enum nn_activation {
+    NN_ACT_LINEAR = 0,
+    NN_ACT_RELU,
+    NN_ACT_SIGMOID,
+    NN_ACT_TANH,
+    NN_ACT_SOFTMAX
+} nn_activation;
+
+typedef enum nn_layer_kind {
+    NN_LAYER_DENSE = 1,
+    NN_LAYER_CONV2D,
+    NN_LAYER_MAXPOOL2D,
+    NN_LAYER_AVGPOOL2D,
+    NN_LAYER_FLATTEN,
+    NN_LAYER_DROPOUT,
+    NN_LAYER_BATCHNORM
+} nn_layer_kind;
+
+typedef enum nn_padding { NN_PAD_VALID = 0, NN_PAD_SAME = 1 } nn_padding;
+
+/* A layer's configuration (what a model file records). Build with the
+ * helpers below; fields that a kind does not use stay zero. */
+typedef struct nn_layer_spec {
+    nn_layer_kind kind;
+    nn_activation activation;
+    int units;        /* dense: output size; conv2d: filters */
+    int kernel;       /* conv2d: kernel size; pools: pool size */
+    int stride;       /* conv2d / pools; 0 means default */
+    nn_padding padding;
+    float rate;       /* dropout rate; batchnorm momentum */
+} nn_layer_spec;
+
+nn_layer_spec nn_dense(int units, nn_activation act);
+nn_layer_spec nn_conv2d(int filters, int kernel, int stride, nn_padding pad,
+                        nn_activation act);
+nn_layer_spec nn_maxpool2d(int pool, int stride);
+nn_layer_spec nn_avgpool2d(int pool, int stride);
+nn_layer_spec nn_flatten(void);
+nn_layer_spec nn_dropout(float rate);
+nn_layer_spec nn_batchnorm(void);
+
+const char *nn_activation_name(nn_activation a);   /* "relu", ... */
+/* Parses "relu" etc.; returns false on an unknown name. */
+bool nn_activation_parse(const char *name, nn_activation *out);
+const char *nn_layer_kind_name(nn_layer_kind k);   /* "dense", ... */
+
+/* ----------------------------------------------------------------- model */
+
+typedef struct nn_model nn_model;
+
+/* Creates an empty sequential model for samples of shape `input`.
+ * Returns NULL on invalid shape or out of memory. Free with nn_model_free. */
+nn_model *nn_model_new(nn_shape input);
+void nn_model_free(nn_model *m);
+
+/* Appends a layer. Shapes are inferred at once; an impossible layer (e.g. a
+ * kernel larger than its input) fails here with NN_ERR_SHAPE. Dense layers
+ * flatten their input. Parameters are allocated by nn_model_init. */
+nn_status nn_model_add(nn_model *m, nn_layer_spec spec, nn_error *err);
+
+/* Builds a model from a spec string: a preset name ("mlp", and those added
+ * by later layers such as "cnn", "lenet5") or a layer list such as
+ * "dense(512,relu) dense(10,softmax)". Returns NULL and fills err on a
+ * syntax error. `preset_out`, if not NULL, receives the preset's recommended
+ * optimizer name ("rmsprop", "adam") or NULL for a plain layer list. */
+nn_model *nn_model_from_spec(const char *spec, nn_shape input,
+                             const char **preset_out, nn_error *err);
+
+/* Allocates parameters and initialises them: kernels glorot-uniform, biases
+ * zero, as Keras does. Must be called once after the last nn_model_add. */
+nn_status nn_model_init(nn_model *m, nn_rng *rng, nn_error *err);
+
+int nn_model_layer_count(const nn_model *m);
+nn_layer_spec nn_model_layer(const nn_model *m, int i);
+nn_shape nn_model_input_shape(const nn_model *m);
+nn_shape nn_model_output_shape(const nn_model *m);
+nn_shape nn_model_layer_output_shape(const nn_model *m, int i);
+size_t nn_model_layer_param_count(const nn_model *m, int i);
+size_t nn_model_param_count(const nn_model *m);   /* trainable + state */
+
+/* The flat parameter block (all layers, in order; dense: kernel (in, out)
+ * then bias (out)). Points into the model; do not free. NULL before init. */
+float *nn_model_params(nn_model *m);
+/* Gradients of the last nn_model_train_batch, same layout as params. */
+const float *nn_model_grads(const nn_model *m);
+
+/* Writes a Keras-style summary table into buf (always NUL-terminated);
+ * returns the length it needed, like snprintf. */
+size_t nn_model_summary(const nn_model *m, char *buf, size_t size);
+
+/* --------------------------------------------------------- loss, optimizer */
+
+typedef enum nn_loss {
+    NN_LOSS_CATEGORICAL_CROSSENTROPY = 1,
+    NN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY,
+    NN_LOSS_MSE
+} nn_loss;
+
+typedef enum nn_optimizer_kind {
+    NN_OPT_SGD = 1,
+    NN_OPT_RMSPROP,
+    NN_OPT_ADAM
+} nn_optimizer_kind;
+
+typedef struct nn_optimizer {
+    nn_optimizer_kind kind;
+    float lr;        /* learning rate */
+    float momentum;  /* sgd */
+    bool nesterov;   /* sgd */
+    float rho;       /* rmsprop */
+    float beta1, beta2;  /* adam */
+    float epsilon;   /* rmsprop, adam */
+} nn_optimizer;
+
+/* Keras' defaults: sgd lr 0.01 momentum 0; rmsprop lr 0.001 rho 0.9
+ * eps 1e-7; adam lr 0.001 beta1 0.9 beta2 0.999 eps 1e-7. */
+nn_optimizer nn_sgd(float lr, float momentum, bool nesterov);
+nn_optimizer nn_rmsprop(void);
+nn_optimizer nn_adam(void);
+bool nn_optimizer_parse(const char *name, nn_optimizer *out);
+const char *nn_optimizer_name(nn_optimizer_kind k);
+const char *nn_loss_name(nn_loss l);
+bool nn_loss_parse(const char *name, nn_loss *out);
+
+/* Sets loss and optimizer and allocates the optimizer state. May be called
+ * again to change them (state is reset). Cross-entropy losses require a
+ * softmax output layer (fused, numerically stable softmax + CE). */
+nn_status nn_model_compile(nn_model *m, nn_loss loss, nn_optimizer opt,
+                           nn_error *err);
+nn_loss nn_model_loss(const nn_model *m);
+nn_optimizer nn_model_optimizer(const nn_model *m);
+
+/* Sets the number of threads for element-wise work and the BLAS (0: all
+ * cores). Results are deterministic for a given seed and thread count. */
+void nn_set_threads(int n);
+int nn_get_threads(void);
+
+/* ------------------------------------------------------------ training */
+
+typedef struct nn_epoch_stats {
+    double loss, accuracy;            /* on the training batches */
+    double val_loss, val_accuracy;    /* NAN without validation data */
+    double seconds;
+} nn_epoch_stats;
+
+typedef struct nn_history {
+    int epochs;              /* entries filled */
+    nn_epoch_stats *epoch;   /* owned; free with nn_history_free */
+} nn_history;
+
+void nn_history_free(nn_history *h);
+
+/* Progress callbacks; return false to stop training (fit then returns
+ * NN_ERR_INTERRUPTED after finishing the current step). */
+typedef bool (*nn_batch_callback)(void *user, int epoch, int step, int steps,
+                                  double loss, double accuracy);
+typedef bool (*nn_epoch_callback)(void *user, int epoch,
+                                  const nn_epoch_stats *stats);
+
+typedef struct nn_fit_options {
+    int epochs;                 /* default 1 */
+    int batch_size;             /* default 32, as Keras */
+    bool shuffle;               /* default true */
+    float validation_split;     /* last fraction of the data, as Keras; 0 */
+    const nn_dataset *validation_data;  /* overrides validation_split */
+    uint64_t seed;              /* shuffling, dropout, augmentation */
+    nn_batch_callback on_batch; /* may be NULL */
+    nn_epoch_callback on_epoch; /* may be NULL */
+    void *user;
+} nn_fit_options;
+
+nn_fit_options nn_fit_defaults(void);
+
+/* Trains the compiled model on `train`. `history`, if not NULL, receives
+ * one entry per completed epoch (free with nn_history_free; it is filled
+ * even when fit stops early). */
+nn_status nn_model_fit(nn_model *m, const nn_dataset *train,
+                       const nn_fit_options *opts, nn_history *history,
+                       nn_error *err);
+
+/* One optimisation step on a batch of B samples already in float:
+ * x (B, input), labels (B) or targets (B, outputs). Returns the mean loss
+ * in *loss and the count of correct argmax predictions in *correct (either
+ * may be NULL). Gradients remain readable via nn_model_grads. `apply`
+ * false computes gradients without updating (gradient checks). */
+nn_status nn_model_train_batch(nn_model *m, const float *x,
+                               const uint8_t *labels, const float *targets,
+                               int B, bool apply, double *loss,
+                               int *correct, nn_error *err);
+
+typedef struct nn_eval {
+    double loss;
+    double accuracy;
+    size_t n;
+} nn_eval;
+
+/* Loss and accuracy over a data set. If `confusion` is not NULL it receives
+ * a (C, C) matrix of counts, rows true class, columns predicted, where C is
+ * the model's output size (caller allocates C*C). */
+nn_status nn_model_evaluate(nn_model *m, const nn_dataset *data,
+                            nn_eval *out, uint32_t *confusion,
+                            nn_error *err);
+
+/* Output (probabilities for softmax) for n samples of float input:
+ * x (n, input) -> y (n, outputs). Caller owns both buffers. */
+nn_status nn_model_predict(nn_model *m, const float *x, size_t n, float *y,
+                           nn_error *err);
+
+/* Predicts a data set in batches: y (data->n, outputs), caller-allocated. */
+nn_status nn_model_predict_dataset(nn_model *m, const nn_dataset *data,
+                                   float *y, nn_error *err);
+
+/* ---------------------------------------------------------- model files */
+
+/* Writes the model (architecture, loss, optimizer settings, parameters and,
+ * when `with_state`, the optimizer state for resuming) to `path`
+ * atomically: a temporary file in the same folder, fsync, rename. A crash
+ * at any moment leaves either the old file or the new one.
+ * Format: docs/model-format.md. */
+nn_status nn_model_save(const nn_model *m, const char *path, bool with_state,
+                        nn_error *err);
+
+/* Loads a model written by nn_model_save; the model is compiled with the
+ * recorded loss and optimizer. Rejects damaged or inconsistent files.
+ * Returns NULL and fills err on failure. Free with nn_model_free. */
+nn_model *nn_model_load(const char *path, nn_error *err);
+
+/* Same, from memory (for fuzzing and embedding). */
+nn_model *nn_model_load_mem(const void *data, size_t size, nn_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NN_H */

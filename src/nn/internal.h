@@ -1,0 +1,54 @@
+/*
+ * internal.h - helpers shared inside libnn; not part of the public API.
+ */
+#ifndef NN_INTERNAL_H
+#define NN_INTERNAL_H
+
+#include <stdio.h>
+#include "nn.h"
+
+/* Fills err (if not NULL) with code and a printf-style message; returns
+ * code so callers can write `return nn_fail(err, NN_ERR_IO, "...")`. */
+nn_status nn_fail(nn_error *err, nn_status code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* Clears err to NN_OK with an empty message. */
+void nn_ok(nn_error *err);
+
+/* Atomic file writing: data goes to "<path>.tmp.<pid>.<n>" in the same
+ * folder; nn_afile_commit fsyncs, renames over `path` and fsyncs the folder.
+ * nn_afile_abort removes the temporary file. Exactly one of commit/abort
+ * must be called after a successful open. */
+typedef struct nn_afile {
+    FILE *f;
+    char *path;
+    char *tmp;
+} nn_afile;
+
+nn_status nn_afile_open(nn_afile *af, const char *path, nn_error *err);
+nn_status nn_afile_commit(nn_afile *af, nn_error *err);
+void nn_afile_abort(nn_afile *af);
+
+/* Little-endian fixed-width encoding. */
+static inline void nn_put_u32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+static inline uint32_t nn_get_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+static inline uint32_t nn_get_u32_be(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+           (uint32_t)p[3];
+}
+
+#endif
