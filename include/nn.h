@@ -207,13 +207,20 @@ void nn_model_free(nn_model *m);
  * flatten their input. Parameters are allocated by nn_model_init. */
 nn_status nn_model_add(nn_model *m, nn_layer_spec spec, nn_error *err);
 
-/* Builds a model from a spec string: a preset name ("mlp", and those added
- * by later layers such as "cnn", "lenet5") or a layer list such as
- * "dense(512,relu) dense(10,softmax)". Returns NULL and fills err on a
- * syntax error. `preset_out`, if not NULL, receives the preset's recommended
- * optimizer name ("rmsprop", "adam") or NULL for a plain layer list. */
+/* Builds a model from a spec string: a preset name ("mlp", "cnn",
+ * "lenet5") or a layer list in Keras-like syntax, layers separated by
+ * spaces:
+ *   dense(UNITS[,ACT])  conv2d(FILTERS,KERNEL[,ACT][,stride=S][,padding=same])
+ *   maxpool(POOL[,stride=S])  avgpool(POOL[,stride=S])  flatten
+ *   dropout(RATE)  batchnorm
+ * e.g. "dense(512,relu) dense(10,softmax)". Presets end in a softmax layer
+ * of `num_classes` units (0 means 10). Returns NULL and fills err on a
+ * syntax or shape error. `optimizer_out`, if not NULL, receives the
+ * preset's optimizer name ("rmsprop", "adam"), or NULL for a layer list.
+ * The model is not initialised (call nn_model_init). */
 nn_model *nn_model_from_spec(const char *spec, nn_shape input,
-                             const char **preset_out, nn_error *err);
+                             int num_classes, const char **optimizer_out,
+                             nn_error *err);
 
 /* Allocates parameters and initialises them: kernels glorot-uniform, biases
  * zero, as Keras does. Must be called once after the last nn_model_add. */

@@ -1,0 +1,57 @@
+/*
+ * cli.h - shared pieces of the digits tool: errors, option values, data
+ * folders and output helpers. One file per subcommand (cmd_*.c).
+ */
+#ifndef DIGITS_CLI_H
+#define DIGITS_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "nn.h"
+
+/* Each subcommand: argc/argv start at the subcommand name; returns the
+ * process exit status (0 ok, 1 bad input or failure). */
+int cmd_info(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_evaluate(int argc, char **argv);
+int cmd_summary(int argc, char **argv);
+int cmd_fetch(int argc, char **argv);
+
+/* Prints "digits: <message>" as one line on stderr; returns 1. */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Same, for a library error. */
+int cli_nn_error(const nn_error *err);
+/* "digits: unknown option '-x' (see 'digits CMD --help')", returns 1. */
+int cli_usage_error(const char *cmd, int opt, const char *arg);
+
+/* Parse option values; on failure print one line naming the option and
+ * return false. */
+bool cli_int(const char *opt, const char *val, long lo, long hi, long *out);
+bool cli_float(const char *opt, const char *val, double lo, double hi,
+               double *out);
+
+/* Data folder: --data, else $DIGITS_DATA, else ./data/mnist. */
+const char *cli_data_dir(const char *opt);
+
+/* Loads split "train" or "t10k" from dir (raw or .gz file names). When the
+ * files are missing and `fetch` is true, runs fetch-mnist first, saying so
+ * on stderr. Returns 0 or prints the error and returns 1. */
+int cli_load_split(const char *dir, const char *split, bool fetch,
+                   nn_dataset *out);
+
+/* Runs the fetch-mnist script for dir; returns its exit status (0 ok). */
+int cli_run_fetch(const char *dir);
+
+/* Model from a file path (if it exists) or a spec; NULL after an error
+ * line. `input` and `classes` size specs. */
+nn_model *cli_model_from_file_or_spec(const char *arg, nn_shape input,
+                                      int classes, const char **optimizer);
+
+/* Writes s as a JSON string literal. */
+void cli_json_string(FILE *f, const char *s);
+
+/* Prints a (K, K) confusion matrix and per-class accuracy. */
+void cli_print_confusion(FILE *f, const uint32_t *cm, int K);
+
+#endif

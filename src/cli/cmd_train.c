@@ -1,0 +1,275 @@
+/*
+ * cmd_train.c - `digits train`: build, fit, save, evaluate; Keras-style
+ * progress while it runs.
+ */
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+
+static void usage(void)
+{
+    puts("usage: digits train [OPTIONS]\n\n"
+         "Trains a model on the training set, saves it, then prints the\n"
+         "test set's loss and accuracy (test_loss: / test_acc: lines).\n\n"
+         "  --data DIR             data folder (default $DIGITS_DATA or "
+         "./data/mnist;\n"
+         "                         MNIST is fetched when missing)\n"
+         "  --model SPEC           preset (mlp, cnn, lenet5) or layer list, "
+         "e.g.\n"
+         "                         \"dense(512,relu) dense(10,softmax)\" "
+         "(default mlp)\n"
+         "  --epochs N             passes over the training set (default 5)\n"
+         "  --batch-size N         samples per step (default 128)\n"
+         "  --optimizer NAME       rmsprop, sgd or adam (default: the "
+         "preset's)\n"
+         "  --lr X                 learning rate (default: Keras' for the "
+         "optimizer)\n"
+         "  --seed N               seed for weights and shuffling (default 1)\n"
+         "  --validation-split F   hold out the last fraction F for "
+         "validation\n"
+         "  --threads N            threads (default: all cores)\n"
+         "  --out FILE             where to save the model (default "
+         "model.nn)\n"
+         "  --json                 one JSON object on stdout; progress on "
+         "stderr");
+}
+
+typedef struct progress {
+    FILE *f;
+    bool tty;
+    int epochs, steps;
+    double t0, last;
+} progress;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* "469/469 [==============================] - 3s 6ms/step - loss: ..." */
+static void progress_line(progress *p, int step, int steps, double loss,
+                          double acc, const nn_epoch_stats *es)
+{
+    char bar[31];
+    int fill = steps ? (int)(30L * step / steps) : 30;
+    for (int i = 0; i < 30; i++)
+        bar[i] = i < fill ? '=' : i == fill ? '>' : '.';
+    bar[30] = '\0';
+    double el = now() - p->t0;
+    fprintf(p->f, "%s%d/%d [%s] - %.0fs %.0fms/step - loss: %.4f - "
+            "accuracy: %.4f", p->tty ? "\r" : "", step, steps, bar, el,
+            1000.0 * el / (step ? step : 1), loss, acc);
+    if (es && !isnan(es->val_loss))
+        fprintf(p->f, " - val_loss: %.4f - val_accuracy: %.4f", es->val_loss,
+                es->val_accuracy);
+    if (es)
+        fputc('\n', p->f);
+    fflush(p->f);
+}
+
+static bool on_batch(void *user, int epoch, int step, int steps, double loss,
+                     double acc)
+{
+    progress *p = user;
+    if (step == 1) {
+        fprintf(p->f, "Epoch %d/%d\n", epoch + 1, p->epochs);
+        p->t0 = now();
+        p->last = 0;
+    }
+    p->steps = steps;
+    double t = now();
+    if (p->tty && step < steps && t - p->last > 0.1) {
+        progress_line(p, step, steps, loss, acc, NULL);
+        p->last = t;
+    }
+    return true;
+}
+
+static bool on_epoch(void *user, int epoch, const nn_epoch_stats *es)
+{
+    progress *p = user;
+    (void)epoch;
+    progress_line(p, p->steps, p->steps, es->loss, es->accuracy, es);
+    return true;
+}
+
+typedef struct train_args {
+    const char *data, *model, *out, *optimizer;
+    long epochs, batch, seed, threads;
+    double lr, vsplit;
+    bool json;
+} train_args;
+
+static int parse(int argc, char **argv, train_args *a)
+{
+    static const struct option opts[] = {
+        {"data", required_argument, 0, 'd'},
+        {"model", required_argument, 0, 'm'},
+        {"epochs", required_argument, 0, 'e'},
+        {"batch-size", required_argument, 0, 'b'},
+        {"optimizer", required_argument, 0, 'o'},
+        {"lr", required_argument, 0, 'l'},
+        {"seed", required_argument, 0, 's'},
+        {"validation-split", required_argument, 0, 'v'},
+        {"threads", required_argument, 0, 't'},
+        {"out", required_argument, 0, 'O'},
+        {"json", no_argument, 0, 'j'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        bool ok = true;
+        switch (c) {
+        case 'd': a->data = optarg; break;
+        case 'm': a->model = optarg; break;
+        case 'O': a->out = optarg; break;
+        case 'o': a->optimizer = optarg; break;
+        case 'j': a->json = true; break;
+        case 'e': ok = cli_int("--epochs", optarg, 1, 100000, &a->epochs); break;
+        case 'b':
+            ok = cli_int("--batch-size", optarg, 1, 65536, &a->batch);
+            break;
+        case 's': ok = cli_int("--seed", optarg, 0, 0x7fffffffL, &a->seed); break;
+        case 't': ok = cli_int("--threads", optarg, 0, 1024, &a->threads); break;
+        case 'l': ok = cli_float("--lr", optarg, 1e-12, 100.0, &a->lr); break;
+        case 'v':
+            ok = cli_float("--validation-split", optarg, 0.0, 0.99,
+                           &a->vsplit);
+            break;
+        case 'h': usage(); return -1;
+        default: return cli_usage_error("train", c, argv[optind - 1]);
+        }
+        if (!ok)
+            return 1;
+    }
+    if (optind < argc)
+        return cli_error("train: unexpected argument '%s'", argv[optind]);
+    return 0;
+}
+
+static void print_json(const train_args *a, const nn_model *m,
+                       const nn_history *h, double secs, const nn_eval *ev)
+{
+    printf("{\"model\": ");
+    cli_json_string(stdout, a->model);
+    printf(", \"params\": %zu, \"seed\": %ld, \"batch_size\": %ld, "
+           "\"optimizer\": \"%s\", \"threads\": %d, \"out\": ",
+           nn_model_param_count(m), a->seed, a->batch,
+           nn_optimizer_name(nn_model_optimizer(m).kind), nn_get_threads());
+    cli_json_string(stdout, a->out);
+    printf(", \"epochs\": [");
+    for (int e = 0; e < h->epochs; e++) {
+        const nn_epoch_stats *s = &h->epoch[e];
+        printf("%s{\"epoch\": %d, \"loss\": %.6f, \"accuracy\": %.6f, "
+               "\"seconds\": %.3f", e ? ", " : "", e + 1, s->loss,
+               s->accuracy, s->seconds);
+        if (!isnan(s->val_loss))
+            printf(", \"val_loss\": %.6f, \"val_accuracy\": %.6f", s->val_loss,
+                   s->val_accuracy);
+        printf("}");
+    }
+    printf("], \"train_seconds\": %.3f, \"test_loss\": %.6f, "
+           "\"test_acc\": %.6f}\n", secs, ev->loss, ev->accuracy);
+}
+
+int cmd_train(int argc, char **argv)
+{
+    train_args a = {.model = "mlp", .out = "model.nn", .epochs = 5,
+                    .batch = 128, .seed = 1, .threads = 0};
+    int rc = parse(argc, argv, &a);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    nn_optimizer opt;
+    if (a.optimizer && !nn_optimizer_parse(a.optimizer, &opt))
+        return cli_error("--optimizer: expected rmsprop, sgd or adam, got "
+                         "'%s'", a.optimizer);
+    nn_set_threads((int)a.threads);
+
+    const char *dir = cli_data_dir(a.data);
+    nn_dataset train = {0}, test = {0};
+    nn_model *m = NULL;
+    nn_history hist = {0};
+    nn_error err;
+    rc = 1;
+    if (cli_load_split(dir, "train", true, &train) ||
+        cli_load_split(dir, "t10k", false, &test))
+        goto done;
+    if (memcmp(&train.shape, &test.shape, sizeof train.shape) != 0) {
+        cli_error("%s: training and test images differ in shape", dir);
+        goto done;
+    }
+    int classes = train.num_classes > test.num_classes ? train.num_classes
+                                                       : test.num_classes;
+    const char *preset_opt;
+    m = nn_model_from_spec(a.model, train.shape, classes, &preset_opt, &err);
+    if (!m) {
+        cli_error("--model: %s", err.msg);
+        goto done;
+    }
+    if (!a.optimizer)
+        nn_optimizer_parse(preset_opt ? preset_opt : "rmsprop", &opt);
+    if (a.lr > 0)
+        opt.lr = (float)a.lr;
+    nn_rng rng;
+    nn_rng_seed(&rng, (uint64_t)a.seed);
+    if (nn_model_init(m, &rng, &err) ||
+        nn_model_compile(m, NN_LOSS_CATEGORICAL_CROSSENTROPY, opt, &err)) {
+        cli_nn_error(&err);
+        goto done;
+    }
+    FILE *human = a.json ? stderr : stdout;
+    size_t need = nn_model_summary(m, NULL, 0);
+    char *sum = malloc(need + 1);
+    if (sum) {
+        nn_model_summary(m, sum, need + 1);
+        fputs(sum, human);
+        free(sum);
+    }
+    progress p = {.f = human, .tty = isatty(fileno(human)),
+                  .epochs = (int)a.epochs};
+    nn_fit_options fo = nn_fit_defaults();
+    fo.epochs = (int)a.epochs;
+    fo.batch_size = (int)a.batch;
+    fo.validation_split = (float)a.vsplit;
+    fo.seed = (uint64_t)a.seed;
+    fo.on_batch = on_batch;
+    fo.on_epoch = on_epoch;
+    fo.user = &p;
+    double t0 = now();
+    if (nn_model_fit(m, &train, &fo, &hist, &err) != NN_OK) {
+        cli_nn_error(&err);
+        goto done;
+    }
+    double secs = now() - t0;
+    if (nn_model_save(m, a.out, false, &err) != NN_OK) {
+        cli_nn_error(&err);
+        goto done;
+    }
+    nn_eval ev;
+    if (nn_model_evaluate(m, &test, &ev, NULL, &err) != NN_OK) {
+        cli_nn_error(&err);
+        goto done;
+    }
+    if (a.json) {
+        print_json(&a, m, &hist, secs, &ev);
+    } else {
+        printf("saved %s (train %.1fs)\n", a.out, secs);
+        printf("test_loss: %.4f\ntest_acc: %.4f\n", ev.loss, ev.accuracy);
+    }
+    rc = 0;
+done:
+    nn_history_free(&hist);
+    nn_model_free(m);
+    nn_dataset_free(&train);
+    nn_dataset_free(&test);
+    return rc;
+}

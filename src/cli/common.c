@@ -1,0 +1,214 @@
+/*
+ * common.c - helpers shared by the subcommands.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+
+int cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("digits: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+int cli_nn_error(const nn_error *err)
+{
+    return cli_error("%s", err->msg[0] ? err->msg : nn_status_str(err->code));
+}
+
+int cli_usage_error(const char *cmd, int opt, const char *arg)
+{
+    if (opt == ':')
+        return cli_error("%s: option '%s' needs a value (see 'digits %s "
+                         "--help')", cmd, arg, cmd);
+    return cli_error("%s: unknown option '%s' (see 'digits %s --help')", cmd,
+                     arg, cmd);
+}
+
+bool cli_int(const char *opt, const char *val, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(val, &end, 10);
+    if (errno || end == val || *end || v < lo || v > hi) {
+        cli_error("%s: expected an integer from %ld to %ld, got '%s'", opt, lo,
+                  hi, val);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool cli_float(const char *opt, const char *val, double lo, double hi,
+               double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(val, &end);
+    if (errno || end == val || *end || !(v >= lo && v <= hi)) {
+        cli_error("%s: expected a number from %g to %g, got '%s'", opt, lo, hi,
+                  val);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+const char *cli_data_dir(const char *opt)
+{
+    if (opt)
+        return opt;
+    const char *env = getenv("DIGITS_DATA");
+    return env && *env ? env : "data/mnist";
+}
+
+/* "dir/name" or "dir/name.gz", whichever exists; 0 if neither. */
+static int find_file(const char *dir, const char *name, char *out,
+                     size_t size)
+{
+    struct stat st;
+    snprintf(out, size, "%s/%s", dir, name);
+    if (stat(out, &st) == 0)
+        return 1;
+    snprintf(out, size, "%s/%s.gz", dir, name);
+    if (stat(out, &st) == 0)
+        return 1;
+    snprintf(out, size, "%s/%s", dir, name);
+    return 0;
+}
+
+int cli_load_split(const char *dir, const char *split, bool fetch,
+                   nn_dataset *out)
+{
+    char img[4096], lab[4096], name[64];
+    snprintf(name, sizeof name, "%s-images-idx3-ubyte", split);
+    int have = find_file(dir, name, img, sizeof img);
+    snprintf(name, sizeof name, "%s-labels-idx1-ubyte", split);
+    have &= find_file(dir, name, lab, sizeof lab);
+    if (!have && fetch) {
+        fprintf(stderr, "digits: MNIST not found in %s; fetching it\n", dir);
+        if (cli_run_fetch(dir) != 0)
+            return cli_error("%s: could not fetch MNIST (run "
+                             "scripts/fetch-mnist, or pass --data DIR)", dir);
+        return cli_load_split(dir, split, false, out);
+    }
+    nn_error err;
+    if (nn_idx_load_pair(img, lab, 0, out, &err) != NN_OK)
+        return cli_nn_error(&err);
+    return 0;
+}
+
+/* The fetch script: $DIGITS_FETCH, else next to the executable
+ * (build/../scripts, or PREFIX/bin/../share/digits). */
+static bool fetch_script(char *out, size_t size)
+{
+    const char *env = getenv("DIGITS_FETCH");
+    if (env && *env) {
+        snprintf(out, size, "%s", env);
+        return true;
+    }
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return false;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return false;
+    *slash = '\0';
+    static const char *const rel[] = {"/../scripts/fetch-mnist",
+                                      "/../share/digits/fetch-mnist"};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(out, size, "%s%s", exe, rel[i]);
+        if (access(out, X_OK) == 0)
+            return true;
+    }
+    return false;
+}
+
+int cli_run_fetch(const char *dir)
+{
+    char script[4200];
+    if (!fetch_script(script, sizeof script))
+        return cli_error("cannot find the fetch-mnist script (set "
+                         "DIGITS_FETCH)");
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0)
+        return cli_error("cannot start %s: %s", script, strerror(errno));
+    if (pid == 0) {
+        dup2(STDERR_FILENO, STDOUT_FILENO); /* keep stdout for results */
+        execl(script, script, dir, (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return 1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+nn_model *cli_model_from_file_or_spec(const char *arg, nn_shape input,
+                                      int classes, const char **optimizer)
+{
+    nn_error err;
+    struct stat st;
+    nn_model *m;
+    if (optimizer)
+        *optimizer = NULL;
+    if (stat(arg, &st) == 0 || strchr(arg, '/') || strstr(arg, ".nn"))
+        m = nn_model_load(arg, &err);
+    else
+        m = nn_model_from_spec(arg, input, classes, optimizer, &err);
+    if (!m)
+        cli_nn_error(&err);
+    return m;
+}
+
+void cli_json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+void cli_print_confusion(FILE *f, const uint32_t *cm, int K)
+{
+    fprintf(f, "confusion matrix (rows: true class, columns: predicted)\n");
+    fprintf(f, "%6s", "");
+    for (int j = 0; j < K; j++)
+        fprintf(f, " %5d", j);
+    fprintf(f, "  accuracy\n");
+    for (int i = 0; i < K; i++) {
+        uint64_t row = 0;
+        fprintf(f, "%6d", i);
+        for (int j = 0; j < K; j++) {
+            fprintf(f, " %5u", cm[(size_t)i * K + j]);
+            row += cm[(size_t)i * K + j];
+        }
+        if (row)
+            fprintf(f, "  %.4f\n", (double)cm[(size_t)i * K + i] / row);
+        else
+            fprintf(f, "  -\n");
+    }
+}

@@ -1,0 +1,49 @@
+/*
+ * main.c - the digits tool: dispatches to one subcommand per file.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int, char **);
+    const char *help;
+} commands[] = {
+    {"info", cmd_info, "shapes and label counts of the data set"},
+    {"train", cmd_train, "train a model, evaluate it, save it"},
+    {"evaluate", cmd_evaluate, "test loss, accuracy and confusion matrix"},
+    {"summary", cmd_summary, "layer table of a model file or spec"},
+    {"fetch", cmd_fetch, "download and verify the MNIST files"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: digits COMMAND [OPTIONS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\n'digits COMMAND --help' describes a command's options.\n"
+               "Data: --data DIR, else $DIGITS_DATA, else ./data/mnist.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 1;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("digits %s\n", NN_VERSION_STRING);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (!strcmp(cmd, commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    return cli_error("unknown command '%s' (see 'digits --help')", cmd);
+}

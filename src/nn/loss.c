@@ -1,0 +1,103 @@
+/*
+ * loss.c - losses, each computing the mean loss over a batch, the count of
+ * correct argmax predictions and the gradient with respect to the output.
+ *   cross-entropy:  L = -1/B sum_b log p[b, y_b]   (p clipped to >= 1e-7,
+ *                   as Keras does); fused with softmax the gradient with
+ *                   respect to the pre-activation is (p - onehot(y)) / B.
+ *   mse:            L = 1/B sum_b 1/K sum_k (p - t)^2;  dL/dp = 2 (p - t) / (B K)
+ * Targets are class indices (labels) or float rows (targets).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "nn/loss.h"
+
+const char *nn_loss_name(nn_loss l)
+{
+    switch (l) {
+    case NN_LOSS_CATEGORICAL_CROSSENTROPY: return "categorical_crossentropy";
+    case NN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY:
+        return "sparse_categorical_crossentropy";
+    case NN_LOSS_MSE: return "mse";
+    }
+    return "?";
+}
+
+bool nn_loss_parse(const char *name, nn_loss *out)
+{
+    for (nn_loss l = NN_LOSS_CATEGORICAL_CROSSENTROPY; l <= NN_LOSS_MSE; l++)
+        if (strcmp(name, nn_loss_name(l)) == 0) {
+            *out = l;
+            return true;
+        }
+    if (strcmp(name, "mean_squared_error") == 0) {
+        *out = NN_LOSS_MSE;
+        return true;
+    }
+    return false;
+}
+
+static int argmax(const float *v, int n)
+{
+    int best = 0;
+    for (int j = 1; j < n; j++)
+        if (v[j] > v[best])
+            best = j;
+    return best;
+}
+
+/* The class of sample b: its label, or the argmax of its target row. */
+static int target_class(const uint8_t *labels, const float *targets, int b,
+                        int K)
+{
+    return labels ? labels[b] : argmax(targets + (size_t)b * K, K);
+}
+
+double nn_loss_eval(nn_loss loss, const float *p, const uint8_t *labels,
+                    const float *targets, int B, int K, float *grad,
+                    int *correct)
+{
+    double total = 0.0;
+    int ok = 0;
+    for (int b = 0; b < B; b++) {
+        const float *pr = p + (size_t)b * K;
+        int cls = target_class(labels, targets, b, K);
+        ok += argmax(pr, K) == cls;
+        float *gr = grad ? grad + (size_t)b * K : NULL;
+        if (loss == NN_LOSS_MSE) {
+            double row = 0.0;
+            for (int k = 0; k < K; k++) {
+                float t = labels ? (float)(k == cls)
+                                 : targets[(size_t)b * K + k];
+                float d = pr[k] - t;
+                row += (double)d * d;
+                if (gr)
+                    gr[k] = 2.0f * d / ((float)B * (float)K);
+            }
+            total += row / K;
+        } else {
+            /* Cross-entropy; gradient fused with softmax. */
+            if (labels) {
+                float pc = pr[cls] > 1e-7f ? pr[cls] : 1e-7f;
+                total -= log(pc);
+                if (gr) {
+                    for (int k = 0; k < K; k++)
+                        gr[k] = pr[k] / (float)B;
+                    gr[cls] -= 1.0f / (float)B;
+                }
+            } else {
+                const float *t = targets + (size_t)b * K;
+                for (int k = 0; k < K; k++) {
+                    float pk = pr[k] > 1e-7f ? pr[k] : 1e-7f;
+                    if (t[k] != 0.0f)
+                        total -= t[k] * log(pk);
+                    if (gr)
+                        gr[k] = (pr[k] - t[k]) / (float)B;
+                }
+            }
+        }
+    }
+    if (correct)
+        *correct = ok;
+    return total / B;
+}

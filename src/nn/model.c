@@ -1,0 +1,314 @@
+/*
+ * model.c - the sequential model: building, parameters, workspace, forward
+ * pass and summary. Training lives in train.c, files in modelfile.c.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/internal.h"
+#include "nn/model.h"
+
+nn_shape nn_shape1(int n)
+{
+    return (nn_shape){.rank = 1, .dim = {n, 1, 1}};
+}
+
+nn_shape nn_shape3(int h, int w, int c)
+{
+    return (nn_shape){.rank = 3, .dim = {h, w, c}};
+}
+
+size_t nn_shape_size(nn_shape s)
+{
+    size_t n = 1;
+    for (int i = 0; i < s.rank; i++)
+        n *= (size_t)s.dim[i];
+    return n;
+}
+
+static bool shape_valid(nn_shape s)
+{
+    if (s.rank != 1 && s.rank != 3)
+        return false;
+    for (int i = 0; i < s.rank; i++)
+        if (s.dim[i] < 1 || s.dim[i] > NN_MAX_DIM)
+            return false;
+    return nn_shape_size(s) <= NN_MAX_SAMPLE_SIZE;
+}
+
+nn_model *nn_model_new(nn_shape input)
+{
+    if (!shape_valid(input))
+        return NULL;
+    nn_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->input = input;
+    m->in_size = nn_shape_size(input);
+    m->opt = nn_rmsprop();
+    nn_rng_seed(&m->rng, 0);
+    return m;
+}
+
+void nn_model_free(nn_model *m)
+{
+    if (!m)
+        return;
+    free(m->params);
+    free(m->grads);
+    free(m->opt_state);
+    free(m->ws);
+    free(m);
+}
+
+nn_status nn_model_add(nn_model *m, nn_layer_spec spec, nn_error *err)
+{
+    if (m->params)
+        return nn_fail(err, NN_ERR_STATE,
+                       "cannot add a layer after the model is initialised");
+    if (m->n_layers >= NN_MAX_LAYERS)
+        return nn_fail(err, NN_ERR_LIMIT, "a model has at most %d layers",
+                       NN_MAX_LAYERS);
+    const nn_layer_ops *ops = nn_layer_ops_for(spec.kind);
+    if (!ops)
+        return nn_fail(err, NN_ERR_ARG, "layer kind '%s' is not supported",
+                       nn_layer_kind_name(spec.kind));
+    nn_layer *l = &m->layers[m->n_layers];
+    memset(l, 0, sizeof *l);
+    l->spec = spec;
+    l->ops = ops;
+    l->in = m->n_layers ? m->layers[m->n_layers - 1].out : m->input;
+    l->in_size = nn_shape_size(l->in);
+    l->rng = &m->rng;
+    nn_status s = ops->build(l, err);
+    if (s != NN_OK)
+        return s;
+    if (!shape_valid(l->out))
+        return nn_fail(err, NN_ERR_SHAPE, "layer %d (%s): output shape out "
+                       "of range", m->n_layers + 1,
+                       nn_layer_kind_name(spec.kind));
+    l->out_size = nn_shape_size(l->out);
+    if (m->n_params + l->n_params > NN_MAX_PARAMS)
+        return nn_fail(err, NN_ERR_LIMIT, "model exceeds %llu parameters",
+                       (unsigned long long)NN_MAX_PARAMS);
+    l->param_off = m->n_params;
+    m->n_params += l->n_params;
+    m->n_layers++;
+    return NN_OK;
+}
+
+nn_status nn_model_init(nn_model *m, nn_rng *rng, nn_error *err)
+{
+    if (m->params)
+        return nn_fail(err, NN_ERR_STATE, "model is already initialised");
+    if (m->n_layers == 0)
+        return nn_fail(err, NN_ERR_STATE, "model has no layers");
+    size_t n = m->n_params ? m->n_params : 1;
+    m->params = calloc(n, sizeof(float));
+    m->grads = calloc(n, sizeof(float));
+    m->opt_state = calloc(2 * n, sizeof(float));
+    if (!m->params || !m->grads || !m->opt_state) {
+        free(m->params);
+        free(m->grads);
+        free(m->opt_state);
+        m->params = m->grads = m->opt_state = NULL;
+        return nn_fail(err, NN_ERR_NOMEM, "out of memory for %zu parameters",
+                       m->n_params);
+    }
+    for (int i = 0; i < m->n_layers; i++) {
+        nn_layer *l = &m->layers[i];
+        l->w = m->params + l->param_off;
+        l->dw = m->grads + l->param_off;
+        if (l->ops->init)
+            l->ops->init(l, rng);
+    }
+    return NN_OK;
+}
+
+nn_status nn_model_reserve(nn_model *m, int B, nn_error *err)
+{
+    if (B <= m->ws_batch)
+        return NN_OK;
+    size_t width = m->in_size, total = m->in_size, scratch = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        nn_layer *l = &m->layers[i];
+        total += l->out_size;
+        width = l->out_size > width ? l->out_size : width;
+        scratch += l->scratch_per_sample;
+    }
+    total += 2 * width + scratch;
+    if (total > SIZE_MAX / sizeof(float) / (size_t)B)
+        return nn_fail(err, NN_ERR_NOMEM, "workspace too large");
+    float *ws = malloc(sizeof(float) * total * (size_t)B);
+    if (!ws)
+        return nn_fail(err, NN_ERR_NOMEM,
+                       "out of memory for a batch of %d", B);
+    free(m->ws);
+    m->ws = ws;
+    m->ws_batch = B;
+    float *p = ws;
+    m->x_buf = p;
+    p += m->in_size * (size_t)B;
+    for (int i = 0; i < m->n_layers; i++) {
+        m->acts[i] = p;
+        p += m->layers[i].out_size * (size_t)B;
+    }
+    m->g[0] = p;
+    p += width * (size_t)B;
+    m->g[1] = p;
+    p += width * (size_t)B;
+    for (int i = 0; i < m->n_layers; i++) {
+        m->layers[i].scratch = p;
+        p += m->layers[i].scratch_per_sample * (size_t)B;
+    }
+    return NN_OK;
+}
+
+const float *nn_model_forward(nn_model *m, const float *x, int B,
+                              bool training)
+{
+    const float *in = x ? x : m->x_buf;
+    for (int i = 0; i < m->n_layers; i++) {
+        nn_layer *l = &m->layers[i];
+        l->ops->forward(l, in, m->acts[i], B, training);
+        in = m->acts[i];
+    }
+    return in;
+}
+
+void nn_model_gather(nn_model *m, const nn_dataset *d, const uint32_t *idx,
+                     size_t begin, int B)
+{
+    size_t n = m->in_size;
+    float *dst = m->x_buf;
+    if (d->x_u8) {
+        float s = d->scale;
+#pragma omp parallel for schedule(static) if ((size_t)B * n > 65536)
+        for (int b = 0; b < B; b++) {
+            size_t row = idx ? idx[begin + (size_t)b] : begin + (size_t)b;
+            const uint8_t *src = d->x_u8 + row * n;
+            float *o = dst + (size_t)b * n;
+            for (size_t j = 0; j < n; j++)
+                o[j] = (float)src[j] * s;
+        }
+    } else {
+        for (int b = 0; b < B; b++) {
+            size_t row = idx ? idx[begin + (size_t)b] : begin + (size_t)b;
+            memcpy(dst + (size_t)b * n, d->x_f32 + row * n,
+                   sizeof(float) * n);
+        }
+    }
+}
+
+/* ---------------------------------------------------------- accessors */
+
+int nn_model_layer_count(const nn_model *m) { return m->n_layers; }
+nn_shape nn_model_input_shape(const nn_model *m) { return m->input; }
+float *nn_model_params(nn_model *m) { return m->params; }
+const float *nn_model_grads(const nn_model *m) { return m->grads; }
+size_t nn_model_param_count(const nn_model *m) { return m->n_params; }
+
+nn_layer_spec nn_model_layer(const nn_model *m, int i)
+{
+    return m->layers[i].spec;
+}
+
+nn_shape nn_model_output_shape(const nn_model *m)
+{
+    return m->n_layers ? m->layers[m->n_layers - 1].out : m->input;
+}
+
+nn_shape nn_model_layer_output_shape(const nn_model *m, int i)
+{
+    return m->layers[i].out;
+}
+
+size_t nn_model_layer_param_count(const nn_model *m, int i)
+{
+    return m->layers[i].n_params;
+}
+
+/* ----------------------------------------------------------- summary */
+
+/* Appends to a bounded buffer, tracking the length it would need. */
+typedef struct sbuf {
+    char *p;
+    size_t size, len;
+} sbuf;
+
+static void sb_printf(sbuf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#include <stdarg.h>
+static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    size_t room = b->len < b->size ? b->size - b->len : 0;
+    int n = vsnprintf(room ? b->p + b->len : NULL, room, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        b->len += (size_t)n;
+}
+
+/* 407050 -> "407,050" */
+static const char *grouped(size_t v, char buf[32])
+{
+    char tmp[32];
+    int n = snprintf(tmp, sizeof tmp, "%zu", v), o = 0;
+    for (int i = 0; i < n; i++) {
+        if (i && (n - i) % 3 == 0)
+            buf[o++] = ',';
+        buf[o++] = tmp[i];
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+static void shape_str(nn_shape s, char *buf, size_t size)
+{
+    if (s.rank == 1)
+        snprintf(buf, size, "(None, %d)", s.dim[0]);
+    else
+        snprintf(buf, size, "(None, %d, %d, %d)", s.dim[0], s.dim[1],
+                 s.dim[2]);
+}
+
+size_t nn_model_summary(const nn_model *m, char *buf, size_t size)
+{
+    sbuf b = {buf, size, 0};
+    if (size)
+        buf[0] = '\0';
+    static const char rule[] = "_________________________________________"
+                               "________________________";
+    static const char dbl[] = "========================================="
+                              "========================";
+    char name[48], shp[40], num[32];
+    int count[NN_LAYER_BATCHNORM + 1] = {0};
+    size_t nontrain = 0;
+    sb_printf(&b, "Model: \"sequential\"\n%s\n", rule);
+    sb_printf(&b, " %-28s %-25s %-9s\n", "Layer (type)", "Output Shape",
+              "Param #");
+    sb_printf(&b, "%s\n", dbl);
+    for (int i = 0; i < m->n_layers; i++) {
+        const nn_layer *l = &m->layers[i];
+        const char *kind = nn_layer_kind_name(l->spec.kind);
+        int k = count[l->spec.kind]++;
+        if (k)
+            snprintf(name, sizeof name, "%s_%d (%s)", kind, k, kind);
+        else
+            snprintf(name, sizeof name, "%s (%s)", kind, kind);
+        shape_str(l->out, shp, sizeof shp);
+        sb_printf(&b, " %-28s %-25s %-9s\n", name, shp,
+                  grouped(l->n_params, num));
+        sb_printf(&b, "%s\n", i + 1 < m->n_layers ? "" : dbl);
+        nontrain += l->n_nontrainable;
+    }
+    sb_printf(&b, "Total params: %s\n", grouped(m->n_params, num));
+    sb_printf(&b, "Trainable params: %s\n",
+              grouped(m->n_params - nontrain, num));
+    sb_printf(&b, "Non-trainable params: %s\n%s\n", grouped(nontrain, num),
+              rule);
+    return b.len;
+}

@@ -1,0 +1,52 @@
+/*
+ * model.h - the model's private layout, shared by model.c, train.c and
+ * modelfile.c.
+ */
+#ifndef NN_MODEL_H
+#define NN_MODEL_H
+
+#include "nn/layer.h"
+
+struct nn_model {
+    nn_shape input;
+    size_t in_size;
+    int n_layers;
+    nn_layer layers[NN_MAX_LAYERS];
+
+    /* One allocation each, carved into per-layer views. */
+    size_t n_params;
+    float *params;       /* (n_params) */
+    float *grads;        /* (n_params) */
+    float *opt_state;    /* (2 * n_params): first and second moments */
+    uint64_t opt_step;   /* optimizer steps taken (Adam's t) */
+
+    bool compiled;
+    nn_loss loss;
+    nn_optimizer opt;
+
+    /* Workspace for batches of up to ws_batch samples, one allocation:
+     * x_buf (B, in), acts[i] (B, out_i), g[0], g[1] (B, max width),
+     * then each layer's scratch. */
+    int ws_batch;
+    float *ws;
+    float *x_buf;
+    float *acts[NN_MAX_LAYERS];
+    float *g[2];
+
+    nn_rng rng;          /* training randomness: dropout, augmentation */
+};
+
+/* Makes sure the workspace holds batches of B; reallocates only to grow. */
+nn_status nn_model_reserve(nn_model *m, int B, nn_error *err);
+
+/* Forward pass over B samples already in m->x_buf (or `x` if not NULL);
+ * returns the output (B, outputs), pointing into the workspace. */
+const float *nn_model_forward(nn_model *m, const float *x, int B,
+                              bool training);
+
+/* Copies samples idx[0..B) (or begin..begin+B when idx is NULL) of d into
+ * m->x_buf as float, scaling uint8 images. */
+void nn_model_gather(nn_model *m, const nn_dataset *d, const uint32_t *idx,
+                     size_t begin, int B);
+
+#endif

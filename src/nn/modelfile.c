@@ -1,0 +1,307 @@
+/*
+ * modelfile.c - save and load models; the format is docs/model-format.md.
+ *
+ *   header (64 bytes) | layer records (40 bytes each) | params (f32 LE)
+ *   | optimizer state (2 x params f32 LE, if flagged) | crc32 (u32 LE)
+ *
+ * All integers are little-endian. The CRC-32 (zlib's) covers every byte
+ * before it. Loading checks the size and checksum first, then rebuilds the
+ * model through nn_model_add, so a file can describe nothing the API could
+ * not build.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include "nn/internal.h"
+#include "nn/model.h"
+
+#define MAGIC "DIGITSNN"
+#define VERSION 1
+#define HEADER_SIZE 64
+#define LAYER_SIZE 40
+#define FLAG_OPT_STATE 1u
+
+static void put_f32(unsigned char *p, float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    nn_put_u32(p, u);
+}
+
+static float get_f32(const unsigned char *p)
+{
+    uint32_t u = nn_get_u32(p);
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static void put_u64(unsigned char *p, uint64_t v)
+{
+    nn_put_u32(p, (uint32_t)v);
+    nn_put_u32(p + 4, (uint32_t)(v >> 32));
+}
+
+static uint64_t get_u64(const unsigned char *p)
+{
+    return (uint64_t)nn_get_u32(p) | (uint64_t)nn_get_u32(p + 4) << 32;
+}
+
+/* Header layout (offsets):
+ *  0 magic[8]  8 version  12 flags  16 input rank  20..28 input dims[3]
+ * 32 layer count  36 loss  40 optimizer kind  44 nesterov
+ * 48 param count (u64)  56 optimizer step (u64) */
+static void encode_header(const nn_model *m, uint32_t flags,
+                          unsigned char *h)
+{
+    memset(h, 0, HEADER_SIZE);
+    memcpy(h, MAGIC, 8);
+    nn_put_u32(h + 8, VERSION);
+    nn_put_u32(h + 12, flags);
+    nn_put_u32(h + 16, (uint32_t)m->input.rank);
+    for (int i = 0; i < 3; i++)
+        nn_put_u32(h + 20 + 4 * i, (uint32_t)m->input.dim[i]);
+    nn_put_u32(h + 32, (uint32_t)m->n_layers);
+    nn_put_u32(h + 36, (uint32_t)m->loss);
+    nn_put_u32(h + 40, (uint32_t)m->opt.kind);
+    nn_put_u32(h + 44, m->opt.nesterov);
+    put_u64(h + 48, m->n_params);
+    put_u64(h + 56, m->opt_step);
+}
+
+/* Layer record: kind, activation, units, kernel, stride, padding, rate,
+ * reserved, param count (u64). Optimizer hyper-parameters follow the
+ * layers as 6 f32: lr, momentum, rho, beta1, beta2, epsilon. */
+static void encode_layer(const nn_layer *l, unsigned char *r)
+{
+    memset(r, 0, LAYER_SIZE);
+    nn_put_u32(r, (uint32_t)l->spec.kind);
+    nn_put_u32(r + 4, (uint32_t)l->spec.activation);
+    nn_put_u32(r + 8, (uint32_t)l->spec.units);
+    nn_put_u32(r + 12, (uint32_t)l->spec.kernel);
+    nn_put_u32(r + 16, (uint32_t)l->spec.stride);
+    nn_put_u32(r + 20, (uint32_t)l->spec.padding);
+    put_f32(r + 24, l->spec.rate);
+    put_u64(r + 32, l->n_params);
+}
+
+#define OPT_SIZE 24
+
+/* Writes n floats little-endian through a small buffer, updating crc. */
+static bool write_floats(FILE *f, const float *v, size_t n, uLong *crc)
+{
+    unsigned char buf[4096];
+    while (n) {
+        size_t k = n < sizeof buf / 4 ? n : sizeof buf / 4;
+        for (size_t i = 0; i < k; i++)
+            put_f32(buf + 4 * i, v[i]);
+        *crc = crc32(*crc, buf, (uInt)(4 * k));
+        if (fwrite(buf, 4, k, f) != k)
+            return false;
+        v += k;
+        n -= k;
+    }
+    return true;
+}
+
+static bool write_bytes(FILE *f, const unsigned char *p, size_t n, uLong *crc)
+{
+    *crc = crc32(*crc, p, (uInt)n);
+    return fwrite(p, 1, n, f) == n;
+}
+
+nn_status nn_model_save(const nn_model *m, const char *path, bool with_state,
+                        nn_error *err)
+{
+    if (!m->params)
+        return nn_fail(err, NN_ERR_STATE, "%s: model is not initialised",
+                       path);
+    nn_afile af;
+    nn_status s = nn_afile_open(&af, path, err);
+    if (s != NN_OK)
+        return s;
+    unsigned char h[HEADER_SIZE], r[LAYER_SIZE], o[OPT_SIZE];
+    uLong crc = crc32(0L, Z_NULL, 0);
+    encode_header(m, with_state ? FLAG_OPT_STATE : 0, h);
+    bool ok = write_bytes(af.f, h, sizeof h, &crc);
+    for (int i = 0; ok && i < m->n_layers; i++) {
+        encode_layer(&m->layers[i], r);
+        ok = write_bytes(af.f, r, sizeof r, &crc);
+    }
+    const float hp[6] = {m->opt.lr, m->opt.momentum, m->opt.rho,
+                         m->opt.beta1, m->opt.beta2, m->opt.epsilon};
+    for (int i = 0; i < 6; i++)
+        put_f32(o + 4 * i, hp[i]);
+    ok = ok && write_bytes(af.f, o, sizeof o, &crc);
+    ok = ok && write_floats(af.f, m->params, m->n_params, &crc);
+    if (with_state)
+        ok = ok && write_floats(af.f, m->opt_state, 2 * m->n_params, &crc);
+    unsigned char c[4];
+    nn_put_u32(c, (uint32_t)crc);
+    ok = ok && fwrite(c, 1, 4, af.f) == 4;
+    if (!ok) {
+        int e = errno;
+        nn_afile_abort(&af);
+        return nn_fail(err, NN_ERR_IO, "%s: cannot write: %s", path,
+                       strerror(e));
+    }
+    return nn_afile_commit(&af, err);
+}
+
+/* ------------------------------------------------------------- loading */
+
+static nn_model *load_fail(nn_model *m, nn_error *err, nn_status code,
+                           const char *what)
+{
+    nn_model_free(m);
+    nn_fail(err, code, "%s", what);
+    return NULL;
+}
+
+nn_model *nn_model_load_mem(const void *data, size_t size, nn_error *err)
+{
+    const unsigned char *p = data;
+    if (size < HEADER_SIZE + OPT_SIZE + 4 || memcmp(p, MAGIC, 8) != 0)
+        return load_fail(NULL, err, NN_ERR_FORMAT,
+                         "not a digits model file (bad magic or too short)");
+    uint32_t version = nn_get_u32(p + 8), flags = nn_get_u32(p + 12);
+    if (version != VERSION)
+        return load_fail(NULL, err, NN_ERR_FORMAT,
+                         "unsupported model file version");
+    uint32_t crc_stored = nn_get_u32(p + size - 4);
+    uLong crc = crc32(crc32(0L, Z_NULL, 0), p, (uInt)0);
+    for (size_t off = 0; off < size - 4;) {   /* crc32 takes uInt lengths */
+        size_t k = size - 4 - off > (1u << 30) ? (1u << 30) : size - 4 - off;
+        crc = crc32(crc, p + off, (uInt)k);
+        off += k;
+    }
+    if ((uint32_t)crc != crc_stored)
+        return load_fail(NULL, err, NN_ERR_FORMAT,
+                         "checksum mismatch (file is damaged or truncated)");
+    if (flags & ~FLAG_OPT_STATE)
+        return load_fail(NULL, err, NN_ERR_FORMAT, "unknown flags");
+    uint32_t rank = nn_get_u32(p + 16), nl = nn_get_u32(p + 32);
+    uint64_t np = get_u64(p + 48);
+    if (nl < 1 || nl > NN_MAX_LAYERS || np > NN_MAX_PARAMS)
+        return load_fail(NULL, err, NN_ERR_FORMAT,
+                         "layer or parameter count out of range");
+    uint64_t nfloat = np * ((flags & FLAG_OPT_STATE) ? 3 : 1);
+    uint64_t expect = HEADER_SIZE + (uint64_t)nl * LAYER_SIZE + OPT_SIZE +
+                      4 * nfloat + 4;
+    if (expect != size)
+        return load_fail(NULL, err, NN_ERR_FORMAT,
+                         "file size does not match its header");
+    nn_shape in = {.rank = (int)(rank <= 3 ? rank : 0)};
+    for (int i = 0; i < 3; i++) {
+        uint32_t d = nn_get_u32(p + 20 + 4 * i);
+        in.dim[i] = d <= NN_MAX_DIM ? (int)d : 0;
+    }
+    nn_model *m = nn_model_new(in);
+    if (!m)
+        return load_fail(NULL, err, NN_ERR_FORMAT, "invalid input shape");
+    const unsigned char *r = p + HEADER_SIZE;
+    for (uint32_t i = 0; i < nl; i++, r += LAYER_SIZE) {
+        nn_layer_spec ls = {
+            .kind = (nn_layer_kind)nn_get_u32(r),
+            .activation = (nn_activation)nn_get_u32(r + 4),
+            .units = (int)(nn_get_u32(r + 8) & 0x7fffffff),
+            .kernel = (int)(nn_get_u32(r + 12) & 0x7fffffff),
+            .stride = (int)(nn_get_u32(r + 16) & 0x7fffffff),
+            .padding = (nn_padding)nn_get_u32(r + 20),
+            .rate = get_f32(r + 24),
+        };
+        if (ls.activation > NN_ACT_SOFTMAX || ls.padding > NN_PAD_SAME ||
+            !(ls.rate >= 0.0f && ls.rate < 1.0f))
+            return load_fail(m, err, NN_ERR_FORMAT, "invalid layer record");
+        nn_error e2;
+        if (nn_model_add(m, ls, &e2) != NN_OK) {
+            nn_fail(err, NN_ERR_FORMAT, "layer %u: %s", i + 1, e2.msg);
+            nn_model_free(m);
+            return NULL;
+        }
+        if (m->layers[i].n_params != get_u64(r + 32))
+            return load_fail(m, err, NN_ERR_FORMAT,
+                             "layer parameter count does not match");
+    }
+    if (m->n_params != np)
+        return load_fail(m, err, NN_ERR_FORMAT,
+                         "parameter count does not match the layers");
+    nn_rng rng;
+    nn_rng_seed(&rng, 0);
+    if (nn_model_init(m, &rng, err) != NN_OK) {
+        nn_model_free(m);
+        return NULL;
+    }
+    const unsigned char *o = r;
+    nn_optimizer opt = {
+        .kind = (nn_optimizer_kind)nn_get_u32(p + 40),
+        .nesterov = nn_get_u32(p + 44) != 0,
+        .lr = get_f32(o), .momentum = get_f32(o + 4), .rho = get_f32(o + 8),
+        .beta1 = get_f32(o + 12), .beta2 = get_f32(o + 16),
+        .epsilon = get_f32(o + 20),
+    };
+    if (nn_model_compile(m, (nn_loss)nn_get_u32(p + 36), opt, err) != NN_OK) {
+        nn_model_free(m);
+        return NULL;
+    }
+    const unsigned char *f = o + OPT_SIZE;
+    for (size_t i = 0; i < np; i++, f += 4) {
+        m->params[i] = get_f32(f);
+        if (!isfinite(m->params[i]))
+            return load_fail(m, err, NN_ERR_FORMAT,
+                             "parameters contain NaN or infinity");
+    }
+    if (flags & FLAG_OPT_STATE) {
+        for (size_t i = 0; i < 2 * np; i++, f += 4)
+            m->opt_state[i] = get_f32(f);
+        m->opt_step = get_u64(p + 56);
+    }
+    return m;
+}
+
+nn_model *nn_model_load(const char *path, nn_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        nn_fail(err, NN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        nn_fail(err, NN_ERR_IO, "%s: not a regular file", path);
+        return NULL;
+    }
+    uint64_t max = HEADER_SIZE + (uint64_t)NN_MAX_LAYERS * LAYER_SIZE +
+                   OPT_SIZE + 12 * (uint64_t)NN_MAX_PARAMS + 4;
+    if ((uint64_t)st.st_size > max) {
+        fclose(f);
+        nn_fail(err, NN_ERR_LIMIT, "%s: file is larger than any model",
+                path);
+        return NULL;
+    }
+    size_t size = (size_t)st.st_size;
+    unsigned char *buf = malloc(size ? size : 1);
+    if (!buf) {
+        fclose(f);
+        nn_fail(err, NN_ERR_NOMEM, "%s: out of memory", path);
+        return NULL;
+    }
+    size_t got = fread(buf, 1, size, f);
+    fclose(f);
+    if (got != size) {
+        free(buf);
+        nn_fail(err, NN_ERR_IO, "%s: read error", path);
+        return NULL;
+    }
+    nn_error e2;
+    nn_model *m = nn_model_load_mem(buf, size, &e2);
+    free(buf);
+    if (!m)
+        nn_fail(err, e2.code, "%s: %s", path, e2.msg);
+    return m;
+}
