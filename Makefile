@@ -2,6 +2,7 @@
 #   make              library, tool (build/digits)
 #   make test         cmocka unit tests + CLI tests (real-MNIST test if data present)
 #   make sanitize     the same tests built with ASan + UBSan (in build-asan/)
+#   make check        all of CI: gcc, clang, no-BLAS and sanitizer builds, -Werror
 #   make bench        benchmarks (bench/README.md)
 #   make install PREFIX=/usr/local
 # Variables: BLAS=openblas|none (default: openblas when pkg-config finds it),
@@ -49,7 +50,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(O)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(O)/tests/%)
 TEST_UTIL_OBJ := $(patsubst %.c,$(O)/%.o,$(wildcard tests/util/*.c))
 
-.PHONY: all test unit-test cli-test sanitize bench install uninstall clean fuzz
+.PHONY: all test unit-test cli-test sanitize check bench install uninstall clean fuzz
 
 all: $(O)/libnn.a $(O)/digits
 
@@ -78,6 +79,14 @@ cli-test: $(O)/digits
 sanitize:
 	$(MAKE) O=build-asan SAN=1 OPENMP=0 test
 
+# Everything CI runs: gcc and clang builds warning-free, all tests, the
+# tests again under ASan + UBSan, and the portable (no BLAS) path.
+check:
+	$(MAKE) WERROR=1 test
+	$(MAKE) WERROR=1 O=build-clang CC=clang unit-test
+	$(MAKE) WERROR=1 O=build-noblas BLAS=none unit-test
+	$(MAKE) WERROR=1 sanitize
+
 bench: all
 	sh bench/run.sh
 
@@ -101,6 +110,6 @@ uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/share/digits
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-clang build-noblas
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(TEST_UTIL_OBJ:.o=.d)

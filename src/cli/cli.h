@@ -18,6 +18,10 @@ int cmd_evaluate(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_fetch(int argc, char **argv);
 
+/* Re-executes the tool with faster OpenBLAS kernels where OpenBLAS did not
+ * recognise the processor (see blas_tune.c). Returns if nothing to do. */
+void cli_blas_tune(char **argv);
+
 /* Prints "digits: <message>" as one line on stderr; returns 1. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Same, for a library error. */

@@ -29,10 +29,12 @@ static void usage(void)
          "preset's)\n"
          "  --lr X                 learning rate (default: Keras' for the "
          "optimizer)\n"
-         "  --seed N               seed for weights and shuffling (default 1)\n"
+         "  --seed N               seed for weights and shuffling (default 42)\n"
          "  --validation-split F   hold out the last fraction F for "
          "validation\n"
          "  --threads N            threads (default: all cores)\n"
+         "  --limit N              train on the first N training images "
+         "only\n"
          "  --out FILE             where to save the model (default "
          "model.nn)\n"
          "  --json                 one JSON object on stdout; progress on "
@@ -102,7 +104,7 @@ static bool on_epoch(void *user, int epoch, const nn_epoch_stats *es)
 
 typedef struct train_args {
     const char *data, *model, *out, *optimizer;
-    long epochs, batch, seed, threads;
+    long epochs, batch, seed, threads, limit;
     double lr, vsplit;
     bool json;
 } train_args;
@@ -120,6 +122,7 @@ static int parse(int argc, char **argv, train_args *a)
         {"validation-split", required_argument, 0, 'v'},
         {"threads", required_argument, 0, 't'},
         {"out", required_argument, 0, 'O'},
+        {"limit", required_argument, 0, 'L'},
         {"json", no_argument, 0, 'j'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -140,6 +143,7 @@ static int parse(int argc, char **argv, train_args *a)
             break;
         case 's': ok = cli_int("--seed", optarg, 0, 0x7fffffffL, &a->seed); break;
         case 't': ok = cli_int("--threads", optarg, 0, 1024, &a->threads); break;
+        case 'L': ok = cli_int("--limit", optarg, 1, 0x7fffffffL, &a->limit); break;
         case 'l': ok = cli_float("--lr", optarg, 1e-12, 100.0, &a->lr); break;
         case 'v':
             ok = cli_float("--validation-split", optarg, 0.0, 0.99,
@@ -184,7 +188,7 @@ static void print_json(const train_args *a, const nn_model *m,
 int cmd_train(int argc, char **argv)
 {
     train_args a = {.model = "mlp", .out = "model.nn", .epochs = 5,
-                    .batch = 128, .seed = 1, .threads = 0};
+                    .batch = 128, .seed = 42, .threads = 0};
     int rc = parse(argc, argv, &a);
     if (rc)
         return rc < 0 ? 0 : rc;
@@ -207,6 +211,9 @@ int cmd_train(int argc, char **argv)
         cli_error("%s: training and test images differ in shape", dir);
         goto done;
     }
+    nn_dataset used = train;
+    if (a.limit > 0 && (size_t)a.limit < train.n)
+        used = nn_dataset_slice(&train, 0, (size_t)a.limit);
     int classes = train.num_classes > test.num_classes ? train.num_classes
                                                        : test.num_classes;
     const char *preset_opt;
@@ -245,7 +252,7 @@ int cmd_train(int argc, char **argv)
     fo.on_epoch = on_epoch;
     fo.user = &p;
     double t0 = now();
-    if (nn_model_fit(m, &train, &fo, &hist, &err) != NN_OK) {
+    if (nn_model_fit(m, &used, &fo, &hist, &err) != NN_OK) {
         cli_nn_error(&err);
         goto done;
     }

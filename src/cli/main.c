@@ -34,6 +34,7 @@ int main(int argc, char **argv)
         return 1;
     }
     const char *cmd = argv[1];
+    cli_blas_tune(argv);
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;
