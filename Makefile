@@ -21,7 +21,7 @@ endif
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -MMD -MP
 CPPFLAGS += -Iinclude -Isrc -D_POSIX_C_SOURCE=200809L
-LDLIBS  += -lz -lm
+LDLIBS  += -lstb -lz -lm
 
 ifeq ($(WERROR),1)
   CFLAGS += -Werror

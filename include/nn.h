@@ -384,6 +384,87 @@ nn_model *nn_model_load(const char *path, nn_error *err);
 /* Same, from memory (for fuzzing and embedding). */
 nn_model *nn_model_load_mem(const void *data, size_t size, nn_error *err);
 
+/* ------------------------------------------------ images and preprocessing */
+
+/* Image files in, MNIST-style digits out (docs/preprocessing.md).
+ * Decoding uses stb_image (Debian libstb-dev): PNG (8 and 16 bit, grey,
+ * palette, RGB, with or without alpha/tRNS), JPEG (baseline and
+ * progressive), BMP, GIF (first frame) and binary PGM/PPM (P5/P6, 8 or
+ * 16 bit). Limits (docs/limits.md) are checked from the file's header before
+ * any pixel is decoded; decoding needs about 4 bytes per pixel (8 for
+ * 16-bit files) on top of the file itself. */
+#define NN_MAX_IMAGE_SIDE    16384          /* width and height */
+#define NN_MAX_IMAGE_PIXELS  (1u << 26)     /* width * height, 64 Mpx */
+#define NN_MAX_IMAGE_BYTES   (1u << 28)     /* bytes of one image file */
+
+/* An 8-bit grey image, 0 black .. 255 white, row-major. */
+typedef struct nn_image {
+    int w, h;
+    uint8_t *pixels;          /* (h, w); owned, free with nn_image_free */
+} nn_image;
+
+/* Decodes the image file `path` to grey: colour by luminance
+ * (0.299 R + 0.587 G + 0.114 B), 16-bit samples rounded to 8 bit,
+ * palettes expanded, and transparency composed over white paper (over
+ * black instead when most of the picture is transparent and what is drawn
+ * is light, as with light strokes exported from a dark canvas).
+ * On failure *out is zeroed and err names the file and the reason:
+ * NN_ERR_IO (cannot read), NN_ERR_FORMAT (not an image, damaged, truncated),
+ * NN_ERR_LIMIT (over the NN_MAX_IMAGE_* limits). Free with nn_image_free. */
+nn_status nn_image_load(const char *path, nn_image *out, nn_error *err);
+
+/* Same, from `size` bytes at `data` (not kept after the call); `name` is
+ * used in error messages (NULL: "image"). */
+nn_status nn_image_load_mem(const void *data, size_t size, const char *name,
+                            nn_image *out, nn_error *err);
+
+/* Frees the pixels and zeroes *img. NULL-safe. */
+void nn_image_free(nn_image *img);
+
+#define NN_DIGIT_SIDE 28   /* MNIST field: 28x28 ... */
+#define NN_DIGIT_BOX  20   /* ... with the ink scaled to fit 20x20 */
+
+typedef enum nn_ink {
+    NN_INK_AUTO = 0,   /* decide from the picture (the default) */
+    NN_INK_DARK,       /* dark ink on light paper: invert */
+    NN_INK_LIGHT       /* light ink on dark ground, as MNIST */
+} nn_ink;
+
+typedef struct nn_preprocess_options {
+    nn_ink ink;          /* default NN_INK_AUTO */
+    int min_contrast;    /* grey levels above the background that the
+                            strongest ink (3x3 average) must reach to count
+                            as a digit; default 32 */
+} nn_preprocess_options;
+
+nn_preprocess_options nn_preprocess_defaults(void);
+
+/* What preprocessing found and did. Coordinates are pixels. */
+typedef struct nn_preprocess_info {
+    bool found;             /* false: no digit found (blank picture) */
+    bool inverted;          /* dark ink on light paper was inverted */
+    int background;         /* paper level removed, 0..255, as in the input */
+    int box_x, box_y, box_w, box_h;  /* ink bounding box in the input */
+    float cx, cy;           /* ink centre of mass in the output (x, y) */
+} nn_preprocess_info;
+
+/* Turns a picture of one digit into an MNIST-style sample, as MNIST was
+ * made: ink made light on black (dark-on-light detected from the border
+ * against the extremes of the picture, or as opts->ink says); background
+ * level and paper noise removed; ink found (connected strokes, specks
+ * dropped) and cropped; its box scaled to fit 20x20 keeping the aspect
+ * ratio (area averaging when shrinking, bilinear when enlarging: grey,
+ * anti-aliased edges); placed in 28x28 so that its centre of mass falls
+ * on pixel (14, 14), within half a pixel. Deterministic.
+ * out: (28, 28) bytes, 0 background .. 255 ink (use scale 1/255 as for
+ * MNIST data). When no digit is found, returns NN_OK with out all zero and
+ * info->found false. `opts` and `info` may be NULL (defaults / not
+ * wanted). NN_ERR_ARG on an empty or oversized image. */
+nn_status nn_preprocess_digit(const nn_image *img,
+                              const nn_preprocess_options *opts,
+                              uint8_t *out, nn_preprocess_info *info,
+                              nn_error *err);
+
 #ifdef __cplusplus
 }
 #endif

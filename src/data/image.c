@@ -1,0 +1,254 @@
+/*
+ * image.c - image files to 8-bit grey, through stb_image (libstb-dev).
+ *
+ * Order of work, so that a hostile file costs little: read at most
+ * NN_MAX_IMAGE_BYTES; recognise the format by its magic bytes (no guessing,
+ * so a random file is never taken for a headerless TGA); read the size from
+ * the header (our own reading for PNG, which stb refuses to report for very
+ * large sizes, stbi_info for the rest) and check NN_MAX_IMAGE_*; only then
+ * decode. Decoding asks stb for grey + alpha (stb expands palettes and tRNS
+ * and computes luminance); 16-bit files are decoded at 16 bit and rounded
+ * once, after the alpha composition.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wshadow"
+#pragma GCC diagnostic ignored "-Wstrict-prototypes"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#endif
+#include <stb/stb_image.h>
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+#include "nn/internal.h"
+
+void nn_image_free(nn_image *img)
+{
+    if (!img)
+        return;
+    free(img->pixels);
+    memset(img, 0, sizeof *img);
+}
+
+/* The formats we accept, by magic bytes; NULL if none. */
+static const char *format_name(const unsigned char *p, size_t n)
+{
+    if (n >= 8 && !memcmp(p, "\x89PNG\r\n\x1a\n", 8))
+        return "PNG";
+    if (n >= 3 && p[0] == 0xFF && p[1] == 0xD8 && p[2] == 0xFF)
+        return "JPEG";
+    if (n >= 6 && (!memcmp(p, "GIF87a", 6) || !memcmp(p, "GIF89a", 6)))
+        return "GIF";
+    if (n >= 2 && p[0] == 'B' && p[1] == 'M')
+        return "BMP";
+    if (n >= 2 && p[0] == 'P' && p[1] >= '1' && p[1] <= '6')
+        return p[1] == '5' ? "PGM" : p[1] == '6' ? "PPM" : "ASCII PNM";
+    return NULL;
+}
+
+/* Composes (grey, alpha) pairs over white or black and rounds to 8 bit.
+ * px: (count, 2) samples of maxv (255 or 65535). */
+static void compose(const void *px, bool sixteen, size_t count, uint8_t *out)
+{
+    const uint8_t *p8 = px;
+    const uint16_t *p16 = px;
+    const uint64_t maxv = sixteen ? 65535 : 255;
+#define Y(i) (sixteen ? p16[2 * (i)] : p8[2 * (i)])
+#define A(i) (sixteen ? p16[2 * (i) + 1] : p8[2 * (i) + 1])
+    /* Paper colour: white, unless most pixels are transparent and the
+     * visible ones are light on average (light strokes on a clear canvas). */
+    size_t clear = 0;
+    uint64_t ya = 0, asum = 0;
+    for (size_t i = 0; i < count; i++) {
+        uint64_t a = A(i);
+        clear += a * 2 < maxv;
+        ya += (uint64_t)Y(i) * a;
+        asum += a;
+    }
+    uint64_t paper = maxv;
+    if (clear * 2 > count && asum > 0 && ya * 2 > asum * maxv)
+        paper = 0;
+    for (size_t i = 0; i < count; i++) {
+        uint64_t a = A(i), y = Y(i);
+        uint64_t v = y * a + paper * (maxv - a);  /* in units of maxv^2 */
+        uint64_t den = maxv * maxv;
+        out[i] = (uint8_t)((v * 255 + den / 2) / den);
+    }
+#undef Y
+#undef A
+}
+
+/* Width and height from a PNG's IHDR (stb will not report sizes it finds
+ * too large, and we want to say how large). False if it has none. */
+static bool png_size(const unsigned char *p, size_t n, uint32_t *w,
+                     uint32_t *h)
+{
+    if (n < 24 || memcmp(p + 12, "IHDR", 4) != 0)
+        return false;
+    *w = nn_get_u32_be(p + 16);
+    *h = nn_get_u32_be(p + 20);
+    return true;
+}
+
+static nn_status check_size(uint64_t w, uint64_t h, const char *name,
+                            const char *fmt, nn_error *err)
+{
+    if (w == 0 || h == 0)
+        return nn_fail(err, NN_ERR_FORMAT, "%s: %s header gives an empty "
+                       "image (%llux%llu)", name, fmt,
+                       (unsigned long long)w, (unsigned long long)h);
+    if (w > NN_MAX_IMAGE_SIDE || h > NN_MAX_IMAGE_SIDE ||
+        w * h > NN_MAX_IMAGE_PIXELS)
+        return nn_fail(err, NN_ERR_LIMIT, "%s: %s image of %llux%llu pixels "
+                       "exceeds the limit (%d pixels a side, %u Mpx; "
+                       "docs/limits.md)", name, fmt, (unsigned long long)w,
+                       (unsigned long long)h, NN_MAX_IMAGE_SIDE,
+                       NN_MAX_IMAGE_PIXELS >> 20);
+    return NN_OK;
+}
+
+nn_status nn_image_load_mem(const void *data, size_t size, const char *name,
+                            nn_image *out, nn_error *err)
+{
+    if (!out)
+        return nn_fail(err, NN_ERR_ARG, "nn_image_load_mem: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!name)
+        name = "image";
+    if (!data && size)
+        return nn_fail(err, NN_ERR_ARG, "%s: data is NULL", name);
+    if (size == 0)
+        return nn_fail(err, NN_ERR_FORMAT, "%s: empty file, not an image",
+                       name);
+    if (size > NN_MAX_IMAGE_BYTES)
+        return nn_fail(err, NN_ERR_LIMIT, "%s: %zu bytes exceeds the image "
+                       "file limit of %u MiB", name, size,
+                       NN_MAX_IMAGE_BYTES >> 20);
+    const unsigned char *p = data;
+    const char *fmt = format_name(p, size);
+    if (!fmt)
+        return nn_fail(err, NN_ERR_FORMAT, "%s: not an image (expected PNG, "
+                       "JPEG, BMP, GIF or PGM/PPM)", name);
+    if (!strcmp(fmt, "ASCII PNM"))
+        return nn_fail(err, NN_ERR_FORMAT, "%s: plain (ASCII) PBM/PGM/PPM "
+                       "is not supported; save it as binary PGM/PPM (P5/P6) "
+                       "or PNG", name);
+    int len = (int)size, w = 0, h = 0, comp = 0;
+    uint32_t pw, ph;
+    nn_status st;
+    if (!strcmp(fmt, "PNG") && png_size(p, size, &pw, &ph) &&
+        (st = check_size(pw, ph, name, fmt, err)) != NN_OK)
+        return st;
+    if (!stbi_info_from_memory(p, len, &w, &h, &comp)) {
+        const char *why = stbi_failure_reason();
+        if (why && strstr(why, "large"))
+            return nn_fail(err, NN_ERR_LIMIT, "%s: %s image too large to "
+                           "decode (%s)", name, fmt, why);
+        return nn_fail(err, NN_ERR_FORMAT, "%s: damaged %s header (%s)", name,
+                       fmt, why ? why : "unknown reason");
+    }
+    if ((st = check_size((uint64_t)w, (uint64_t)h, name, fmt, err)) != NN_OK)
+        return st;
+
+    bool sixteen = stbi_is_16_bit_from_memory(p, len) != 0;
+    void *px;
+    int dw = 0, dh = 0, dc = 0;
+    if (sixteen)
+        px = stbi_load_16_from_memory(p, len, &dw, &dh, &dc, 2);
+    else
+        px = stbi_load_from_memory(p, len, &dw, &dh, &dc, 2);
+    if (!px) {
+        const char *why = stbi_failure_reason();
+        if (why && !strcmp(why, "outofmem"))
+            return nn_fail(err, NN_ERR_NOMEM, "%s: out of memory decoding "
+                           "%dx%d %s", name, w, h, fmt);
+        return nn_fail(err, NN_ERR_FORMAT, "%s: cannot decode %s: %s", name,
+                       fmt, why ? why : "unknown reason");
+    }
+    if (dw != w || dh != h) {  /* never expected; do not trust either */
+        stbi_image_free(px);
+        return nn_fail(err, NN_ERR_FORMAT, "%s: %s header and data disagree "
+                       "on the size", name, fmt);
+    }
+    size_t count = (size_t)w * (size_t)h;
+    out->pixels = malloc(count);
+    if (!out->pixels) {
+        stbi_image_free(px);
+        return nn_fail(err, NN_ERR_NOMEM, "%s: out of memory", name);
+    }
+    compose(px, sixteen, count, out->pixels);
+    stbi_image_free(px);
+    out->w = w;
+    out->h = h;
+    nn_ok(err);
+    return NN_OK;
+}
+
+nn_status nn_image_load(const char *path, nn_image *out, nn_error *err)
+{
+    if (!out || !path)
+        return nn_fail(err, NN_ERR_ARG, "nn_image_load: NULL argument");
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return nn_fail(err, NN_ERR_IO, "%s: cannot open: %s", path,
+                       strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0)
+        memset(&sb, 0, sizeof sb);
+    if (S_ISDIR(sb.st_mode)) {
+        fclose(f);
+        return nn_fail(err, NN_ERR_IO, "%s: is a folder, not an image", path);
+    }
+    /* Read up to the limit plus one byte, growing the buffer (works for
+     * pipes and devices as well as regular files). */
+    size_t cap = 1 << 16, n = 0;
+    if (S_ISREG(sb.st_mode) && sb.st_size >= 0 &&
+        (uint64_t)sb.st_size < NN_MAX_IMAGE_BYTES)
+        cap = (size_t)sb.st_size + 1;
+    unsigned char *buf = malloc(cap);
+    nn_status st = NN_OK;
+    if (!buf) {
+        fclose(f);
+        return nn_fail(err, NN_ERR_NOMEM, "%s: out of memory", path);
+    }
+    for (;;) {
+        if (n == cap) {
+            if (cap > NN_MAX_IMAGE_BYTES) {
+                st = nn_fail(err, NN_ERR_LIMIT, "%s: larger than the image "
+                             "file limit of %u MiB", path,
+                             NN_MAX_IMAGE_BYTES >> 20);
+                break;
+            }
+            size_t ncap = cap * 2 > (size_t)NN_MAX_IMAGE_BYTES + 1
+                              ? (size_t)NN_MAX_IMAGE_BYTES + 1 : cap * 2;
+            unsigned char *nb = realloc(buf, ncap);
+            if (!nb) {
+                st = nn_fail(err, NN_ERR_NOMEM, "%s: out of memory", path);
+                break;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) {
+            if (ferror(f))
+                st = nn_fail(err, NN_ERR_IO, "%s: read error: %s", path,
+                             strerror(errno));
+            break;
+        }
+    }
+    fclose(f);
+    if (st == NN_OK)
+        st = nn_image_load_mem(buf, n, path, out, err);
+    free(buf);
+    return st;
+}

@@ -1,0 +1,483 @@
+/*
+ * preprocess.c - a picture of one digit to an MNIST sample, made the way
+ * MNIST was made (LeCun et al.: "size normalized to fit in a 20x20 pixel box
+ * while preserving their aspect ratio ... anti-aliasing ... centered in a
+ * 28x28 image by computing the center of mass of the pixels").
+ *
+ * Steps (docs/preprocessing.md has the reasons):
+ *  1. paper: the median of a border ring is the paper level; the spread of
+ *     the ring (median absolute deviation) sizes a noise margin;
+ *  2. polarity: ink is the extreme farther from the paper level; dark ink
+ *     is inverted so that ink is light on black, as in MNIST;
+ *  3. ink level d = grey - paper - margin, clamped to 0..255 (one table);
+ *  4. strokes: the 3x3 average of d; no digit if its maximum M is below
+ *     min_contrast; pixels with average >= M/4 are "strong"; connected
+ *     strong parts with under 2% of the largest part's ink are specks and
+ *     dropped; the kept parts grow over every pixel with d > 0 that touches
+ *     them (so faint anti-aliased edges stay, as in MNIST);
+ *  5. the kept ink's bounding box is cropped, its level stretched so that
+ *     its 90th percentile becomes full white, and resampled to fit 20x20
+ *     keeping the aspect ratio: area averaging when shrinking, bilinear
+ *     when enlarging, an exact copy at scale 1;
+ *  6. the 20x20 picture is placed in 28x28 shifted by whole pixels so that
+ *     its centre of mass lands within half a pixel of (14, 14).
+ * Memory: two bytes per input pixel plus a stack for the flood fills.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/internal.h"
+
+nn_preprocess_options nn_preprocess_defaults(void)
+{
+    return (nn_preprocess_options){.ink = NN_INK_AUTO, .min_contrast = 32};
+}
+
+enum { STRONG = 1, SEEN = 2, KEEP = 4 };   /* per-pixel state bits */
+
+typedef struct stack {
+    uint32_t *v;
+    size_t n, cap;
+} stack;
+
+static bool push(stack *s, uint32_t i)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 4096;
+        uint32_t *v = realloc(s->v, cap * sizeof *v);
+        if (!v)
+            return false;
+        s->v = v;
+        s->cap = cap;
+    }
+    s->v[s->n++] = i;
+    return true;
+}
+
+/* The k-th smallest value (0-based) counted in a 256-bin histogram. */
+static int hist_kth(const size_t *hist, size_t k)
+{
+    size_t acc = 0;
+    for (int v = 0; v < 256; v++) {
+        acc += hist[v];
+        if (acc > k)
+            return v;
+    }
+    return 255;
+}
+
+/* One connected part of the strong mask. */
+typedef struct part {
+    uint32_t seed;
+    uint64_t mass;   /* sum of d */
+} part;
+
+typedef struct work {
+    int w, h;
+    const uint8_t *g;   /* (h, w) input grey */
+    uint8_t d[256];     /* grey -> ink level, 0 = paper */
+    uint8_t *state;     /* (h, w) 3x3 averages, then state bits */
+    stack st;
+    part *parts;
+    size_t nparts, capparts;
+    int x0, y0, x1, y1; /* kept ink box, inclusive */
+} work;
+
+/* Paper level and noise margin from the border ring; polarity from the
+ * extremes. Fills wk->d. */
+static void find_paper(work *wk, nn_ink ink, bool *inverted, int *paper)
+{
+    const int w = wk->w, h = wk->h;
+    int r = (w < h ? w : h) / 16;
+    if (r < 1)
+        r = 1;
+    size_t ring[256] = {0}, all[256] = {0}, nring = 0;
+    for (int y = 0; y < h; y++) {
+        const uint8_t *row = wk->g + (size_t)y * w;
+        bool edge_row = y < r || y >= h - r;
+        for (int x = 0; x < w; x++) {
+            all[row[x]]++;
+            if (edge_row || x < r || x >= w - r) {
+                ring[row[x]]++;
+                nring++;
+            }
+        }
+    }
+    int bg = hist_kth(ring, (nring - 1) / 2);
+    size_t dev[256] = {0};
+    for (int v = 0; v < 256; v++)
+        dev[v > bg ? v - bg : bg - v] += ring[v];
+    int mad = hist_kth(dev, (nring - 1) / 2);
+    int margin = (int)ceil(3.0 * 1.4826 * mad);
+    if (margin > 96)
+        margin = 96;
+    int lo = 0, hi = 255;
+    while (!all[lo])
+        lo++;
+    while (!all[hi])
+        hi--;
+    bool inv = ink == NN_INK_DARK ||
+               (ink == NN_INK_AUTO && bg - lo > hi - bg);
+    int level = (inv ? 255 - bg : bg) + margin;
+    for (int v = 0; v < 256; v++) {
+        int d = (inv ? 255 - v : v) - level;
+        wk->d[v] = (uint8_t)(d < 0 ? 0 : d);
+    }
+    *inverted = inv;
+    *paper = bg;
+}
+
+/* wk->state = rounded 3x3 average of d (edges: the pixels that exist);
+ * returns its maximum. cs: (w) scratch. */
+static int average3(work *wk, uint32_t *cs)
+{
+    const int w = wk->w, h = wk->h;
+    int best = 0;
+    for (int y = 0; y < h; y++) {
+        int ny = 0;
+        memset(cs, 0, (size_t)w * sizeof *cs);
+        for (int yy = y - 1; yy <= y + 1; yy++) {
+            if (yy < 0 || yy >= h)
+                continue;
+            ny++;
+            const uint8_t *row = wk->g + (size_t)yy * w;
+            for (int x = 0; x < w; x++)
+                cs[x] += wk->d[row[x]];
+        }
+        uint8_t *out = wk->state + (size_t)y * w;
+        for (int x = 0; x < w; x++) {
+            uint32_t sum = cs[x];
+            int nx = 1;
+            if (x > 0) {
+                sum += cs[x - 1];
+                nx++;
+            }
+            if (x + 1 < w) {
+                sum += cs[x + 1];
+                nx++;
+            }
+            uint32_t cnt = (uint32_t)(nx * ny);
+            int a = (int)((sum + cnt / 2) / cnt);
+            out[x] = (uint8_t)a;
+            if (a > best)
+                best = a;
+        }
+    }
+    return best;
+}
+
+/* Flood fill from `seed` over 8-neighbours. Mode SEEN: over STRONG pixels,
+ * summing the part's mass. Mode KEEP: over STRONG pixels and pixels with
+ * d > 0, growing the ink box over the latter. */
+static bool flood(work *wk, uint32_t seed, int mode, uint64_t *mass)
+{
+    const int w = wk->w, h = wk->h;
+    uint8_t *s = wk->state;
+    wk->st.n = 0;
+    s[seed] |= (uint8_t)mode;
+    if (!push(&wk->st, seed))
+        return false;
+    uint64_t m = 0;
+    while (wk->st.n) {
+        uint32_t i = wk->st.v[--wk->st.n];
+        int x = (int)(i % (uint32_t)w), y = (int)(i / (uint32_t)w);
+        int d = wk->d[wk->g[i]];
+        m += (uint64_t)d;
+        if (mode == KEEP && d > 0) {
+            if (x < wk->x0) wk->x0 = x;
+            if (x > wk->x1) wk->x1 = x;
+            if (y < wk->y0) wk->y0 = y;
+            if (y > wk->y1) wk->y1 = y;
+        }
+        for (int dy = -1; dy <= 1; dy++) {
+            int yy = y + dy;
+            if (yy < 0 || yy >= h)
+                continue;
+            for (int dx = -1; dx <= 1; dx++) {
+                int xx = x + dx;
+                if (xx < 0 || xx >= w || (!dx && !dy))
+                    continue;
+                uint32_t j = (uint32_t)yy * (uint32_t)w + (uint32_t)xx;
+                if (s[j] & mode)
+                    continue;
+                bool go = (s[j] & STRONG) ||
+                          (mode == KEEP && wk->d[wk->g[j]] > 0);
+                if (!go)
+                    continue;
+                s[j] |= (uint8_t)mode;
+                if (!push(&wk->st, j))
+                    return false;
+            }
+        }
+    }
+    if (mass)
+        *mass = m;
+    return true;
+}
+
+/* Strong mask, its parts, and the kept ink (KEEP bits, ink box). */
+static bool find_ink(work *wk, int threshold)
+{
+    const size_t n = (size_t)wk->w * (size_t)wk->h;
+    uint8_t *s = wk->state;
+    for (size_t i = 0; i < n; i++)
+        s[i] = s[i] >= threshold ? STRONG : 0;
+    uint64_t best = 0;
+    for (size_t i = 0; i < n; i++) {
+        if ((s[i] & (STRONG | SEEN)) != STRONG)
+            continue;
+        uint64_t mass;
+        if (!flood(wk, (uint32_t)i, SEEN, &mass))
+            return false;
+        if (wk->nparts == wk->capparts) {
+            size_t cap = wk->capparts ? wk->capparts * 2 : 64;
+            part *p = realloc(wk->parts, cap * sizeof *p);
+            if (!p)
+                return false;
+            wk->parts = p;
+            wk->capparts = cap;
+        }
+        wk->parts[wk->nparts++] = (part){(uint32_t)i, mass};
+        if (mass > best)
+            best = mass;
+    }
+    wk->x0 = wk->w;
+    wk->y0 = wk->h;
+    wk->x1 = wk->y1 = -1;
+    for (size_t k = 0; k < wk->nparts; k++) {
+        const part *p = &wk->parts[k];
+        if (p->mass * 50 < best || (s[p->seed] & KEEP))
+            continue;
+        if (!flood(wk, p->seed, KEEP, NULL))
+            return false;
+    }
+    return true;
+}
+
+/* Resampling taps for L source pixels onto n: output j takes
+ * sum_k wt[j*T+k] * src[idx[j*T+k]] for k < cnt[j]. Area averaging when
+ * L >= n (exact copy when L == n), bilinear (pixel centres aligned) when
+ * L < n. */
+typedef struct taps {
+    int T;
+    int *idx, *cnt;
+    float *wt;
+} taps;
+
+static bool make_taps(int L, int n, taps *t)
+{
+    double r = (double)L / n;
+    t->T = L >= n ? (int)ceil(r) + 2 : 2;
+    t->idx = calloc((size_t)n * t->T, sizeof *t->idx);
+    t->wt = calloc((size_t)n * t->T, sizeof *t->wt);
+    t->cnt = calloc((size_t)n, sizeof *t->cnt);
+    if (!t->idx || !t->wt || !t->cnt)
+        return false;
+    for (int j = 0; j < n; j++) {
+        int *idx = t->idx + (size_t)j * t->T;
+        float *wt = t->wt + (size_t)j * t->T;
+        int c = 0;
+        if (L >= n) {
+            double a = j * r, b = (j + 1) * r;
+            for (int i = (int)floor(a); i < L && i < b && c < t->T; i++) {
+                double lo = a > i ? a : i, hi = b < i + 1 ? b : i + 1;
+                if (hi > lo) {
+                    idx[c] = i;
+                    wt[c++] = (float)((hi - lo) / r);
+                }
+            }
+        } else {
+            double x = (j + 0.5) * r - 0.5;
+            int i0 = (int)floor(x);
+            double f = x - i0;
+            int a = i0 < 0 ? 0 : i0, b = i0 + 1 >= L ? L - 1 : i0 + 1;
+            idx[c] = a;
+            wt[c++] = (float)(1.0 - f);
+            if (b == a) {
+                wt[0] = 1.0f;
+            } else {
+                idx[c] = b;
+                wt[c++] = (float)f;
+            }
+        }
+        t->cnt[j] = c;
+    }
+    return true;
+}
+
+static void free_taps(taps *t)
+{
+    free(t->idx);
+    free(t->wt);
+    free(t->cnt);
+}
+
+/* Crops the kept ink, stretches it and resamples it to (nh, nw):
+ * out20 (nh, nw) floats in [0, 1]. */
+static bool resample(work *wk, int nw, int nh, float *out20)
+{
+    const int bw = wk->x1 - wk->x0 + 1, bh = wk->y1 - wk->y0 + 1;
+    /* Ink level whose 90th percentile becomes 1 (full white). */
+    size_t hist[256] = {0}, cnt = 0;
+    for (int y = wk->y0; y <= wk->y1; y++)
+        for (int x = wk->x0; x <= wk->x1; x++) {
+            size_t i = (size_t)y * wk->w + x;
+            int d = wk->d[wk->g[i]];
+            if ((wk->state[i] & KEEP) && d > 0) {
+                hist[d]++;
+                cnt++;
+            }
+        }
+    int peak = cnt ? hist_kth(hist, (cnt - 1) * 9 / 10) : 255;
+    if (peak < 1)
+        peak = 1;
+    float level[256];
+    for (int v = 0; v < 256; v++)
+        level[v] = v >= peak ? 1.0f : (float)v / (float)peak;
+
+    taps tx = {0}, ty = {0};
+    float *tmp = malloc((size_t)bh * nw * sizeof *tmp);  /* (bh, nw) */
+    float *row = malloc((size_t)bw * sizeof *row);       /* (bw) */
+    bool ok = tmp && row && make_taps(bw, nw, &tx) && make_taps(bh, nh, &ty);
+    if (ok) {
+        for (int y = 0; y < bh; y++) {
+            size_t base = (size_t)(wk->y0 + y) * wk->w + wk->x0;
+            for (int x = 0; x < bw; x++) {
+                size_t i = base + x;
+                row[x] = (wk->state[i] & KEEP) ? level[wk->d[wk->g[i]]] : 0;
+            }
+            for (int j = 0; j < nw; j++) {
+                float acc = 0;
+                for (int k = 0; k < tx.cnt[j]; k++)
+                    acc += tx.wt[j * tx.T + k] * row[tx.idx[j * tx.T + k]];
+                tmp[(size_t)y * nw + j] = acc;
+            }
+        }
+        for (int i = 0; i < nh; i++)
+            for (int j = 0; j < nw; j++) {
+                float acc = 0;
+                for (int k = 0; k < ty.cnt[i]; k++)
+                    acc += ty.wt[i * ty.T + k] *
+                           tmp[(size_t)ty.idx[i * ty.T + k] * nw + j];
+                out20[i * nw + j] = acc > 1.0f ? 1.0f : acc;
+            }
+    }
+    free_taps(&tx);
+    free_taps(&ty);
+    free(tmp);
+    free(row);
+    return ok;
+}
+
+/* Centre of mass (x, y) of a (h, w) float picture; false if it is empty. */
+static bool centre_of_mass(const float *p, int w, int h, double *cx,
+                           double *cy)
+{
+    double m = 0, sx = 0, sy = 0;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            double v = p[y * w + x];
+            m += v;
+            sx += v * x;
+            sy += v * y;
+        }
+    if (!(m > 0))
+        return false;
+    *cx = sx / m;
+    *cy = sy / m;
+    return true;
+}
+
+nn_status nn_preprocess_digit(const nn_image *img,
+                              const nn_preprocess_options *opts,
+                              uint8_t *out, nn_preprocess_info *info,
+                              nn_error *err)
+{
+    enum { S = NN_DIGIT_SIDE, B = NN_DIGIT_BOX };
+    nn_preprocess_options o = opts ? *opts : nn_preprocess_defaults();
+    nn_preprocess_info inf = {0};
+    if (info)
+        *info = inf;
+    if (!img || !out)
+        return nn_fail(err, NN_ERR_ARG, "nn_preprocess_digit: NULL argument");
+    memset(out, 0, (size_t)S * S);
+    if (!img->pixels || img->w < 1 || img->h < 1 ||
+        img->w > NN_MAX_IMAGE_SIDE || img->h > NN_MAX_IMAGE_SIDE ||
+        (size_t)img->w * (size_t)img->h > NN_MAX_IMAGE_PIXELS)
+        return nn_fail(err, NN_ERR_ARG, "nn_preprocess_digit: image of "
+                       "%dx%d is empty or over the limits", img->w, img->h);
+    if (o.ink != NN_INK_AUTO && o.ink != NN_INK_DARK && o.ink != NN_INK_LIGHT)
+        return nn_fail(err, NN_ERR_ARG, "nn_preprocess_digit: bad ink mode");
+    if (o.min_contrast < 1 || o.min_contrast > 255)
+        return nn_fail(err, NN_ERR_ARG, "nn_preprocess_digit: min_contrast "
+                       "%d is not in 1..255", o.min_contrast);
+
+    work wk = {.w = img->w, .h = img->h, .g = img->pixels};
+    nn_status st = NN_OK;
+    find_paper(&wk, o.ink, &inf.inverted, &inf.background);
+    size_t n = (size_t)wk.w * (size_t)wk.h;
+    wk.state = malloc(n);
+    uint32_t *cs = malloc((size_t)wk.w * sizeof *cs);
+    if (!wk.state || !cs) {
+        st = nn_fail(err, NN_ERR_NOMEM, "nn_preprocess_digit: out of memory");
+        goto done;
+    }
+    int best = average3(&wk, cs);
+    if (best < o.min_contrast)
+        goto done;                      /* blank: no digit */
+    if (!find_ink(&wk, best / 4 > 1 ? best / 4 : 1)) {
+        st = nn_fail(err, NN_ERR_NOMEM, "nn_preprocess_digit: out of memory");
+        goto done;
+    }
+    if (wk.x1 < 0)
+        goto done;
+    int bw = wk.x1 - wk.x0 + 1, bh = wk.y1 - wk.y0 + 1;
+    int big = bw > bh ? bw : bh;
+    int nw = (int)lround((double)bw * B / big), nh = (int)lround((double)bh * B / big);
+    nw = nw < 1 ? 1 : nw;
+    nh = nh < 1 ? 1 : nh;
+    float out20[B * B];
+    if (!resample(&wk, nw, nh, out20)) {
+        st = nn_fail(err, NN_ERR_NOMEM, "nn_preprocess_digit: out of memory");
+        goto done;
+    }
+    double cx, cy;
+    if (!centre_of_mass(out20, nw, nh, &cx, &cy))
+        goto done;
+    int ox = (int)floor(S / 2 - cx + 0.5), oy = (int)floor(S / 2 - cy + 0.5);
+    double m = 0, sx = 0, sy = 0;
+    for (int y = 0; y < nh; y++)
+        for (int x = 0; x < nw; x++) {
+            int X = x + ox, Y = y + oy;
+            if (X < 0 || X >= S || Y < 0 || Y >= S)
+                continue;
+            int v = (int)lrintf(out20[y * nw + x] * 255.0f);
+            v = v < 0 ? 0 : v > 255 ? 255 : v;
+            out[Y * S + X] = (uint8_t)v;
+            m += v;
+            sx += (double)v * X;
+            sy += (double)v * Y;
+        }
+    if (m > 0) {
+        inf.found = true;
+        inf.box_x = wk.x0;
+        inf.box_y = wk.y0;
+        inf.box_w = bw;
+        inf.box_h = bh;
+        inf.cx = (float)(sx / m);
+        inf.cy = (float)(sy / m);
+    }
+done:
+    if (st != NN_OK || !inf.found)
+        memset(out, 0, (size_t)S * S);
+    if (st == NN_OK)
+        nn_ok(err);
+    if (info)
+        *info = inf;
+    free(wk.state);
+    free(cs);
+    free(wk.st.v);
+    free(wk.parts);
+    return st;
+}
