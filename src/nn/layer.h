@@ -50,7 +50,13 @@ struct nn_layer {
 /* The ops table for a kind, or NULL if this build does not support it. */
 const nn_layer_ops *nn_layer_ops_for(nn_layer_kind kind);
 
-extern const nn_layer_ops nn_dense_ops;
+extern const nn_layer_ops nn_dense_ops;       /* dense.c */
+extern const nn_layer_ops nn_conv2d_ops;      /* conv2d.c */
+extern const nn_layer_ops nn_maxpool2d_ops;   /* pool.c */
+extern const nn_layer_ops nn_avgpool2d_ops;   /* pool.c */
+extern const nn_layer_ops nn_flatten_ops;     /* flatten.c */
+extern const nn_layer_ops nn_dropout_ops;     /* dropout.c */
+extern const nn_layer_ops nn_batchnorm_ops;   /* batchnorm.c */
 
 /* Activations, applied in place on rows of n: y = f(z). */
 void nn_activate(nn_activation a, float *z, int B, int n);

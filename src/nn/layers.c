@@ -63,6 +63,12 @@ const nn_layer_ops *nn_layer_ops_for(nn_layer_kind kind)
 {
     switch (kind) {
     case NN_LAYER_DENSE: return &nn_dense_ops;
-    default: return NULL;
+    case NN_LAYER_CONV2D: return &nn_conv2d_ops;
+    case NN_LAYER_MAXPOOL2D: return &nn_maxpool2d_ops;
+    case NN_LAYER_AVGPOOL2D: return &nn_avgpool2d_ops;
+    case NN_LAYER_FLATTEN: return &nn_flatten_ops;
+    case NN_LAYER_DROPOUT: return &nn_dropout_ops;
+    case NN_LAYER_BATCHNORM: return &nn_batchnorm_ops;
     }
+    return NULL;
 }

@@ -1,0 +1,726 @@
+/*
+ * test_conv.c - Conv2D, MaxPooling2D and AveragePooling2D: forward against
+ * a naive direct convolution and hand-computed pools, gradients (parameters
+ * and input) against central differences, the cnn / lenet5 presets, a
+ * save/load round trip of a small CNN and thread-count independence.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "nn.h"
+#include "nn/layer.h"
+#include "nn/model.h"
+
+/* ------------------------------------------------------------ helpers */
+
+static void fill_uniform(float *v, size_t n, float lo, float hi, uint64_t seed)
+{
+    nn_rng r;
+    nn_rng_seed(&r, seed);
+    for (size_t i = 0; i < n; i++)
+        v[i] = lo + (hi - lo) * nn_rng_uniform(&r);
+}
+
+/* A model holding one layer, initialised, with a workspace for B. */
+static nn_model *one_layer(nn_shape in, nn_layer_spec spec, int B,
+                           uint64_t seed)
+{
+    nn_model *m = nn_model_new(in);
+    assert_non_null(m);
+    nn_error e;
+    if (nn_model_add(m, spec, &e) != NN_OK)
+        fail_msg("add: %s", e.msg);
+    nn_rng r;
+    nn_rng_seed(&r, seed);
+    assert_int_equal(nn_model_init(m, &r, &e), NN_OK);
+    assert_int_equal(nn_model_reserve(m, B, &e), NN_OK);
+    return m;
+}
+
+/* L = sum(y * r) of one forward pass (the generator is reseeded so that
+ * dropout draws the same mask every time). */
+static double probe_loss(nn_layer *l, const float *x, float *y,
+                         const float *r, int B, bool training)
+{
+    nn_rng_seed(l->rng, 99);
+    l->ops->forward(l, x, y, B, training);
+    double s = 0.0;
+    for (size_t i = 0; i < l->out_size * (size_t)B; i++)
+        s += (double)y[i] * r[i];
+    return s;
+}
+
+static void expect_grad(double a, double n, const char *what, size_t i)
+{
+    double tol = 2e-3 + 1e-2 * fmax(fabs(a), fabs(n));
+    if (!(fabs(a - n) <= tol))
+        fail_msg("%s[%zu]: backward %.6f, central difference %.6f", what, i,
+                 a, n);
+}
+
+/* Compares the backward value `a` of dL/dv[i] (v: x or l->w) with a
+ * central difference. Where the two one-sided differences disagree, a kink
+ * (relu, a max) lies within the step: then `a` must equal one of them, and
+ * false is returned so the caller can count kinks. */
+static bool check_one(nn_layer *l, const float *x, float *v, size_t i,
+                      float *y, const float *r, int B, bool training,
+                      double l0, double a, const char *what)
+{
+    const float h = 2e-3f;
+    float keep = v[i];
+    v[i] = keep + h;
+    double lp = probe_loss(l, x, y, r, B, training);
+    v[i] = keep - h;
+    double lm = probe_loss(l, x, y, r, B, training);
+    v[i] = keep;
+    double fwd = (lp - l0) / h, bwd = (l0 - lm) / h;
+    if (fabs(fwd - bwd) <= 1e-2 + 0.05 * fmax(fabs(fwd), fabs(bwd))) {
+        expect_grad(a, (lp - lm) / (2.0 * h), what, i);
+        return true;
+    }
+    double tf = 2e-3 + 1e-2 * fabs(fwd), tb = 2e-3 + 1e-2 * fabs(bwd);
+    if (!(fabs(a - fwd) <= tf || fabs(a - bwd) <= tb))
+        fail_msg("%s[%zu]: backward %.6f, one-sided differences %.6f and "
+                 "%.6f (kink)", what, i, a, fwd, bwd);
+    return false;
+}
+
+/* Checks a layer's backward (input gradient and trainable parameter
+ * gradients) against central differences of L = sum(y * r), where r is a
+ * fixed random direction, so dy = r. Also guards against a trivially zero
+ * gradient. x (B, in) is perturbed in place and restored. */
+static void check_layer_grads(nn_model *m, float *x, int B, bool training)
+{
+    nn_layer *l = &m->layers[0];
+    size_t nin = l->in_size * (size_t)B, nout = l->out_size * (size_t)B;
+    size_t ntrain = l->n_params - l->n_nontrainable;
+    float *y = malloc(sizeof(float) * nout), *r = malloc(sizeof(float) * nout);
+    float *dy = malloc(sizeof(float) * nout), *dx = malloc(sizeof(float) * nin);
+    float *dw = malloc(sizeof(float) * (l->n_params + 1));
+    assert_true(y && r && dy && dx && dw);
+    fill_uniform(r, nout, -1.0f, 1.0f, 1234);
+    probe_loss(l, x, y, r, B, training);
+    memcpy(dy, r, sizeof(float) * nout);
+    l->ops->backward(l, x, y, dy, dx, B);
+    memcpy(dw, l->dw, sizeof(float) * l->n_params);
+    double l0 = probe_loss(l, x, y, r, B, training);
+    size_t kinks = 0;
+    double most = 0.0;
+    for (size_t i = 0; i < nin; i++) {
+        kinks += !check_one(l, x, x, i, y, r, B, training, l0, dx[i], "dx");
+        most = fmax(most, fabs(dx[i]));
+    }
+    assert_true(most > 1e-2);
+    most = 0.0;
+    for (size_t i = 0; i < ntrain; i++) {
+        kinks += !check_one(l, x, l->w, i, y, r, B, training, l0, dw[i],
+                            "dw");
+        most = fmax(most, fabs(dw[i]));
+    }
+    assert_true(ntrain == 0 || most > 1e-2);
+    /* most values must have been checked against a central difference */
+    if (kinks * 10 > nin + ntrain)
+        fail_msg("%zu of %zu values next to a kink", kinks, nin + ntrain);
+    for (size_t i = ntrain; i < l->n_params; i++)
+        assert_true(dw[i] == 0.0f);
+    free(y), free(r), free(dy), free(dx), free(dw);
+}
+
+/* Checks every trainable parameter gradient of a compiled model, as
+ * nn_model_train_batch(apply = false) computes it, against central
+ * differences of the loss it returns. */
+static void check_model_grads(nn_model *m, const float *x,
+                              const uint8_t *labels, int B)
+{
+    nn_error e;
+    size_t n = nn_model_param_count(m);
+    float *g = malloc(sizeof(float) * n);
+    assert_non_null(g);
+    nn_rng_seed(&m->rng, 7);
+    assert_int_equal(nn_model_train_batch(m, x, labels, NULL, B, false, NULL,
+                                          NULL, &e), NN_OK);
+    memcpy(g, nn_model_grads(m), sizeof(float) * n);
+    float *w = nn_model_params(m);
+    const float h = 2e-3f;
+    double most = 0.0;
+    for (int li = 0; li < m->n_layers; li++) {
+        const nn_layer *l = &m->layers[li];
+        size_t end = l->param_off + l->n_params - l->n_nontrainable;
+        for (size_t i = l->param_off; i < end; i++) {
+            float keep = w[i];
+            double lp, lm;
+            w[i] = keep + h;
+            nn_rng_seed(&m->rng, 7);
+            nn_model_train_batch(m, x, labels, NULL, B, false, &lp, NULL, &e);
+            w[i] = keep - h;
+            nn_rng_seed(&m->rng, 7);
+            nn_model_train_batch(m, x, labels, NULL, B, false, &lm, NULL, &e);
+            w[i] = keep;
+            double num = (lp - lm) / (2.0 * h);
+            double tol = 5e-4 + 1e-2 * fmax(fabs(g[i]), fabs(num));
+            if (!(fabs(g[i] - num) <= tol))
+                fail_msg("layer %d param %zu: backward %.6f, central "
+                         "difference %.6f", li, i - l->param_off, g[i], num);
+            most = fmax(most, fabs(g[i]));
+        }
+    }
+    assert_true(most > 1e-3);
+    free(g);
+}
+
+/* --------------------------------------------------- naive convolution */
+
+/* Direct convolution, Keras semantics, straight from the definition:
+ * y[b, oh, ow, f] = act(b[f] + sum_{i,j,c} x[b, oh*s + i - pt, ow*s + j - pl,
+ * c] * W[i, j, c, f]), taps outside the image read 0. */
+static void conv_naive(const float *x, int B, int H, int W, int C,
+                       const float *w, const float *bias, int F, int k,
+                       int s, bool same, bool relu, float *y, int *OHp,
+                       int *OWp)
+{
+    int OH, OW, pt = 0, pl = 0;
+    if (same) {
+        OH = (H + s - 1) / s;
+        OW = (W + s - 1) / s;
+        int ph = (OH - 1) * s + k - H, pw = (OW - 1) * s + k - W;
+        pt = ph > 0 ? ph / 2 : 0;
+        pl = pw > 0 ? pw / 2 : 0;
+    } else {
+        OH = (H - k) / s + 1;
+        OW = (W - k) / s + 1;
+    }
+    for (int b = 0; b < B; b++)
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++)
+                for (int f = 0; f < F; f++) {
+                    double acc = bias[f];
+                    for (int i = 0; i < k; i++)
+                        for (int j = 0; j < k; j++)
+                            for (int c = 0; c < C; c++) {
+                                int ih = oh * s + i - pt, iw = ow * s + j - pl;
+                                if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+                                    continue;
+                                acc += (double)x[((b * H + ih) * W + iw) * C +
+                                                 c] *
+                                       w[((i * k + j) * C + c) * F + f];
+                            }
+                    if (relu && acc < 0.0)
+                        acc = 0.0;
+                    y[((b * OH + oh) * OW + ow) * F + f] = (float)acc;
+                }
+    *OHp = OH;
+    *OWp = OW;
+}
+
+typedef struct conv_case {
+    int H, W, C, F, k, s;
+    nn_padding pad;
+    nn_activation act;
+} conv_case;
+
+static const conv_case conv_cases[] = {
+    {7, 5, 2, 3, 3, 1, NN_PAD_VALID, NN_ACT_LINEAR},
+    {7, 5, 2, 3, 3, 2, NN_PAD_VALID, NN_ACT_RELU},
+    {7, 5, 2, 3, 3, 1, NN_PAD_SAME, NN_ACT_RELU},
+    {7, 5, 2, 3, 3, 2, NN_PAD_SAME, NN_ACT_LINEAR},
+    {7, 5, 2, 3, 4, 1, NN_PAD_SAME, NN_ACT_LINEAR},   /* even kernel */
+    {8, 6, 2, 3, 4, 3, NN_PAD_SAME, NN_ACT_LINEAR},   /* pad splits 1+2 */
+    {6, 6, 3, 2, 1, 1, NN_PAD_VALID, NN_ACT_LINEAR},  /* 1x1 */
+    {5, 7, 1, 4, 5, 1, NN_PAD_VALID, NN_ACT_LINEAR},  /* kernel = height */
+    {4, 4, 2, 3, 5, 2, NN_PAD_SAME, NN_ACT_RELU},     /* kernel > input */
+};
+
+static void test_conv_forward_matches_naive(void **state)
+{
+    (void)state;
+    for (size_t t = 0; t < sizeof conv_cases / sizeof *conv_cases; t++) {
+        const conv_case *c = &conv_cases[t];
+        const int B = 3;
+        nn_model *m = one_layer(nn_shape3(c->H, c->W, c->C),
+                                nn_conv2d(c->F, c->k, c->s, c->pad, c->act),
+                                B, 11 + t);
+        nn_layer *l = &m->layers[0];
+        size_t nin = l->in_size * B, nout = l->out_size * B;
+        float *x = malloc(sizeof(float) * nin);
+        float *y = malloc(sizeof(float) * nout);
+        float *ref = malloc(sizeof(float) * nout);
+        assert_true(x && y && ref);
+        fill_uniform(x, nin, -1.0f, 1.0f, 100 + t);
+        /* a non-zero bias, so that its place in the block is tested */
+        size_t nw = l->n_params - (size_t)c->F;
+        fill_uniform(l->w + nw, (size_t)c->F, -0.5f, 0.5f, 200 + t);
+        int OH, OW;
+        conv_naive(x, B, c->H, c->W, c->C, l->w, l->w + nw, c->F, c->k, c->s,
+                   c->pad == NN_PAD_SAME, c->act == NN_ACT_RELU, ref, &OH,
+                   &OW);
+        assert_int_equal(l->out.rank, 3);
+        assert_int_equal(l->out.dim[0], OH);
+        assert_int_equal(l->out.dim[1], OW);
+        assert_int_equal(l->out.dim[2], c->F);
+        assert_int_equal(l->n_params,
+                         (size_t)c->k * c->k * c->C * c->F + c->F);
+        nn_error e;
+        assert_int_equal(nn_model_predict(m, x, B, y, &e), NN_OK);
+        for (size_t i = 0; i < nout; i++)
+            if (!(fabsf(y[i] - ref[i]) <= 1e-5f + 1e-5f * fabsf(ref[i])))
+                fail_msg("case %zu, y[%zu] = %g, direct convolution %g", t,
+                         i, y[i], ref[i]);
+        free(x), free(y), free(ref);
+        nn_model_free(m);
+    }
+}
+
+static void test_conv_output_shapes(void **state)
+{
+    (void)state;
+    struct { int H, W, k, s; nn_padding p; int OH, OW; } cases[] = {
+        {7, 5, 3, 1, NN_PAD_VALID, 5, 3}, {7, 5, 3, 2, NN_PAD_VALID, 3, 2},
+        {7, 5, 3, 1, NN_PAD_SAME, 7, 5},  {7, 5, 3, 2, NN_PAD_SAME, 4, 3},
+        {28, 28, 5, 1, NN_PAD_SAME, 28, 28}, {28, 28, 3, 0, NN_PAD_VALID, 26, 26},
+        {10, 10, 3, 3, NN_PAD_SAME, 4, 4},
+    };
+    for (size_t t = 0; t < sizeof cases / sizeof *cases; t++) {
+        nn_model *m = nn_model_new(nn_shape3(cases[t].H, cases[t].W, 2));
+        nn_error e;
+        assert_int_equal(nn_model_add(m, nn_conv2d(4, cases[t].k, cases[t].s,
+                                                   cases[t].p, NN_ACT_RELU),
+                                      &e), NN_OK);
+        nn_shape o = nn_model_output_shape(m);
+        assert_int_equal(o.dim[0], cases[t].OH);
+        assert_int_equal(o.dim[1], cases[t].OW);
+        assert_int_equal(o.dim[2], 4);
+        nn_model_free(m);
+    }
+}
+
+static void test_conv_rejects_bad_shapes(void **state)
+{
+    (void)state;
+    nn_error e;
+    nn_model *m = nn_model_new(nn_shape3(4, 6, 1));
+    assert_int_equal(nn_model_add(m, nn_conv2d(2, 5, 1, NN_PAD_VALID,
+                                               NN_ACT_RELU), &e),
+                     NN_ERR_SHAPE);
+    assert_non_null(strstr(e.msg, "conv2d"));
+    assert_int_equal(nn_model_add(m, nn_conv2d(0, 3, 1, NN_PAD_VALID,
+                                               NN_ACT_RELU), &e), NN_ERR_ARG);
+    assert_int_equal(nn_model_add(m, nn_maxpool2d(5, 0), &e), NN_ERR_SHAPE);
+    nn_layer_spec same_pool = nn_maxpool2d(2, 0);
+    same_pool.padding = NN_PAD_SAME;
+    assert_int_equal(nn_model_add(m, same_pool, &e), NN_ERR_ARG);
+    assert_int_equal(nn_model_layer_count(m), 0);
+    nn_model_free(m);
+
+    m = nn_model_new(nn_shape1(16));
+    assert_int_equal(nn_model_add(m, nn_conv2d(2, 3, 1, NN_PAD_SAME,
+                                               NN_ACT_RELU), &e),
+                     NN_ERR_SHAPE);
+    assert_int_equal(nn_model_add(m, nn_avgpool2d(2, 0), &e), NN_ERR_SHAPE);
+    nn_model_free(m);
+}
+
+/* ----------------------------------------------------- conv gradients */
+
+static void test_conv_gradients(void **state)
+{
+    (void)state;
+    const nn_activation acts[] = {NN_ACT_LINEAR, NN_ACT_TANH, NN_ACT_RELU,
+                                  NN_ACT_SIGMOID, NN_ACT_SOFTMAX};
+    int n = 0;
+    for (int s = 1; s <= 2; s++)
+        for (int p = 0; p <= 1; p++)
+            for (int k = 2; k <= 3; k++) {
+                const int B = 2;
+                nn_activation a = acts[n++ % 5];
+                nn_model *m = one_layer(nn_shape3(7, 5, 2),
+                                        nn_conv2d(3, k, s, (nn_padding)p, a),
+                                        B, 31 + n);
+                nn_layer *l = &m->layers[0];
+                size_t nin = l->in_size * B;
+                float *x = malloc(sizeof(float) * nin);
+                fill_uniform(x, nin, -1.0f, 1.0f, 41 + n);
+                fill_uniform(l->w + l->n_params - 3, 3, -0.3f, 0.3f, 51 + n);
+                check_layer_grads(m, x, B, true);
+                free(x);
+                nn_model_free(m);
+            }
+}
+
+/* Two convolutions, so the second one's input gradient is checked through
+ * the first one's parameter gradients, as training uses it. */
+static void test_cnn_model_gradients(void **state)
+{
+    (void)state;
+    nn_error e;
+    nn_model *m = nn_model_from_spec(
+        "conv2d(3,3,tanh,stride=2,padding=same) conv2d(4,2,sigmoid) "
+        "avgpool(2,stride=1) conv2d(3,2,relu,padding=same) maxpool(2) "
+        "flatten dense(4,softmax)",
+        nn_shape3(9, 7, 2), 4, NULL, &e);
+    if (!m)
+        fail_msg("%s", e.msg);
+    nn_rng r;
+    nn_rng_seed(&r, 5);
+    assert_int_equal(nn_model_init(m, &r, &e), NN_OK);
+    assert_int_equal(nn_model_compile(m, NN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY,
+                                      nn_sgd(0.01f, 0.0f, false), &e), NN_OK);
+    const int B = 3;
+    float x[3 * 9 * 7 * 2];
+    uint8_t labels[3] = {1, 3, 0};
+    fill_uniform(x, sizeof x / sizeof *x, 0.0f, 1.0f, 6);
+    check_model_grads(m, x, labels, B);
+    nn_model_free(m);
+}
+
+/* ------------------------------------------------------------ pooling */
+
+/* Runs one pooling layer on x (1, H, W, C); y receives the output. */
+static nn_model *pool_run(nn_layer_spec s, int H, int W, int C,
+                          const float *x, float *y)
+{
+    nn_model *m = one_layer(nn_shape3(H, W, C), s, 1, 1);
+    nn_layer *l = &m->layers[0];
+    l->ops->forward(l, x, y, 1, true);
+    return m;
+}
+
+static void expect_floats(const float *got, const float *want, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!(fabsf(got[i] - want[i]) <= 1e-6f))
+            fail_msg("[%zu]: got %g, want %g", i, got[i], want[i]);
+}
+
+static void test_maxpool_hand_values(void **state)
+{
+    (void)state;
+    /* 4x4, two channels: channel 0 holds 1..16, channel 1 its negative. */
+    float x[4 * 4 * 2], y[2 * 2 * 2];
+    for (int i = 0; i < 16; i++)
+        x[2 * i] = (float)(i + 1), x[2 * i + 1] = -(float)(i + 1);
+    nn_model *m = pool_run(nn_maxpool2d(2, 0), 4, 4, 2, x, y);
+    const float want[] = {6, -1, 8, -3, 14, -9, 16, -11};
+    expect_floats(y, want, 8);
+    /* backward: each dy lands on its window's maximum */
+    nn_layer *l = &m->layers[0];
+    float dy[8] = {1, 2, 3, 4, 5, 6, 7, 8}, dx[32];
+    l->ops->backward(l, x, y, dy, dx, 1);
+    float wdx[32] = {0};
+    wdx[2 * 5] = 1, wdx[2 * 0 + 1] = 2;      /* 6 at (1,1); -1 at (0,0) */
+    wdx[2 * 7] = 3, wdx[2 * 2 + 1] = 4;      /* 8 at (1,3); -3 at (0,2) */
+    wdx[2 * 13] = 5, wdx[2 * 8 + 1] = 6;     /* 14 at (3,1); -9 at (2,0) */
+    wdx[2 * 15] = 7, wdx[2 * 10 + 1] = 8;    /* 16 at (3,3); -11 at (2,2) */
+    expect_floats(dx, wdx, 32);
+    nn_model_free(m);
+
+    /* 5x5, pool 2: floor drops the last row and column. */
+    float x5[25], y5[4];
+    for (int i = 0; i < 25; i++)
+        x5[i] = (float)(i + 1);
+    m = pool_run(nn_maxpool2d(2, 0), 5, 5, 1, x5, y5);
+    assert_int_equal(m->layers[0].out.dim[0], 2);
+    const float want5[] = {7, 9, 17, 19};
+    expect_floats(y5, want5, 4);
+    nn_model_free(m);
+
+    /* 3x3, pool 2, stride 1: overlapping windows; the centre (5) is the
+     * maximum of the first window only. */
+    float x3[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, y3[4];
+    m = pool_run(nn_maxpool2d(2, 1), 3, 3, 1, x3, y3);
+    const float want3[] = {5, 6, 8, 9};
+    expect_floats(y3, want3, 4);
+    float dy3[4] = {1, 1, 1, 1}, dx3[9];
+    m->layers[0].ops->backward(&m->layers[0], x3, y3, dy3, dx3, 1);
+    const float wdx3[9] = {0, 0, 0, 0, 1, 1, 0, 1, 1};
+    expect_floats(dx3, wdx3, 9);
+    /* a maximum shared by overlapping windows collects both gradients */
+    float x3b[9] = {0, 0, 0, 0, 9, 0, 0, 0, 0};
+    m->layers[0].ops->forward(&m->layers[0], x3b, y3, 1, true);
+    m->layers[0].ops->backward(&m->layers[0], x3b, y3, dy3, dx3, 1);
+    assert_true(dx3[4] == 4.0f);
+    nn_model_free(m);
+}
+
+static void test_avgpool_hand_values(void **state)
+{
+    (void)state;
+    float x[4 * 4 * 2], y[8];
+    for (int i = 0; i < 16; i++)
+        x[2 * i] = (float)(i + 1), x[2 * i + 1] = -(float)(i + 1);
+    nn_model *m = pool_run(nn_avgpool2d(2, 0), 4, 4, 2, x, y);
+    const float want[] = {3.5f, -3.5f, 5.5f, -5.5f, 11.5f, -11.5f, 13.5f,
+                          -13.5f};
+    expect_floats(y, want, 8);
+    nn_model_free(m);
+
+    /* 3x3, pool 2, stride 1: means {3, 4, 6, 7}; dy = 1 everywhere spreads
+     * back as (windows covering the pixel) / 4. */
+    float x3[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, y3[4];
+    m = pool_run(nn_avgpool2d(2, 1), 3, 3, 1, x3, y3);
+    const float want3[] = {3, 4, 6, 7};
+    expect_floats(y3, want3, 4);
+    float dy3[4] = {1, 1, 1, 1}, dx3[9];
+    m->layers[0].ops->backward(&m->layers[0], x3, y3, dy3, dx3, 1);
+    const float wdx3[9] = {0.25f, 0.5f, 0.25f, 0.5f, 1.0f,
+                           0.5f,  0.25f, 0.5f, 0.25f};
+    expect_floats(dx3, wdx3, 9);
+    nn_model_free(m);
+
+    /* 5x5 pool 3 stride 2: 2x2 windows of 9 values */
+    float x5[25], y5[4];
+    for (int i = 0; i < 25; i++)
+        x5[i] = (float)(i + 1);
+    m = pool_run(nn_avgpool2d(3, 2), 5, 5, 1, x5, y5);
+    const float want5[] = {7, 9, 17, 19};
+    expect_floats(y5, want5, 4);
+    nn_model_free(m);
+}
+
+static void test_pool_gradients(void **state)
+{
+    (void)state;
+    struct { int p, s; } cases[] = {{2, 0}, {2, 1}, {3, 2}, {2, 3}, {3, 1}};
+    for (int kind = 0; kind < 2; kind++)
+        for (size_t t = 0; t < sizeof cases / sizeof *cases; t++) {
+            const int B = 2;
+            nn_layer_spec s = kind ? nn_avgpool2d(cases[t].p, cases[t].s)
+                                   : nn_maxpool2d(cases[t].p, cases[t].s);
+            nn_model *m = one_layer(nn_shape3(7, 5, 2), s, B, 1);
+            size_t nin = m->layers[0].in_size * B;
+            float *x = malloc(sizeof(float) * nin);
+            /* distinct values 0.05 apart, shuffled, so that no
+             * perturbation changes a window's maximum */
+            nn_rng r;
+            nn_rng_seed(&r, 70 + t);
+            for (size_t i = 0; i < nin; i++)
+                x[i] = 0.05f * (float)i - 3.0f;
+            for (size_t i = nin - 1; i > 0; i--) {
+                size_t j = nn_rng_below(&r, (uint32_t)(i + 1));
+                float tmp = x[i];
+                x[i] = x[j], x[j] = tmp;
+            }
+            check_layer_grads(m, x, B, true);
+            free(x);
+            nn_model_free(m);
+        }
+}
+
+/* ------------------------------------------------------------ presets */
+
+static void test_cnn_preset(void **state)
+{
+    (void)state;
+    nn_error e;
+    const char *opt = NULL;
+    nn_model *m = nn_model_from_spec("cnn", nn_shape3(28, 28, 1), 10, &opt,
+                                     &e);
+    if (!m)
+        fail_msg("%s", e.msg);
+    assert_string_equal(opt, "adam");
+    assert_int_equal(nn_model_param_count(m), 34826);
+    const size_t params[] = {320, 0, 18496, 0, 0, 0, 16010};
+    const int shapes[][3] = {{26, 26, 32}, {13, 13, 32}, {11, 11, 64},
+                             {5, 5, 64}, {1600, 1, 1}, {1600, 1, 1},
+                             {10, 1, 1}};
+    assert_int_equal(nn_model_layer_count(m), 7);
+    for (int i = 0; i < 7; i++) {
+        assert_int_equal(nn_model_layer_param_count(m, i), params[i]);
+        nn_shape s = nn_model_layer_output_shape(m, i);
+        for (int d = 0; d < s.rank; d++)
+            assert_int_equal(s.dim[d], shapes[i][d]);
+    }
+    nn_rng r;
+    nn_rng_seed(&r, 1);
+    assert_int_equal(nn_model_init(m, &r, &e), NN_OK);
+    assert_int_equal(nn_model_compile(m, NN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY,
+                                      nn_adam(), &e), NN_OK);
+    char buf[4096];
+    nn_model_summary(m, buf, sizeof buf);
+    assert_non_null(strstr(buf, "conv2d (conv2d)"));
+    assert_non_null(strstr(buf, "conv2d_1 (conv2d)"));
+    assert_non_null(strstr(buf, "max_pooling2d_1 (max_pooling2d)"));
+    assert_non_null(strstr(buf, "(None, 26, 26, 32)"));
+    assert_non_null(strstr(buf, "flatten (flatten)"));
+    assert_non_null(strstr(buf, "dropout (dropout)"));
+    assert_non_null(strstr(buf, "Total params: 34,826"));
+    assert_non_null(strstr(buf, "Non-trainable params: 0"));
+    nn_model_free(m);
+}
+
+static void test_lenet5_preset(void **state)
+{
+    (void)state;
+    nn_error e;
+    nn_model *m = nn_model_from_spec("lenet5", nn_shape3(28, 28, 1), 10,
+                                     NULL, &e);
+    if (!m)
+        fail_msg("%s", e.msg);
+    /* conv 156, conv 2,416, dense 48,120 + 10,164 + 850 */
+    assert_int_equal(nn_model_param_count(m), 61706);
+    nn_shape s = nn_model_layer_output_shape(m, 0);
+    assert_int_equal(s.dim[0], 28);
+    assert_int_equal(s.dim[2], 6);
+    s = nn_model_layer_output_shape(m, 3);
+    assert_int_equal(s.dim[0], 5);
+    assert_int_equal(s.dim[2], 16);
+    nn_rng r;
+    nn_rng_seed(&r, 1);
+    assert_int_equal(nn_model_init(m, &r, &e), NN_OK);
+    assert_int_equal(nn_model_compile(m, NN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY,
+                                      nn_adam(), &e), NN_OK);
+    char buf[4096];
+    nn_model_summary(m, buf, sizeof buf);
+    assert_non_null(strstr(buf, "average_pooling2d (average_pooling2d)"));
+    /* one training step moves the loss down on a fixed batch */
+    float x[8 * 784];
+    uint8_t lab[8];
+    fill_uniform(x, sizeof x / sizeof *x, 0.0f, 1.0f, 3);
+    for (int i = 0; i < 8; i++)
+        lab[i] = (uint8_t)i;
+    double l0, l1;
+    assert_int_equal(nn_model_train_batch(m, x, lab, NULL, 8, true, &l0, NULL,
+                                          &e), NN_OK);
+    for (int i = 0; i < 20; i++)
+        nn_model_train_batch(m, x, lab, NULL, 8, true, &l1, NULL, &e);
+    assert_true(l1 < l0);
+    nn_model_free(m);
+}
+
+/* --------------------------------------------------- save, threads */
+
+static void test_cnn_save_load_identical(void **state)
+{
+    (void)state;
+    nn_error e;
+    nn_model *m = nn_model_from_spec(
+        "conv2d(4,3,relu) batchnorm maxpool(2) conv2d(6,3,relu,padding=same) "
+        "avgpool(2) flatten dropout(0.3) dense(3,softmax)",
+        nn_shape3(10, 9, 2), 3, NULL, &e);
+    if (!m)
+        fail_msg("%s", e.msg);
+    nn_rng r;
+    nn_rng_seed(&r, 9);
+    assert_int_equal(nn_model_init(m, &r, &e), NN_OK);
+    assert_int_equal(nn_model_compile(m, NN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY,
+                                      nn_adam(), &e), NN_OK);
+    enum { N = 40 };
+    float *x = malloc(sizeof(float) * N * 180);
+    uint8_t lab[N];
+    fill_uniform(x, (size_t)N * 180, 0.0f, 1.0f, 10);
+    for (int i = 0; i < N; i++)
+        lab[i] = (uint8_t)(i % 3);
+    nn_dataset d = {.n = N, .shape = nn_shape3(10, 9, 2), .x_f32 = x,
+                    .scale = 1.0f, .labels = lab, .num_classes = 3};
+    nn_fit_options o = nn_fit_defaults();
+    o.epochs = 2;
+    o.batch_size = 8;
+    assert_int_equal(nn_model_fit(m, &d, &o, NULL, &e), NN_OK);
+    /* the batchnorm moving statistics have moved off their start */
+    const float *mm = nn_model_params(m) + m->layers[1].param_off + 8;
+    assert_true(mm[0] != 0.0f);
+
+    char path[] = "/tmp/test_conv_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(nn_model_save(m, path, true, &e), NN_OK);
+    nn_model *m2 = nn_model_load(path, &e);
+    unlink(path);
+    if (!m2)
+        fail_msg("%s", e.msg);
+    assert_int_equal(nn_model_param_count(m2), nn_model_param_count(m));
+    for (int i = 0; i < nn_model_layer_count(m); i++) {
+        nn_layer_spec a = nn_model_layer(m, i), b = nn_model_layer(m2, i);
+        assert_int_equal(a.kind, b.kind);
+        assert_int_equal(a.activation, b.activation);
+        assert_int_equal(a.units, b.units);
+        assert_int_equal(a.kernel, b.kernel);
+        assert_int_equal(a.stride, b.stride);
+        assert_int_equal(a.padding, b.padding);
+        assert_true(a.rate == b.rate);
+    }
+    float *y1 = malloc(sizeof(float) * N * 3), *y2 = malloc(sizeof(float) * N * 3);
+    assert_int_equal(nn_model_predict(m, x, N, y1, &e), NN_OK);
+    assert_int_equal(nn_model_predict(m2, x, N, y2, &e), NN_OK);
+    assert_memory_equal(y1, y2, sizeof(float) * N * 3);
+    free(x), free(y1), free(y2);
+    nn_model_free(m);
+    nn_model_free(m2);
+}
+
+/* Parameter gradients of the cnn preset (plus a batchnorm) are the same
+ * bits with one OpenMP thread and with two: the layers' own reductions
+ * (biases, batchnorm sums) have a fixed order. The BLAS keeps one thread
+ * here: OpenBLAS 0.3.21's generic x86-64 ("Prescott") kernels round
+ * differently depending on how the rows are split between threads. */
+static void test_cnn_grads_thread_independent(void **state)
+{
+    (void)state;
+    nn_error e;
+    float *g[2];
+    enum { B = 64 };
+    float *x = malloc(sizeof(float) * B * 784);
+    uint8_t lab[B];
+    fill_uniform(x, (size_t)B * 784, 0.0f, 1.0f, 12);
+    for (int i = 0; i < B; i++)
+        lab[i] = (uint8_t)(i % 10);
+    size_t n = 0;
+    for (int t = 0; t < 2; t++) {
+        nn_set_threads(1);
+#ifdef _OPENMP
+        omp_set_num_threads(t + 1);
+#endif
+        nn_model *m = nn_model_from_spec(
+            "conv2d(32,3,relu) batchnorm maxpool(2) conv2d(64,3,relu) "
+            "maxpool(2) flatten dropout(0.5) dense(10,softmax)",
+            nn_shape3(28, 28, 1), 10, NULL, &e);
+        assert_non_null(m);
+        nn_rng r;
+        nn_rng_seed(&r, 3);
+        assert_int_equal(nn_model_init(m, &r, &e), NN_OK);
+        assert_int_equal(nn_model_compile(
+                             m, NN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY,
+                             nn_adam(), &e), NN_OK);
+        n = nn_model_param_count(m);
+        nn_rng_seed(&m->rng, 4);
+        assert_int_equal(nn_model_train_batch(m, x, lab, NULL, B, false, NULL,
+                                              NULL, &e), NN_OK);
+        g[t] = malloc(sizeof(float) * n);
+        memcpy(g[t], nn_model_grads(m), sizeof(float) * n);
+        nn_model_free(m);
+    }
+    nn_set_threads(0);
+    assert_memory_equal(g[0], g[1], sizeof(float) * n);
+    free(g[0]), free(g[1]), free(x);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conv_forward_matches_naive),
+        cmocka_unit_test(test_conv_output_shapes),
+        cmocka_unit_test(test_conv_rejects_bad_shapes),
+        cmocka_unit_test(test_conv_gradients),
+        cmocka_unit_test(test_cnn_model_gradients),
+        cmocka_unit_test(test_maxpool_hand_values),
+        cmocka_unit_test(test_avgpool_hand_values),
+        cmocka_unit_test(test_pool_gradients),
+        cmocka_unit_test(test_cnn_preset),
+        cmocka_unit_test(test_lenet5_preset),
+        cmocka_unit_test(test_cnn_save_load_identical),
+        cmocka_unit_test(test_cnn_grads_thread_independent),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
