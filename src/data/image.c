@@ -85,16 +85,54 @@ static void compose(const void *px, bool sixteen, size_t count, uint8_t *out)
 #undef A
 }
 
-/* Width and height from a PNG's IHDR (stb will not report sizes it finds
- * too large, and we want to say how large). False if it has none. */
-static bool png_size(const unsigned char *p, size_t n, uint32_t *w,
-                     uint32_t *h)
+/* Width and height as the header states them, read here because stb will
+ * not report sizes it finds too large and we want to say how large.
+ * False when the header is too short or has no size where we look. */
+static bool header_size(const char *fmt, const unsigned char *p, size_t n,
+                        uint64_t *w, uint64_t *h)
 {
-    if (n < 24 || memcmp(p + 12, "IHDR", 4) != 0)
+    if (!strcmp(fmt, "PNG")) {
+        if (n < 24 || memcmp(p + 12, "IHDR", 4) != 0)
+            return false;
+        *w = nn_get_u32_be(p + 16);
+        *h = nn_get_u32_be(p + 20);
+        return true;
+    }
+    if (!strcmp(fmt, "GIF")) {
+        if (n < 10)
+            return false;
+        *w = (uint64_t)p[6] | (uint64_t)p[7] << 8;
+        *h = (uint64_t)p[8] | (uint64_t)p[9] << 8;
+        return true;
+    }
+    if (!strcmp(fmt, "BMP")) {
+        if (n < 26 || nn_get_u32(p + 14) < 40)
+            return false;     /* old OS/2 headers: left to stb */
+        int32_t bw = (int32_t)nn_get_u32(p + 18);
+        int32_t bh = (int32_t)nn_get_u32(p + 22);
+        *w = bw < 0 ? (uint64_t)0 - (uint64_t)(int64_t)bw : (uint64_t)bw;
+        *h = bh < 0 ? (uint64_t)0 - (uint64_t)(int64_t)bh : (uint64_t)bh;
+        return true;
+    }
+    if (!strcmp(fmt, "JPEG")) {  /* walk the segments to the frame header */
+        size_t i = 2;
+        while (i + 9 <= n && p[i] == 0xFF) {
+            unsigned m = p[i + 1];
+            if (m == 0xFF) {             /* fill byte */
+                i++;
+                continue;
+            }
+            if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 &&
+                m != 0xCC) {
+                *h = (uint64_t)p[i + 5] << 8 | p[i + 6];
+                *w = (uint64_t)p[i + 7] << 8 | p[i + 8];
+                return true;
+            }
+            i += 2 + ((size_t)p[i + 2] << 8 | p[i + 3]);
+        }
         return false;
-    *w = nn_get_u32_be(p + 16);
-    *h = nn_get_u32_be(p + 20);
-    return true;
+    }
+    return false;
 }
 
 static nn_status check_size(uint64_t w, uint64_t h, const char *name,
@@ -111,6 +149,81 @@ static nn_status check_size(uint64_t w, uint64_t h, const char *name,
                        "docs/limits.md)", name, fmt, (unsigned long long)w,
                        (unsigned long long)h, NN_MAX_IMAGE_SIDE,
                        NN_MAX_IMAGE_PIXELS >> 20);
+    return NN_OK;
+}
+
+/* Binary PGM/PPM (P5/P6), read here: stb_image 2.27 reads 16-bit PNM
+ * samples in the wrong byte order and converts their channels with its
+ * 8-bit routine, and ignores maxval for 8-bit files. Samples are scaled by
+ * 255/maxval with rounding; PPM goes to grey by luminance. */
+static bool pnm_number(const unsigned char *p, size_t n, size_t *i,
+                       uint32_t *v)
+{
+    for (;;) {          /* whitespace and comments */
+        while (*i < n && (p[*i] == ' ' || (p[*i] >= '\t' && p[*i] <= '\r')))
+            (*i)++;
+        if (*i < n && p[*i] == '#') {
+            while (*i < n && p[*i] != '\n' && p[*i] != '\r')
+                (*i)++;
+            continue;
+        }
+        break;
+    }
+    if (*i >= n || p[*i] < '0' || p[*i] > '9')
+        return false;
+    uint64_t x = 0;
+    while (*i < n && p[*i] >= '0' && p[*i] <= '9') {
+        x = x * 10 + (uint64_t)(p[*i] - '0');
+        if (x > 0xffffffffu)
+            return false;
+        (*i)++;
+    }
+    *v = (uint32_t)x;
+    return true;
+}
+
+static nn_status load_pnm(const unsigned char *p, size_t n, const char *name,
+                          const char *fmt, nn_image *out, nn_error *err)
+{
+    size_t i = 2;
+    uint32_t w, h, maxv;
+    if (!pnm_number(p, n, &i, &w) || !pnm_number(p, n, &i, &h) ||
+        !pnm_number(p, n, &i, &maxv) || i >= n ||
+        !(p[i] == ' ' || (p[i] >= '\t' && p[i] <= '\r')))
+        return nn_fail(err, NN_ERR_FORMAT, "%s: damaged %s header", name,
+                       fmt);
+    i++;                /* exactly one whitespace before the samples */
+    nn_status st = check_size(w, h, name, fmt, err);
+    if (st != NN_OK)
+        return st;
+    if (maxv < 1 || maxv > 65535)
+        return nn_fail(err, NN_ERR_FORMAT, "%s: %s maxval %u is not in "
+                       "1..65535", name, fmt, maxv);
+    const size_t ch = p[1] == '6' ? 3 : 1, bps = maxv > 255 ? 2 : 1;
+    const size_t count = (size_t)w * h;
+    if ((n - i) / (ch * bps) < count)
+        return nn_fail(err, NN_ERR_FORMAT, "%s: truncated %s: %zu bytes of "
+                       "pixels, expected %zu", name, fmt, n - i,
+                       count * ch * bps);
+    out->pixels = malloc(count);
+    if (!out->pixels)
+        return nn_fail(err, NN_ERR_NOMEM, "%s: out of memory", name);
+    const unsigned char *s = p + i;
+    const uint64_t den = 1000 * (uint64_t)maxv;
+    for (size_t k = 0; k < count; k++) {
+        uint64_t c[3];
+        for (size_t j = 0; j < ch; j++, s += bps) {
+            c[j] = bps == 2 ? (uint64_t)s[0] << 8 | s[1] : s[0];
+            if (c[j] > maxv)
+                c[j] = maxv;
+        }
+        uint64_t y = ch == 3 ? 299 * c[0] + 587 * c[1] + 114 * c[2]
+                             : 1000 * c[0];
+        out->pixels[k] = (uint8_t)((y * 255 + den / 2) / den);
+    }
+    out->w = (int)w;
+    out->h = (int)h;
+    nn_ok(err);
     return NN_OK;
 }
 
@@ -140,11 +253,13 @@ nn_status nn_image_load_mem(const void *data, size_t size, const char *name,
         return nn_fail(err, NN_ERR_FORMAT, "%s: plain (ASCII) PBM/PGM/PPM "
                        "is not supported; save it as binary PGM/PPM (P5/P6) "
                        "or PNG", name);
+    if (!strcmp(fmt, "PGM") || !strcmp(fmt, "PPM"))
+        return load_pnm(p, size, name, fmt, out, err);
     int len = (int)size, w = 0, h = 0, comp = 0;
-    uint32_t pw, ph;
+    uint64_t hw, hh;
     nn_status st;
-    if (!strcmp(fmt, "PNG") && png_size(p, size, &pw, &ph) &&
-        (st = check_size(pw, ph, name, fmt, err)) != NN_OK)
+    if (header_size(fmt, p, size, &hw, &hh) &&
+        (st = check_size(hw, hh, name, fmt, err)) != NN_OK)
         return st;
     if (!stbi_info_from_memory(p, len, &w, &h, &comp)) {
         const char *why = stbi_failure_reason();

@@ -1,0 +1,536 @@
+/*
+ * test_image.c - nn_image_load / nn_image_load_mem on generated files:
+ * every accepted format, grey conversion (luminance, 16-bit rounding,
+ * palettes, alpha over white or black), and the error paths (not an image,
+ * empty, truncated, absurd sizes) ending in a clear status and message.
+ * Files live in a mkdtemp folder; PNGs that stb_image_write cannot make
+ * (16-bit, palette, huge headers) are assembled here with zlib.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <zlib.h>
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wshadow"
+#pragma GCC diagnostic ignored "-Wstrict-prototypes"
+#endif
+#include <stb/stb_image_write.h>
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+#include "nn.h"
+
+static char dir[64];
+
+static const char *path_of(const char *name)
+{
+    static char buf[8][256];
+    static int k;
+    k = (k + 1) % 8;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+    return buf[k];
+}
+
+static void write_bytes(const char *path, const void *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(p, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+static unsigned char *read_bytes(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *p = malloc((size_t)len + 1);
+    assert_non_null(p);
+    assert_int_equal(fread(p, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    *n = (size_t)len;
+    return p;
+}
+
+/* ---- a minimal PNG writer: enough for 16-bit and palette images */
+
+typedef struct buf {
+    unsigned char *p;
+    size_t n, cap;
+} buf;
+
+static void put(buf *b, const void *src, size_t n)
+{
+    if (b->n + n > b->cap) {
+        b->cap = (b->n + n) * 2 + 64;
+        b->p = realloc(b->p, b->cap);
+        assert_non_null(b->p);
+    }
+    memcpy(b->p + b->n, src, n);
+    b->n += n;
+}
+
+static void put_be32(buf *b, uint32_t v)
+{
+    unsigned char q[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 8), (unsigned char)v};
+    put(b, q, 4);
+}
+
+static void chunk(buf *b, const char *type, const void *data, size_t n)
+{
+    put_be32(b, (uint32_t)n);
+    size_t start = b->n;
+    put(b, type, 4);
+    if (n)
+        put(b, data, n);
+    put_be32(b, (uint32_t)crc32(0, b->p + start, (uInt)(n + 4)));
+}
+
+/* rows: h rows of `rowbytes` raw sample bytes (big-endian for 16 bit). */
+static buf make_png(uint32_t w, uint32_t h, int depth, int colour,
+                    const unsigned char *rows, size_t rowbytes,
+                    const unsigned char *plte, size_t nplte,
+                    const unsigned char *trns, size_t ntrns)
+{
+    buf b = {0};
+    put(&b, "\x89PNG\r\n\x1a\n", 8);
+    unsigned char ihdr[13];
+    for (int i = 0; i < 4; i++) {
+        ihdr[i] = (unsigned char)(w >> (24 - 8 * i));
+        ihdr[4 + i] = (unsigned char)(h >> (24 - 8 * i));
+    }
+    ihdr[8] = (unsigned char)depth;
+    ihdr[9] = (unsigned char)colour;
+    ihdr[10] = ihdr[11] = ihdr[12] = 0;
+    chunk(&b, "IHDR", ihdr, 13);
+    if (plte)
+        chunk(&b, "PLTE", plte, nplte);
+    if (trns)
+        chunk(&b, "tRNS", trns, ntrns);
+    if (rows) {
+        size_t raw_n = h * (rowbytes + 1);
+        unsigned char *raw = calloc(raw_n, 1);
+        assert_non_null(raw);
+        for (uint32_t y = 0; y < h; y++)  /* filter byte 0, then the row */
+            memcpy(raw + y * (rowbytes + 1) + 1, rows + y * rowbytes,
+                   rowbytes);
+        uLongf zn = compressBound((uLong)raw_n);
+        unsigned char *z = malloc(zn);
+        assert_non_null(z);
+        assert_int_equal(compress(z, &zn, raw, (uLong)raw_n), Z_OK);
+        chunk(&b, "IDAT", z, zn);
+        free(z);
+        free(raw);
+    }
+    chunk(&b, "IEND", NULL, 0);
+    return b;
+}
+
+static nn_status load(const char *name, nn_image *img, nn_error *err)
+{
+    return nn_image_load(path_of(name), img, err);
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_grey_png(void **state)
+{
+    (void)state;
+    unsigned char px[3 * 2] = {0, 100, 255, 7, 128, 200};
+    assert_true(stbi_write_png(path_of("grey.png"), 3, 2, 1, px, 3));
+    nn_image img;
+    nn_error err;
+    assert_int_equal(load("grey.png", &img, &err), NN_OK);
+    assert_int_equal(img.w, 3);
+    assert_int_equal(img.h, 2);
+    assert_memory_equal(img.pixels, px, 6);
+    nn_image_free(&img);
+    assert_null(img.pixels);
+    nn_image_free(NULL);
+}
+
+static void test_rgb_luminance(void **state)
+{
+    (void)state;
+    unsigned char px[] = {255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255};
+    assert_true(stbi_write_png(path_of("rgb.png"), 4, 1, 3, px, 12));
+    nn_image img;
+    nn_error err;
+    assert_int_equal(load("rgb.png", &img, &err), NN_OK);
+    /* 0.299, 0.587, 0.114 of 255: 76.2, 149.7, 29.1 (stb: 8-bit weights) */
+    assert_in_range(img.pixels[0], 75, 77);
+    assert_in_range(img.pixels[1], 148, 150);
+    assert_in_range(img.pixels[2], 28, 30);
+    assert_int_equal(img.pixels[3], 255);
+    nn_image_free(&img);
+}
+
+static void test_rgba_over_white(void **state)
+{
+    (void)state;
+    /* A canvas export: transparent background, a dark opaque stroke and
+     * a half-transparent anti-aliased edge. */
+    enum { W = 8, H = 8 };
+    unsigned char px[W * H * 4] = {0};   /* transparent black */
+    for (int y = 0; y < H; y++) {
+        unsigned char *p = px + (y * W + 3) * 4;
+        p[0] = p[1] = p[2] = 20;
+        p[3] = 255;
+        p[4] = p[5] = p[6] = 20;
+        p[7] = 128;
+    }
+    assert_true(stbi_write_png(path_of("rgba.png"), W, H, 4, px, W * 4));
+    nn_image img;
+    nn_error err;
+    assert_int_equal(load("rgba.png", &img, &err), NN_OK);
+    assert_int_equal(img.pixels[0], 255);               /* clear -> paper */
+    assert_int_equal(img.pixels[3], 20);                /* stroke */
+    assert_in_range(img.pixels[4], 136, 138);           /* 20*.5 + 255*.5 */
+    nn_image_free(&img);
+
+    /* Light strokes on a clear canvas are composed over black. */
+    for (int y = 0; y < H; y++) {
+        unsigned char *p = px + (y * W + 3) * 4;
+        p[0] = p[1] = p[2] = 240;
+        p[4] = p[5] = p[6] = 240;
+    }
+    assert_true(stbi_write_png(path_of("rgba2.png"), W, H, 4, px, W * 4));
+    assert_int_equal(load("rgba2.png", &img, &err), NN_OK);
+    assert_int_equal(img.pixels[0], 0);
+    assert_int_equal(img.pixels[3], 240);
+    nn_image_free(&img);
+}
+
+static void test_png16(void **state)
+{
+    (void)state;
+    /* 16-bit grey: v * 255 / 65535 rounded, not v >> 8 (which gives 0 for
+     * 0x00c8 and 255 for 0xff00). */
+    const uint16_t v[5] = {0x0000, 0x00c8, 0xffff, 0x1234, 0xff00};
+    const uint8_t want[5] = {0, 1, 255, 18, 254};
+    unsigned char rows[10];
+    for (int i = 0; i < 5; i++) {
+        rows[2 * i] = (unsigned char)(v[i] >> 8);
+        rows[2 * i + 1] = (unsigned char)v[i];
+    }
+    buf b = make_png(5, 1, 16, 0, rows, 10, NULL, 0, NULL, 0);
+    write_bytes(path_of("g16.png"), b.p, b.n);
+    nn_image img;
+    nn_error err;
+    assert_int_equal(load("g16.png", &img, &err), NN_OK);
+    assert_int_equal(img.w, 5);
+    assert_memory_equal(img.pixels, want, 5);
+    nn_image_free(&img);
+    free(b.p);
+
+    /* 16-bit RGBA: half-transparent black over white is mid grey. */
+    unsigned char rgba[8] = {0, 0, 0, 0, 0, 0, 0x80, 0x00};
+    b = make_png(1, 1, 16, 6, rgba, 8, NULL, 0, NULL, 0);
+    assert_int_equal(nn_image_load_mem(b.p, b.n, "rgba16", &img, &err),
+                     NN_OK);
+    assert_in_range(img.pixels[0], 127, 128);
+    nn_image_free(&img);
+    free(b.p);
+}
+
+static void test_palette_png(void **state)
+{
+    (void)state;
+    /* 4-entry palette, 8-bit indices; index 3 transparent via tRNS. */
+    const unsigned char plte[12] = {0, 0, 0, 255, 0, 0, 255, 255, 255,
+                                    10, 20, 30};
+    const unsigned char trns[4] = {255, 255, 255, 0};
+    unsigned char rows[4] = {0, 1, 2, 3};
+    buf b = make_png(4, 1, 8, 3, rows, 4, plte, 12, trns, 4);
+    write_bytes(path_of("pal.png"), b.p, b.n);
+    nn_image img;
+    nn_error err;
+    assert_int_equal(load("pal.png", &img, &err), NN_OK);
+    assert_int_equal(img.pixels[0], 0);
+    assert_in_range(img.pixels[1], 75, 77);     /* red */
+    assert_int_equal(img.pixels[2], 255);
+    assert_int_equal(img.pixels[3], 255);       /* transparent -> white */
+    nn_image_free(&img);
+    free(b.p);
+
+    /* 2-bit palette indices, no transparency. */
+    unsigned char packed[1] = {0x1B};           /* 0 1 2 3 */
+    b = make_png(4, 1, 2, 3, packed, 1, plte, 12, NULL, 0);
+    assert_int_equal(nn_image_load_mem(b.p, b.n, NULL, &img, &err), NN_OK);
+    assert_int_equal(img.pixels[0], 0);
+    assert_int_equal(img.pixels[2], 255);
+    assert_in_range(img.pixels[3], 17, 19);     /* (10, 20, 30) */
+    nn_image_free(&img);
+    free(b.p);
+}
+
+static void test_one_pixel(void **state)
+{
+    (void)state;
+    unsigned char px[1] = {42};
+    assert_true(stbi_write_png(path_of("one.png"), 1, 1, 1, px, 1));
+    nn_image img;
+    nn_error err;
+    assert_int_equal(load("one.png", &img, &err), NN_OK);
+    assert_int_equal(img.w, 1);
+    assert_int_equal(img.h, 1);
+    assert_int_equal(img.pixels[0], 42);
+    nn_image_free(&img);
+}
+
+static void test_other_formats(void **state)
+{
+    (void)state;
+    enum { W = 16, H = 12 };
+    unsigned char rgb[W * H * 3];
+    for (int i = 0; i < W * H; i++)
+        rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] =
+            (unsigned char)(i % W < W / 2 ? 30 : 220);
+    nn_image img;
+    nn_error err;
+
+    assert_true(stbi_write_jpg(path_of("a.jpg"), W, H, 3, rgb, 95));
+    assert_int_equal(load("a.jpg", &img, &err), NN_OK);
+    assert_int_equal(img.w, W);
+    assert_int_equal(img.h, H);
+    assert_in_range(img.pixels[0], 20, 40);
+    assert_in_range(img.pixels[W - 1], 210, 230);
+    nn_image_free(&img);
+
+    assert_true(stbi_write_bmp(path_of("a.bmp"), W, H, 3, rgb));
+    assert_int_equal(load("a.bmp", &img, &err), NN_OK);
+    assert_int_equal(img.pixels[0], 30);
+    assert_int_equal(img.pixels[W - 1], 220);
+    nn_image_free(&img);
+
+    /* Binary PGM, 8 and 16 bit, and PPM. */
+    const unsigned char pgm[] = "P5\n3 1\n255\n\x00\x80\xff";
+    write_bytes(path_of("a.pgm"), pgm, sizeof pgm - 1);
+    assert_int_equal(load("a.pgm", &img, &err), NN_OK);
+    assert_int_equal(img.w, 3);
+    assert_int_equal(img.pixels[1], 128);
+    nn_image_free(&img);
+    const unsigned char pgm16[] = "P5 3 1 # comment\n65535 "
+                                  "\xff\x00\x00\xc8\xff\xff";
+    write_bytes(path_of("b.pgm"), pgm16, sizeof pgm16 - 1);
+    assert_int_equal(load("b.pgm", &img, &err), NN_OK);
+    assert_int_equal(img.w, 3);
+    assert_int_equal(img.pixels[0], 254);   /* big-endian, rounded */
+    assert_int_equal(img.pixels[1], 1);
+    assert_int_equal(img.pixels[2], 255);
+    nn_image_free(&img);
+    const unsigned char pgm15[] = "P5\n2 1\n15\n\x0f\x07";
+    write_bytes(path_of("c.pgm"), pgm15, sizeof pgm15 - 1);
+    assert_int_equal(load("c.pgm", &img, &err), NN_OK);
+    assert_int_equal(img.pixels[0], 255);   /* scaled by maxval */
+    assert_int_equal(img.pixels[1], 119);
+    nn_image_free(&img);
+    write_bytes(path_of("short.pgm"), "P5\n4 4\n255\n\x01\x02", 14);
+    assert_int_equal(load("short.pgm", &img, &err), NN_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, "truncated"));
+    const unsigned char ppm[] = "P6\n1 1\n255\n\xff\x00\x00";
+    assert_int_equal(nn_image_load_mem(ppm, sizeof ppm - 1, "a.ppm", &img,
+                                       &err), NN_OK);
+    assert_in_range(img.pixels[0], 75, 77);
+    nn_image_free(&img);
+
+    /* GIF: 2x1, palette (black, white), pixels 1 0, LZW min code size 2. */
+    const unsigned char gif[] = {
+        'G', 'I', 'F', '8', '9', 'a', 2, 0, 1, 0, 0x80, 0, 0,
+        0, 0, 0, 255, 255, 255,                       /* palette */
+        0x2C, 0, 0, 0, 0, 2, 0, 1, 0, 0,              /* image descriptor */
+        2, 2, 0x0C, 0x0A, 0, 0x3B};                   /* clear 1 0 end */
+    assert_int_equal(nn_image_load_mem(gif, sizeof gif, "a.gif", &img, &err),
+                     NN_OK);
+    assert_int_equal(img.w, 2);
+    assert_int_equal(img.pixels[0], 255);
+    assert_int_equal(img.pixels[1], 0);
+    nn_image_free(&img);
+}
+
+/* Every failure: the status, the file's name in the message, *out zeroed. */
+static void expect_fail(const char *name, nn_status want, const char *text)
+{
+    nn_image img = {7, 7, (uint8_t *)&img};
+    nn_error err;
+    assert_int_equal(load(name, &img, &err), want);
+    assert_int_equal(err.code, want);
+    assert_null(img.pixels);
+    assert_int_equal(img.w, 0);
+    if (!strstr(err.msg, name) || !strstr(err.msg, text))
+        fail_msg("message '%s' lacks '%s' or '%s'", err.msg, name, text);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    write_bytes(path_of("text.png"), "hello, I am not a picture\n", 26);
+    expect_fail("text.png", NN_ERR_FORMAT, "not an image");
+    write_bytes(path_of("empty.png"), "", 0);
+    expect_fail("empty.png", NN_ERR_FORMAT, "empty");
+    expect_fail("missing.png", NN_ERR_IO, "cannot open");
+    assert_int_equal(mkdir(path_of("folder.png"), 0700), 0);
+    expect_fail("folder.png", NN_ERR_IO, "folder");
+    write_bytes(path_of("plain.pgm"), "P2\n1 1\n255\n0\n", 13);
+    expect_fail("plain.pgm", NN_ERR_FORMAT, "ASCII");
+
+    /* A valid PNG cut short: header only, then half its data. */
+    enum { W = 64, H = 64 };
+    unsigned char px[W * H];
+    for (int i = 0; i < W * H; i++)
+        px[i] = (unsigned char)(i * 7919 % 251);
+    assert_true(stbi_write_png(path_of("full.png"), W, H, 1, px, W));
+    size_t n;
+    unsigned char *p = read_bytes(path_of("full.png"), &n);
+    write_bytes(path_of("trunc.png"), p, n / 2);
+    expect_fail("trunc.png", NN_ERR_FORMAT, "PNG");
+    write_bytes(path_of("trunc2.png"), p, 30);
+    expect_fail("trunc2.png", NN_ERR_FORMAT, "PNG");
+    free(p);
+
+    /* Headers claiming absurd sizes: refused from the header, fast. */
+    clock_t t0 = clock();
+    buf b = make_png(100000, 100000, 8, 0, NULL, 0, NULL, 0, NULL, 0);
+    write_bytes(path_of("huge.png"), b.p, b.n);
+    free(b.p);
+    expect_fail("huge.png", NN_ERR_LIMIT, "100000x100000");
+    b = make_png(20000, 2, 8, 0, NULL, 0, NULL, 0, NULL, 0);
+    write_bytes(path_of("wide.png"), b.p, b.n);
+    free(b.p);
+    expect_fail("wide.png", NN_ERR_LIMIT, "limit");
+    b = make_png(0xffffffffu, 1, 8, 0, NULL, 0, NULL, 0, NULL, 0);
+    write_bytes(path_of("max.png"), b.p, b.n);
+    free(b.p);
+    expect_fail("max.png", NN_ERR_LIMIT, "limit");
+    /* 10000x10000 = 100 Mpx: each side allowed, the area not. */
+    b = make_png(10000, 10000, 8, 0, NULL, 0, NULL, 0, NULL, 0);
+    write_bytes(path_of("area.png"), b.p, b.n);
+    free(b.p);
+    expect_fail("area.png", NN_ERR_LIMIT, "10000x10000");
+    /* A JPEG start-of-frame claiming 60000x60000. */
+    const unsigned char jpg[] = {0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x11, 8,
+                                 0xEA, 0x60, 0xEA, 0x60, 3, 1, 0x11, 0,
+                                 2, 0x11, 0, 3, 0x11, 0, 0xFF, 0xD9};
+    write_bytes(path_of("huge.jpg"), jpg, sizeof jpg);
+    expect_fail("huge.jpg", NN_ERR_LIMIT, "60000x60000");
+    /* A BMP header claiming 50000x50000. */
+    unsigned char bmp[54] = {'B', 'M'};
+    bmp[10] = 54;
+    bmp[14] = 40;
+    bmp[18] = 0x50, bmp[19] = 0xC3;   /* 50000 */
+    bmp[22] = 0x50, bmp[23] = 0xC3;
+    bmp[26] = 1;
+    bmp[28] = 24;
+    write_bytes(path_of("huge.bmp"), bmp, sizeof bmp);
+    expect_fail("huge.bmp", NN_ERR_LIMIT, "");
+    double secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
+    assert_true(secs < 1.0);
+
+    /* Memory: same checks, name in the message, NULL name allowed. */
+    nn_image img;
+    nn_error err;
+    assert_int_equal(nn_image_load_mem("", 0, "stdin", &img, &err),
+                     NN_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, "stdin"));
+    assert_int_equal(nn_image_load_mem("xyz", 3, NULL, &img, &err),
+                     NN_ERR_FORMAT);
+    assert_int_equal(nn_image_load_mem(NULL, 10, NULL, &img, &err),
+                     NN_ERR_ARG);
+    assert_int_equal(nn_image_load_mem("xyz", 3, NULL, NULL, &err),
+                     NN_ERR_ARG);
+    assert_int_equal(nn_image_load(NULL, &img, NULL), NN_ERR_ARG);
+}
+
+/* Damaged files of every kind: whatever the outcome, no crash, and a
+ * failure always comes with a message (run under ASan by make sanitize). */
+static void test_damaged_no_crash(void **state)
+{
+    (void)state;
+    enum { W = 23, H = 17 };
+    unsigned char rgb[W * H * 3];
+    for (int i = 0; i < W * H * 3; i++)
+        rgb[i] = (unsigned char)(i * 31 % 256);
+    const char *names[] = {"d.png", "d.jpg", "d.bmp"};
+    assert_true(stbi_write_png(path_of(names[0]), W, H, 3, rgb, W * 3));
+    assert_true(stbi_write_jpg(path_of(names[1]), W, H, 3, rgb, 80));
+    assert_true(stbi_write_bmp(path_of(names[2]), W, H, 3, rgb));
+    uint32_t seed = 12345;
+    for (int f = 0; f < 3; f++) {
+        size_t n;
+        unsigned char *orig = read_bytes(path_of(names[f]), &n);
+        unsigned char *p = malloc(n);
+        assert_non_null(p);
+        for (int trial = 0; trial < 300; trial++) {
+            memcpy(p, orig, n);
+            size_t len = n;
+            if (trial % 3 == 0) {
+                len = (size_t)trial * n / 300;
+            } else {
+                for (int k = 0; k < 1 + trial % 8; k++) {
+                    seed = seed * 1664525u + 1013904223u;
+                    p[(seed >> 8) % n] = (unsigned char)(seed >> 24);
+                }
+            }
+            nn_image img;
+            nn_error err;
+            nn_status s = nn_image_load_mem(p, len, names[f], &img, &err);
+            if (s == NN_OK) {   /* a damaged header may give another size */
+                assert_true(img.w > 0 && img.w <= NN_MAX_IMAGE_SIDE);
+                assert_true(img.h > 0 && img.h <= NN_MAX_IMAGE_SIDE);
+                assert_non_null(img.pixels);
+                nn_image_free(&img);
+            } else {
+                assert_non_null(strstr(err.msg, names[f]));
+                assert_null(img.pixels);
+            }
+        }
+        free(p);
+        free(orig);
+    }
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/test_image.XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_grey_png),
+        cmocka_unit_test(test_rgb_luminance),
+        cmocka_unit_test(test_rgba_over_white),
+        cmocka_unit_test(test_png16),
+        cmocka_unit_test(test_palette_png),
+        cmocka_unit_test(test_one_pixel),
+        cmocka_unit_test(test_other_formats),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_damaged_no_crash),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
