@@ -18,7 +18,9 @@
  *  5. the kept ink's bounding box is cropped, its level stretched so that
  *     its 90th percentile becomes full white, and resampled to fit 20x20
  *     keeping the aspect ratio: area averaging when shrinking, bilinear
- *     when enlarging, an exact copy at scale 1;
+ *     when enlarging, an exact copy at scale 1; if its strongest pixel is
+ *     then below white (strokes thinner than an output pixel), the 20x20
+ *     picture is stretched so that it is white;
  *  6. the 20x20 picture is placed in 28x28 shifted by whole pixels so that
  *     its centre of mass lands within half a pixel of (14, 14).
  * Memory: two bytes per input pixel plus a stack for the flood fills.
@@ -362,6 +364,14 @@ static bool resample(work *wk, int nw, int nh, float *out20)
                            tmp[(size_t)ty.idx[i * ty.T + k] * nw + j];
                 out20[i * nw + j] = acc > 1.0f ? 1.0f : acc;
             }
+        /* Strokes thinner than an output pixel come out grey; bring the
+         * strongest back to full white, as in MNIST. */
+        float top = 0;
+        for (int i = 0; i < nw * nh; i++)
+            top = out20[i] > top ? out20[i] : top;
+        if (top > 0 && top < 1)
+            for (int i = 0; i < nw * nh; i++)
+                out20[i] /= top;
     }
     free_taps(&tx);
     free_taps(&ty);
