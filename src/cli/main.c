@@ -14,6 +14,7 @@ static const struct {
     {"info", cmd_info, "shapes and label counts of the data set"},
     {"train", cmd_train, "train a model, evaluate it, save it"},
     {"evaluate", cmd_evaluate, "test loss, accuracy and confusion matrix"},
+    {"predict", cmd_predict, "recognise the digit in image files"},
     {"summary", cmd_summary, "layer table of a model file or spec"},
     {"fetch", cmd_fetch, "download and verify the MNIST files"},
 };

@@ -1,0 +1,257 @@
+/*
+ * cmd_predict.c - `digits predict --model FILE IMAGE...`: reads pictures of
+ * digits (PNG, JPEG, BMP, GIF, PGM/PPM; `-` for standard input), prepares
+ * each as MNIST was made (nn_preprocess_digit) and prints the answer.
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static void usage(void)
+{
+    puts("usage: digits predict [--model FILE] [--json] [--top K] [--show]\n"
+         "                      [--ink auto|dark|light] IMAGE...\n\n"
+         "Recognises the digit in each picture: PNG, JPEG, BMP, GIF or\n"
+         "binary PGM/PPM, any size up to 16384 pixels a side and 64 Mpx;\n"
+         "'-' reads one picture from standard input. Each picture is made\n"
+         "into a 28x28 MNIST-style input first: dark ink on light paper is\n"
+         "inverted, the paper level removed, the ink cropped, scaled to fit\n"
+         "20x20 and centred by its centre of mass (docs/preprocessing.md).\n\n"
+         "Prints one line per picture, 'FILE: DIGIT (PROBABILITY)', or\n"
+         "'FILE: no digit found' for a blank picture. A picture that cannot\n"
+         "be read gets one line on stderr; the others are still processed\n"
+         "and the exit status is then 1.\n\n"
+         "  --model FILE  model file with 784 inputs (default model.nn)\n"
+         "  --json        one JSON object per picture: {\"file\", \"digit\"\n"
+         "                (null if none found), \"probabilities\"}\n"
+         "  --top K       also list the K most likely digits\n"
+         "  --show        print the 28x28 input the model saw as text art\n"
+         "  --ink MODE    dark (ink darker than the paper), light, or auto\n"
+         "                (default: decided from the picture)\n"
+         "  --threads N   threads (default: all cores)");
+}
+
+/* Reads all of standard input (at most the image file limit). */
+static unsigned char *read_stdin(size_t *n)
+{
+    size_t cap = 1 << 16;
+    unsigned char *buf = malloc(cap);
+    *n = 0;
+    while (buf) {
+        if (*n == cap) {
+            if (cap > NN_MAX_IMAGE_BYTES)
+                break;  /* nn_image_load_mem reports the limit */
+            unsigned char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                return NULL;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t got = fread(buf + *n, 1, cap - *n, stdin);
+        *n += got;
+        if (got == 0) {
+            if (ferror(stdin)) {
+                free(buf);
+                return NULL;
+            }
+            break;
+        }
+    }
+    return buf;
+}
+
+/* The 28x28 input as text art, two characters per pixel so that it keeps
+ * its shape in a terminal. */
+static void show(FILE *f, const uint8_t *px, const nn_preprocess_info *info)
+{
+    static const char ramp[] = " .:-=+*#%@";
+    if (info->found)
+        fprintf(f, "  input 28x28 (ink %s, box %dx%d at %d,%d in the "
+                "picture)\n", info->inverted ? "dark on light, inverted"
+                                             : "light on dark",
+                info->box_w, info->box_h, info->box_x, info->box_y);
+    fprintf(f, "  +--------------------------------------------------------"
+               "+\n");
+    for (int y = 0; y < NN_DIGIT_SIDE; y++) {
+        fputs("  |", f);
+        for (int x = 0; x < NN_DIGIT_SIDE; x++) {
+            char c = ramp[px[y * NN_DIGIT_SIDE + x] * 9 / 255];
+            fputc(c, f);
+            fputc(c, f);
+        }
+        fputs("|\n", f);
+    }
+    fprintf(f, "  +--------------------------------------------------------"
+               "+\n");
+}
+
+typedef struct predict_args {
+    const char *model;
+    bool json, show;
+    long top, threads;
+    nn_preprocess_options pre;
+} predict_args;
+
+/* One picture; returns 0, or 1 after printing its error line. */
+static int predict_one(nn_model *m, int K, const predict_args *a,
+                       const char *file)
+{
+    nn_image img;
+    nn_error err;
+    nn_status s;
+    const char *label = file;
+    if (!strcmp(file, "-")) {
+        size_t n;
+        unsigned char *buf = read_stdin(&n);
+        if (!buf)
+            return cli_error("standard input: cannot read");
+        s = nn_image_load_mem(buf, n, "standard input", &img, &err);
+        free(buf);
+    } else {
+        s = nn_image_load(file, &img, &err);
+    }
+    if (s != NN_OK)
+        return cli_nn_error(&err);
+    uint8_t px[NN_DIGIT_SIDE * NN_DIGIT_SIDE];
+    nn_preprocess_info info;
+    s = nn_preprocess_digit(&img, &a->pre, px, &info, &err);
+    nn_image_free(&img);
+    if (s != NN_OK)
+        return cli_error("%s: %s", file, err.msg);
+    float x[NN_DIGIT_SIDE * NN_DIGIT_SIDE], *p = malloc((size_t)K * sizeof *p);
+    int *order = malloc((size_t)K * sizeof *order);
+    if (!p || !order) {
+        free(p);
+        free(order);
+        return cli_error("out of memory");
+    }
+    if (info.found) {
+        for (int i = 0; i < NN_DIGIT_SIDE * NN_DIGIT_SIDE; i++)
+            x[i] = px[i] / 255.0f;
+        if (nn_model_predict(m, x, 1, p, &err) != NN_OK) {
+            free(p);
+            free(order);
+            return cli_error("%s: %s", a->model, err.msg);
+        }
+        /* classes by falling probability (K is small) */
+        for (int i = 0; i < K; i++)
+            order[i] = i;
+        for (int i = 1; i < K; i++)
+            for (int j = i; j > 0 && p[order[j]] > p[order[j - 1]]; j--) {
+                int t = order[j];
+                order[j] = order[j - 1];
+                order[j - 1] = t;
+            }
+    }
+    int top = a->top > K ? K : (int)a->top;
+    if (a->json) {
+        printf("{\"file\": ");
+        cli_json_string(stdout, label);
+        if (!info.found) {
+            printf(", \"digit\": null, \"probabilities\": null}\n");
+        } else {
+            printf(", \"digit\": %d, \"probabilities\": [", order[0]);
+            for (int i = 0; i < K; i++)
+                printf("%s%.6f", i ? ", " : "", p[i]);
+            printf("]");
+            if (a->top > 0) {
+                printf(", \"top\": [");
+                for (int i = 0; i < top; i++)
+                    printf("%s{\"digit\": %d, \"probability\": %.6f}",
+                           i ? ", " : "", order[i], p[order[i]]);
+                printf("]");
+            }
+            printf("}\n");
+        }
+    } else if (!info.found) {
+        printf("%s: no digit found\n", label);
+    } else {
+        printf("%s: %d (%.3f)", label, order[0], p[order[0]]);
+        for (int i = 1; i < top; i++)
+            printf("%s %d (%.3f)", i == 1 ? ", then" : ",", order[i],
+                   p[order[i]]);
+        printf("\n");
+    }
+    if (a->show)
+        show(a->json ? stderr : stdout, px, &info);
+    fflush(stdout);
+    free(p);
+    free(order);
+    return 0;
+}
+
+int cmd_predict(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'},
+        {"json", no_argument, 0, 'j'},
+        {"top", required_argument, 0, 'k'},
+        {"show", no_argument, 0, 's'},
+        {"ink", required_argument, 0, 'i'},
+        {"threads", required_argument, 0, 't'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    predict_args a = {.model = "model.nn", .pre = nn_preprocess_defaults()};
+    int c;
+    opterr = 0;
+    /* getopt leaves a lone "-" (standard input) among the files */
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': a.model = optarg; break;
+        case 'j': a.json = true; break;
+        case 's': a.show = true; break;
+        case 'k':
+            if (!cli_int("--top", optarg, 1, NN_MAX_CLASSES, &a.top))
+                return 1;
+            break;
+        case 't':
+            if (!cli_int("--threads", optarg, 0, 1024, &a.threads))
+                return 1;
+            break;
+        case 'i':
+            if (!strcmp(optarg, "auto"))
+                a.pre.ink = NN_INK_AUTO;
+            else if (!strcmp(optarg, "dark"))
+                a.pre.ink = NN_INK_DARK;
+            else if (!strcmp(optarg, "light"))
+                a.pre.ink = NN_INK_LIGHT;
+            else
+                return cli_error("--ink: expected auto, dark or light, got "
+                                 "'%s'", optarg);
+            break;
+        case 'h': usage(); return 0;
+        default: return cli_usage_error("predict", c, argv[optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        return cli_error("predict: no image given (see 'digits predict "
+                         "--help')");
+    int stdin_uses = 0;
+    for (int i = optind; i < argc; i++)
+        stdin_uses += !strcmp(argv[i], "-");
+    if (stdin_uses > 1)
+        return cli_error("predict: '-' (standard input) given %d times",
+                         stdin_uses);
+    nn_set_threads((int)a.threads);
+    nn_error err;
+    nn_model *m = nn_model_load(a.model, &err);
+    if (!m)
+        return cli_nn_error(&err);
+    size_t in = nn_shape_size(nn_model_input_shape(m));
+    int K = (int)nn_shape_size(nn_model_output_shape(m));
+    int rc = 0;
+    if (in != NN_DIGIT_SIDE * NN_DIGIT_SIDE) {
+        rc = cli_error("%s: the model takes %zu inputs per sample; predict "
+                       "needs a 28x28 (784-input) model", a.model, in);
+    } else {
+        for (int i = optind; i < argc; i++)
+            rc |= predict_one(m, K, &a, argv[i]);
+    }
+    nn_model_free(m);
+    return rc;
+}
