@@ -5,20 +5,29 @@
  * (OH = ceil(H / s), padding split as TensorFlow does: the extra row or
  * column goes to the bottom / right).
  *
- * Implemented as im2col + one matrix product. Each output pixel becomes a
- * row of X_col (B*OH*OW, K + 1), K = k*k*C, ordered (ki, kj, c) like W,
- * with a trailing 1. Since the parameter block stores W (K, F) followed by
- * b (F), it reads as one matrix Wb (K + 1, F), and
+ * Implemented as im2col + matrix products. Each output pixel becomes a row
+ * of X_col (B*OH*OW, K + 1), K = k*k*C, ordered (ki, kj, c) like W, with a
+ * trailing 1. Since the parameter block stores W (K, F) followed by b (F),
+ * it reads as one matrix Wb (K + 1, F), and
  *   forward:   Z = X_col Wb                 (bias included)   y = f(Z)
  *   backward:  dZ = dy * f'(.)
- *              [dW; db] = X_col^T dZ        (one product, fixed order)
+ *              [dW; db] = X_col^T dZ        (one product)
  *              dX_col = dZ W^T              dx = col2im(dX_col)
- * X_col lives in l->scratch and is kept from forward for backward, then
- * reused for dX_col. Softmax, if chosen, is taken over the F channels of
- * every pixel (Keras' last axis).
+ * The work is split into chunks of samples that run on the OpenMP threads
+ * and stay in cache (see "chunks"); backward rebuilds a chunk's X_col rather
+ * than keeping it from forward. When K + 1 is small (a first layer on grey
+ * images: 3*3*1 + 1 = 10) a BLAS product is mostly overhead, and a plain
+ * loop over output rows replaces it. Softmax, if chosen, is taken over the
+ * F channels of every pixel (Keras' last axis).
  */
-#include <limits.h>
 #include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#ifdef NN_USE_CBLAS
+#include <cblas.h>
+#endif
 
 #include "nn/internal.h"
 #include "nn/kernels.h"
@@ -26,6 +35,23 @@
 
 /* Scratch limit per sample (floats) for X_col: 1 GiB. */
 #define CONV_MAX_SCRATCH ((size_t)1 << 28)
+/* Rows of X_col per chunk of work (see "chunks" below). */
+#define CONV_CHUNK_ROWS 512
+/* The plain-loop path takes K + 1 <= CONV_SMALL_K and (K + 1) * F <=
+ * CONV_SMALL_W (its weight gradient lives on the stack); above, BLAS. */
+#define CONV_SMALL_K 32
+#define CONV_SMALL_W 4096
+
+/* The plain-loop kernels are also compiled for AVX-512 and AVX2 and the
+ * best one is picked when the program loads (GCC, Clang >= 14; x86-64
+ * ELF). All variants add in the same order. */
+#if defined(__x86_64__) && defined(__ELF__) && \
+    (defined(__clang__) ? __clang_major__ >= 14 : __GNUC__ >= 8)
+#define CONV_CLONES \
+    __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CONV_CLONES
+#endif
 
 typedef struct conv_geom {
     int H, W, C;        /* input */
@@ -34,8 +60,16 @@ typedef struct conv_geom {
     int pt, pl;         /* padding on top and left */
     int K;              /* k * k * C */
     size_t rows;        /* OH * OW: X_col rows per sample */
-    size_t ld;          /* K + 1: X_col row length */
+    size_t ld;          /* X_col row stride, >= K + 1 */
+    bool small;         /* plain loops rather than BLAS */
 } conv_geom;
+
+/* X_col's row stride: K + 1, rounded up to 16 floats (64 bytes) for the
+ * BLAS path so that every row starts equally aligned. */
+static size_t conv_ld(size_t K)
+{
+    return K + 1 <= CONV_SMALL_K ? K + 1 : (K + 1 + 15) / 16 * 16;
+}
 
 /* Output size along one axis and the padding before it; false if the
  * kernel does not fit. */
@@ -66,7 +100,9 @@ static conv_geom conv_geometry(const nn_layer *l)
     conv_axis(g.W, g.k, g.s, l->spec.padding, &g.OW, &g.pl);
     g.K = g.k * g.k * g.C;
     g.rows = (size_t)g.OH * (size_t)g.OW;
-    g.ld = (size_t)g.K + 1;
+    g.ld = conv_ld((size_t)g.K);
+    g.small = g.K + 1 <= CONV_SMALL_K &&
+              (size_t)(g.K + 1) * g.F <= CONV_SMALL_W;
     return g;
 }
 
@@ -100,11 +136,14 @@ static nn_status conv_build(nn_layer *l, nn_error *err)
     l->out = nn_shape3(oh, ow, s->units);
     size_t K = (size_t)s->kernel * (size_t)s->kernel * (size_t)l->in.dim[2];
     size_t rows = (size_t)oh * (size_t)ow;
-    if (K + 1 > CONV_MAX_SCRATCH / rows)
+    if (K + 16 > CONV_MAX_SCRATCH / rows)
         return nn_fail(err, NN_ERR_LIMIT, "conv2d: im2col buffer of %zu x "
                        "%zu floats per sample is too large", rows, K + 1);
     l->n_params = K * (size_t)s->units + (size_t)s->units;
-    l->scratch_per_sample = rows * (K + 1);
+    /* X_col, plus room for the per-chunk weight gradients */
+    size_t cs = CONV_CHUNK_ROWS / rows < 1 ? 1 : CONV_CHUNK_ROWS / rows;
+    l->scratch_per_sample = rows * conv_ld(K) +
+                            ((K + 1) * (size_t)s->units + cs - 1) / cs;
     return NN_OK;
 }
 
@@ -116,45 +155,47 @@ static void conv_init(nn_layer *l, nn_rng *rng)
     memset(l->w + nw, 0, sizeof(float) * (size_t)F);
 }
 
-/* One sample: x (H, W, C) -> col (OH*OW, K + 1); out-of-image taps are 0,
- * the last column 1. For a fixed kernel row the k*C inputs are contiguous,
- * so rows away from the left/right border copy k runs of k*C floats. */
-static void im2col(const conv_geom *g, const float *x, float *col)
+/* One row of X_col: the K taps of output pixel (oh, ow) of x (H, W, C),
+ * 0 outside the image, then 1. For a fixed kernel row the k*C inputs are
+ * contiguous, so away from the left/right border that is k runs of k*C
+ * floats. */
+static inline void im2col_row(const conv_geom *g, const float *x, int oh,
+                              int ow, float *restrict r)
 {
     const int kc = g->k * g->C;
-    for (int oh = 0; oh < g->OH; oh++) {
-        int ih0 = oh * g->s - g->pt;
-        for (int ow = 0; ow < g->OW; ow++) {
-            int iw0 = ow * g->s - g->pl;
-            float *r = col + ((size_t)oh * g->OW + ow) * g->ld;
-            bool inside_w = iw0 >= 0 && iw0 + g->k <= g->W;
-            for (int ki = 0; ki < g->k; ki++) {
-                int ih = ih0 + ki;
-                float *rk = r + (size_t)ki * kc;
-                if (ih < 0 || ih >= g->H) {
-                    memset(rk, 0, sizeof(float) * (size_t)kc);
-                    continue;
-                }
-                const float *xr = x + (size_t)ih * g->W * g->C;
-                if (inside_w) {
-                    const float *src = xr + (size_t)iw0 * g->C;
-                    for (int j = 0; j < kc; j++)
-                        rk[j] = src[j];
-                    continue;
-                }
-                for (int kj = 0; kj < g->k; kj++) {
-                    int iw = iw0 + kj;
-                    float *d = rk + (size_t)kj * g->C;
-                    if (iw < 0 || iw >= g->W)
-                        memset(d, 0, sizeof(float) * (size_t)g->C);
-                    else
-                        memcpy(d, xr + (size_t)iw * g->C,
-                               sizeof(float) * (size_t)g->C);
-                }
-            }
-            r[g->K] = 1.0f;
+    const int ih0 = oh * g->s - g->pt, iw0 = ow * g->s - g->pl;
+    const bool inside_w = iw0 >= 0 && iw0 + g->k <= g->W;
+    for (int ki = 0; ki < g->k; ki++) {
+        int ih = ih0 + ki;
+        float *rk = r + (size_t)ki * kc;
+        if (ih < 0 || ih >= g->H) {
+            memset(rk, 0, sizeof(float) * (size_t)kc);
+            continue;
+        }
+        const float *xr = x + (size_t)ih * g->W * g->C;
+        if (inside_w) {
+            memcpy(rk, xr + (size_t)iw0 * g->C, sizeof(float) * (size_t)kc);
+            continue;
+        }
+        for (int kj = 0; kj < g->k; kj++) {
+            int iw = iw0 + kj;
+            float *d = rk + (size_t)kj * g->C;
+            if (iw < 0 || iw >= g->W)
+                memset(d, 0, sizeof(float) * (size_t)g->C);
+            else
+                memcpy(d, xr + (size_t)iw * g->C, sizeof(float) * (size_t)g->C);
         }
     }
+    r[g->K] = 1.0f;
+}
+
+/* One sample: x (H, W, C) -> col (OH*OW, ld). */
+static void im2col(const conv_geom *g, const float *x, float *col)
+{
+    for (int oh = 0; oh < g->OH; oh++)
+        for (int ow = 0; ow < g->OW; ow++)
+            im2col_row(g, x, oh, ow,
+                       col + ((size_t)oh * g->OW + ow) * g->ld);
 }
 
 /* One sample, the adjoint of im2col: dx (H, W, C) = sum of the col rows'
@@ -173,10 +214,11 @@ static void col2im(const conv_geom *g, const float *col, float *dx)
                 int ih = ih0 + ki;
                 if (ih < 0 || ih >= g->H)
                     continue;
-                const float *rk = r + (size_t)ki * kc;
+                const float *restrict rk = r + (size_t)ki * kc;
                 float *xr = dx + (size_t)ih * g->W * g->C;
                 if (inside_w) {
-                    float *d = xr + (size_t)iw0 * g->C;
+                    float *restrict d = xr + (size_t)iw0 * g->C;
+#pragma omp simd
                     for (int j = 0; j < kc; j++)
                         d[j] += rk[j];
                     continue;
@@ -185,8 +227,9 @@ static void col2im(const conv_geom *g, const float *col, float *dx)
                     int iw = iw0 + kj;
                     if (iw < 0 || iw >= g->W)
                         continue;
-                    float *d = xr + (size_t)iw * g->C;
-                    const float *src = rk + (size_t)kj * g->C;
+                    float *restrict d = xr + (size_t)iw * g->C;
+                    const float *restrict src = rk + (size_t)kj * g->C;
+#pragma omp simd
                     for (int c = 0; c < g->C; c++)
                         d[c] += src[c];
                 }
@@ -195,67 +238,317 @@ static void col2im(const conv_geom *g, const float *col, float *dx)
     }
 }
 
-/* Samples per matrix product, so that row counts fit the int of nn_gemm. */
-static int conv_chunk(const conv_geom *g, int B)
+/* ---------------------------------------------------------- activation */
+
+/* y = f(z) in place on rows of F. ReLU here is branch-free (the sign of a
+ * convolution output is unpredictable), the rest is nn_activate. */
+CONV_CLONES
+static void conv_activate(nn_activation a, float *z, int M, int F)
 {
-    size_t most = (size_t)INT_MAX / g->rows;
-    return (size_t)B < most ? B : (int)most;
+    if (a != NN_ACT_RELU) {
+        nn_activate(a, z, M, F);
+        return;
+    }
+    size_t n = (size_t)M * (size_t)F;
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        float v = z[i];
+        z[i] = v > 0.0f ? v : 0.0f;
+    }
 }
+
+/* dz = dy * f'(.) in place on dy, from y = f(z). */
+CONV_CLONES
+static void conv_activate_backward(nn_activation a, const float *y,
+                                   float *dy, int M, int F)
+{
+    if (a != NN_ACT_RELU) {
+        nn_activate_backward(a, y, dy, M, F);
+        return;
+    }
+    size_t n = (size_t)M * (size_t)F;
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        float d = dy[i];
+        dy[i] = y[i] > 0.0f ? d : 0.0f;
+    }
+}
+
+/* ------------------------------------------------ small K: plain loops */
+
+/* One X_col row into a (K + 1 <= CONV_SMALL_K floats), for the small-K
+ * loops: single-channel taps are copied one by one (a call per 3-float run
+ * would cost more than the copy). */
+static inline void small_row(const conv_geom *g, const float *x, int oh,
+                             int ow, float *a)
+{
+    if (g->C != 1) {
+        im2col_row(g, x, oh, ow, a);
+        return;
+    }
+    const int ih0 = oh * g->s - g->pt, iw0 = ow * g->s - g->pl;
+    int t = 0;
+    for (int ki = 0; ki < g->k; ki++) {
+        int ih = ih0 + ki;
+        bool row_in = ih >= 0 && ih < g->H;
+        const float *xr = x + (size_t)(row_in ? ih : 0) * g->W;
+        for (int kj = 0; kj < g->k; kj++, t++) {
+            int iw = iw0 + kj;
+            a[t] = row_in && iw >= 0 && iw < g->W ? xr[iw] : 0.0f;
+        }
+    }
+    a[g->K] = 1.0f;
+}
+
+/* z (nb*OH*OW, F) = X_col Wb for nb samples x (nb, H, W, C), one output
+ * row at a time in 16-channel blocks held in registers; X_col rows are
+ * built on the fly. Every z adds its K + 1 terms in order k = 0, 1, ... */
+CONV_CLONES
+static void small_forward(const conv_geom *g, const float *x, size_t in_size,
+                          int nb, const float *wb, float *z)
+{
+    const int F = g->F, Kp = g->K + 1;
+    float a[CONV_SMALL_K];
+    for (int b = 0; b < nb; b++)
+        for (int oh = 0; oh < g->OH; oh++)
+            for (int ow = 0; ow < g->OW; ow++) {
+                small_row(g, x + (size_t)b * in_size, oh, ow, a);
+                float *zr = z + (((size_t)b * g->OH + oh) * g->OW + ow) * F;
+                int j0 = 0;
+                for (; j0 + 16 <= F; j0 += 16) {
+                    float acc[16];
+#pragma omp simd
+                    for (int j = 0; j < 16; j++)
+                        acc[j] = a[0] * wb[j0 + j];
+                    for (int k = 1; k < Kp; k++) {
+                        const float ak = a[k], *wk = wb + (size_t)k * F + j0;
+#pragma omp simd
+                        for (int j = 0; j < 16; j++)
+                            acc[j] += ak * wk[j];
+                    }
+#pragma omp simd
+                    for (int j = 0; j < 16; j++)
+                        zr[j0 + j] = acc[j];
+                }
+                for (; j0 < F; j0++) {
+                    float acc = a[0] * wb[j0];
+                    for (int k = 1; k < Kp; k++)
+                        acc += a[k] * wb[(size_t)k * F + j0];
+                    zr[j0] = acc;
+                }
+            }
+}
+
+/* [dW; db] (K + 1, F) = X_col^T dZ over nb samples, adding rows in order.
+ * When `relu_y` is not NULL, dZ = dy * [y > 0] is formed on the fly (dy
+ * left as it is); otherwise dy already holds dZ. The sums build up in a
+ * local array (cache lines of the thread's own) and are then copied out. */
+CONV_CLONES
+static void small_weight_grad(const conv_geom *g, const float *x,
+                              size_t in_size, int nb, const float *relu_y,
+                              const float *dy, float *out)
+{
+    const int F = g->F, Kp = g->K + 1;
+    float a[CONV_SMALL_K], dwb[CONV_SMALL_W];
+    memset(dwb, 0, sizeof(float) * (size_t)Kp * F);
+    for (int b = 0; b < nb; b++)
+        for (int oh = 0; oh < g->OH; oh++)
+            for (int ow = 0; ow < g->OW; ow++) {
+                small_row(g, x + (size_t)b * in_size, oh, ow, a);
+                size_t o = (((size_t)b * g->OH + oh) * g->OW + ow) * F;
+                const float *dr = dy + o, *yr = relu_y ? relu_y + o : NULL;
+                int j0 = 0;
+                for (; j0 + 16 <= F; j0 += 16) {
+                    float d[16];
+#pragma omp simd
+                    for (int j = 0; j < 16; j++)
+                        d[j] = dr[j0 + j];
+                    if (yr) {
+#pragma omp simd
+                        for (int j = 0; j < 16; j++)
+                            d[j] = yr[j0 + j] > 0.0f ? d[j] : 0.0f;
+                    }
+                    for (int k = 0; k < Kp; k++) {
+                        const float ak = a[k];
+                        float *dk = dwb + (size_t)k * F + j0;
+#pragma omp simd
+                        for (int j = 0; j < 16; j++)
+                            dk[j] += ak * d[j];
+                    }
+                }
+                for (; j0 < F; j0++) {
+                    float d = dr[j0];
+                    if (yr && !(yr[j0] > 0.0f))
+                        d = 0.0f;
+                    for (int k = 0; k < Kp; k++)
+                        dwb[(size_t)k * F + j0] += a[k] * d;
+                }
+            }
+    memcpy(out, dwb, sizeof(float) * (size_t)Kp * F);
+}
+
+/* ------------------------------------------------------------ chunks */
+
+/* The batch is processed in chunks of a few samples (about CONV_CHUNK_ROWS
+ * rows of X_col): im2col, the products and the activation of one chunk run
+ * back to back on one thread, while its X_col is still in that core's
+ * cache. Chunks go to the OpenMP threads; each thread reuses its own X_col
+ * region. The chunk size follows from the layer's shape only, so the
+ * results never depend on the thread count: rows are independent, and the
+ * weight gradient is a sum of per-chunk products added in chunk order. */
+static int conv_chunk_samples(const conv_geom *g)
+{
+    size_t cs = CONV_CHUNK_ROWS / g->rows;
+    return cs < 1 ? 1 : (int)cs;
+}
+
+/* Threads for nch chunks of cs samples: at most B / cs, since thread t
+ * uses X_col samples [t*cs, (t+1)*cs) of the scratch. */
+static int conv_threads(int B, int cs, int nch)
+{
+#ifdef _OPENMP
+    int t = omp_in_parallel() ? 1 : omp_get_max_threads();
+    int cap = B / cs < nch ? B / cs : nch;
+    return t < cap ? t : cap < 1 ? 1 : cap;
+#else
+    (void)B, (void)cs, (void)nch;
+    return 1;
+#endif
+}
+
+/* While chunks run on several threads, each product must run on its own
+ * thread only: OpenBLAS (pthreads build) would otherwise serialise the
+ * threads' calls on one lock. OpenBLAS 0.3.21 has no per-call setting, so
+ * its thread count is lowered for the duration and then restored. */
+static int blas_solo_begin(int nt)
+{
+#if defined(NN_USE_CBLAS) && defined(_OPENMP)
+    int prev = openblas_get_num_threads();
+    if (nt > 1 && prev > 1) {
+        openblas_set_num_threads(1);
+        return prev;
+    }
+#endif
+    (void)nt;
+    return 0;
+}
+
+static void blas_solo_end(int prev)
+{
+#if defined(NN_USE_CBLAS) && defined(_OPENMP)
+    if (prev > 1)
+        openblas_set_num_threads(prev);
+#endif
+    (void)prev;
+}
+
+static int thread_id(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* ---------------------------------------------------- forward, backward */
 
 static void conv_forward(nn_layer *l, const float *x, float *y, int B,
                          bool training)
 {
     (void)training;
-    conv_geom g = conv_geometry(l);
-    float *col = l->scratch;                     /* (B, OH*OW, K + 1) */
-    size_t per = g.rows * g.ld;
-#pragma omp parallel for schedule(static) if ((size_t)B * per > 65536)
-    for (int b = 0; b < B; b++)
-        im2col(&g, x + (size_t)b * l->in_size, col + (size_t)b * per);
-    int step = conv_chunk(&g, B);
-    for (int b0 = 0; b0 < B; b0 += step) {
-        int nb = B - b0 < step ? B - b0 : step;
-        nn_gemm(false, false, nb * (int)g.rows, g.F, g.K + 1, 1.0f,
-                col + (size_t)b0 * per, (int)g.ld, l->w, g.F, 0.0f,
-                y + (size_t)b0 * l->out_size, g.F);
-        nn_activate(l->spec.activation, y + (size_t)b0 * l->out_size,
-                    nb * (int)g.rows, g.F);
+    const conv_geom g = conv_geometry(l);
+    const size_t per = g.rows * g.ld;            /* X_col floats per sample */
+    const bool small = g.small;
+    const int cs = conv_chunk_samples(&g), nch = (B + cs - 1) / cs;
+    const int nt = conv_threads(B, cs, nch);
+    int saved = blas_solo_begin(nt);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        float *col = l->scratch + (size_t)thread_id() * cs * per;
+        for (int ch = thread_id(); ch < nch; ch += nt) {
+            int b0 = ch * cs, nb = B - b0 < cs ? B - b0 : cs;
+            int M = nb * (int)g.rows;
+            const float *xc = x + (size_t)b0 * l->in_size;
+            float *yc = y + (size_t)b0 * l->out_size;
+            if (small) {
+                small_forward(&g, xc, l->in_size, nb, l->w, yc);
+            } else {
+                for (int b = 0; b < nb; b++)
+                    im2col(&g, xc + (size_t)b * l->in_size,
+                           col + (size_t)b * per);
+                /* Z (M, F) = X_col (M, K + 1) Wb (K + 1, F) */
+                nn_gemm(false, false, M, g.F, g.K + 1, 1.0f, col, (int)g.ld,
+                        l->w, g.F, 0.0f, yc, g.F);
+            }
+            conv_activate(l->spec.activation, yc, M, g.F);
+        }
     }
+    blas_solo_end(saved);
 }
 
 static void conv_backward(nn_layer *l, const float *x, const float *y,
                           float *dy, float *dx, int B)
 {
-    (void)x;
-    conv_geom g = conv_geometry(l);
-    float *col = l->scratch;                     /* X_col from forward */
-    size_t per = g.rows * g.ld;
-    int step = conv_chunk(&g, B);
-    /* [dW; db] (K + 1, F) = X_col^T dZ */
-    for (int b0 = 0; b0 < B; b0 += step) {
-        int nb = B - b0 < step ? B - b0 : step;
-        if (!l->dy_is_preact)
-            nn_activate_backward(l->spec.activation,
-                                 y + (size_t)b0 * l->out_size,
-                                 dy + (size_t)b0 * l->out_size,
-                                 nb * (int)g.rows, g.F);
-        nn_gemm(true, false, g.K + 1, g.F, nb * (int)g.rows, 1.0f,
-                col + (size_t)b0 * per, (int)g.ld,
-                dy + (size_t)b0 * l->out_size, g.F, b0 ? 1.0f : 0.0f, l->dw,
-                g.F);
+    const conv_geom g = conv_geometry(l);
+    const size_t per = g.rows * g.ld;
+    const size_t nw = ((size_t)g.K + 1) * g.F;  /* (K + 1, F) */
+    const bool small = g.small;
+    const bool relu = l->spec.activation == NN_ACT_RELU && !l->dy_is_preact;
+    const int cs = conv_chunk_samples(&g), nch = (B + cs - 1) / cs;
+    const int nt = conv_threads(B, cs, nch);
+    /* chunk c > 0 puts its [dW; db] at part + (c - 1) * nw */
+    float *part = l->scratch + (size_t)B * per;
+    int saved = blas_solo_begin(nt);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        float *col = l->scratch + (size_t)thread_id() * cs * per;
+        for (int ch = thread_id(); ch < nch; ch += nt) {
+            int b0 = ch * cs, nb = B - b0 < cs ? B - b0 : cs;
+            int M = nb * (int)g.rows;
+            float *dz = dy + (size_t)b0 * l->out_size;
+            const float *yc = y + (size_t)b0 * l->out_size;
+            const float *xc = x + (size_t)b0 * l->in_size;
+            /* [dW; db] of the chunk = X_col^T dZ */
+            float *dwc = ch ? part + (size_t)(ch - 1) * nw : l->dw;
+            if (small && !dx && relu) {
+                /* dZ formed inside, dy left alone */
+                small_weight_grad(&g, xc, l->in_size, nb, yc, dz, dwc);
+                continue;
+            }
+            if (!l->dy_is_preact)
+                conv_activate_backward(l->spec.activation, yc, dz, M, g.F);
+            if (small) {
+                small_weight_grad(&g, xc, l->in_size, nb, NULL, dz, dwc);
+                if (!dx)
+                    continue;
+            }
+            /* X_col again: cheaper than keeping it from forward */
+            for (int b = 0; b < nb; b++)
+                im2col(&g, xc + (size_t)b * l->in_size,
+                       col + (size_t)b * per);
+            if (!small)
+                nn_gemm(true, false, g.K + 1, g.F, M, 1.0f, col, (int)g.ld,
+                        dz, g.F, 0.0f, dwc, g.F);
+            if (!dx)
+                continue;
+            /* dX_col (M, K) = dZ W^T over X_col, then folded back */
+            nn_gemm(false, true, M, g.K, g.F, 1.0f, dz, g.F, l->w, g.F, 0.0f,
+                    col, (int)g.ld);
+            for (int b = 0; b < nb; b++)
+                col2im(&g, col + (size_t)b * per,
+                       dx + (size_t)(b0 + b) * l->in_size);
+        }
     }
-    if (!dx)
-        return;
-    /* dX_col (rows, K) = dZ W^T, written over X_col, then folded back. */
-    for (int b0 = 0; b0 < B; b0 += step) {
-        int nb = B - b0 < step ? B - b0 : step;
-        nn_gemm(false, true, nb * (int)g.rows, g.K, g.F, 1.0f,
-                dy + (size_t)b0 * l->out_size, g.F, l->w, g.F, 0.0f,
-                col + (size_t)b0 * per, (int)g.ld);
+    blas_solo_end(saved);
+    /* add the chunks' gradients in chunk order */
+    for (int c = 1; c < nch; c++) {
+        const float *restrict p = part + (size_t)(c - 1) * nw;
+        float *restrict dw = l->dw;
+#pragma omp simd
+        for (size_t e = 0; e < nw; e++)
+            dw[e] += p[e];
     }
-#pragma omp parallel for schedule(static) if ((size_t)B * per > 65536)
-    for (int b = 0; b < B; b++)
-        col2im(&g, col + (size_t)b * per, dx + (size_t)b * l->in_size);
 }
 
 const nn_layer_ops nn_conv2d_ops = {

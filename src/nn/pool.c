@@ -4,11 +4,12 @@
  * + 1, each channel on its own.
  *   x (B, H, W, C)  y (B, OH, OW, C)
  * max:  y = max over the window;  dx gets dy at the window's argmax (the
- *       first one on ties), kept from forward in l->scratch as the tap's
- *       index in the window (a float; exact, since p*p <= 2^20).
+ *       first one on ties), kept from forward in l->scratch (B, OH, OW, C)
+ *       as the tap's offset in the input (a float; exact below 2^24).
  * avg:  y = mean over the window;  dx gets dy / (p*p) at every tap.
  * Overlapping windows (s < p) add up their contributions in dx.
  */
+#include <math.h>
 #include <string.h>
 
 #include "nn/internal.h"
@@ -60,7 +61,9 @@ static nn_status pool_build(nn_layer *l, nn_error *err)
 
 /* ------------------------------------------------------------------ max */
 
-/* One sample: y (OH, OW, C) and the argmax tap per output (as float). */
+/* One sample: y (OH, OW, C) and, per output, the argmax tap's offset from
+ * the window's first input, (i * W + j) * C, as a float (exact: below
+ * 2^24). Branch-free, so the channel loop vectorises. */
 static void maxpool_sample(const pool_geom *g, const float *x, float *y,
                            float *arg)
 {
@@ -68,24 +71,23 @@ static void maxpool_sample(const pool_geom *g, const float *x, float *y,
     for (int oh = 0; oh < g->OH; oh++)
         for (int ow = 0; ow < g->OW; ow++) {
             size_t o = ((size_t)oh * g->OW + ow) * C;
-            float *yo = y + o, *ao = arg + o;
+            float *restrict yo = y + o, *restrict ao = arg + o;
             const float *x0 = x + ((size_t)oh * g->s * g->W +
                                    (size_t)ow * g->s) * C;
-            for (int c = 0; c < C; c++) {
-                yo[c] = x0[c];
-                ao[c] = 0.0f;
-            }
+            memcpy(yo, x0, sizeof(float) * (size_t)C);
+            memset(ao, 0, sizeof(float) * (size_t)C);
             for (int i = 0; i < g->p; i++)
-                for (int j = 0; j < g->p; j++) {
-                    if (i == 0 && j == 0)
-                        continue;
-                    const float *xt = x0 + ((size_t)i * g->W + j) * C;
-                    float tap = (float)(i * g->p + j);
-                    for (int c = 0; c < C; c++)
-                        if (xt[c] > yo[c]) {
-                            yo[c] = xt[c];
-                            ao[c] = tap;
-                        }
+                for (int j = i == 0; j < g->p; j++) {
+                    size_t off = ((size_t)i * g->W + j) * C;
+                    const float *restrict xt = x0 + off;
+                    float tap = (float)off;
+#pragma omp simd
+                    for (int c = 0; c < C; c++) {
+                        float v = xt[c], cur = yo[c], a = ao[c];
+                        bool gt = isgreater(v, cur);   /* quiet: vectorises */
+                        yo[c] = gt ? v : cur;
+                        ao[c] = gt ? tap : a;
+                    }
                 }
         }
 }
@@ -102,6 +104,19 @@ static void maxpool_forward(nn_layer *l, const float *x, float *y, int B,
                        l->scratch + (size_t)b * l->out_size);
 }
 
+/* Zeroes the part of dx (H, W, C) that no window reads: rows from OH*s and
+ * columns from OW*s (for windows that tile, s == p). */
+static void zero_uncovered(const pool_geom *g, float *dx)
+{
+    size_t rowlen = (size_t)g->W * g->C;
+    int h_end = g->OH * g->s, w_end = g->OW * g->s;
+    for (int h = 0; h < h_end; h++)
+        memset(dx + h * rowlen + (size_t)w_end * g->C, 0,
+               sizeof(float) * (size_t)(g->W - w_end) * g->C);
+    memset(dx + h_end * rowlen, 0,
+           sizeof(float) * (size_t)(g->H - h_end) * rowlen);
+}
+
 static void maxpool_backward(nn_layer *l, const float *x, const float *y,
                              float *dy, float *dx, int B)
 {
@@ -110,21 +125,39 @@ static void maxpool_backward(nn_layer *l, const float *x, const float *y,
         return;
     pool_geom g = pool_geometry(l);
     const int C = g.C;
+    const bool tiles = g.s == g.p;
 #pragma omp parallel for schedule(static) if ((size_t)B * l->in_size > 65536)
     for (int b = 0; b < B; b++) {
         float *dxb = dx + (size_t)b * l->in_size;
         const float *dyb = dy + (size_t)b * l->out_size;
         const float *ab = l->scratch + (size_t)b * l->out_size;
-        memset(dxb, 0, sizeof(float) * l->in_size);
+        if (tiles)
+            zero_uncovered(&g, dxb);
+        else
+            memset(dxb, 0, sizeof(float) * l->in_size);
         for (int oh = 0; oh < g.OH; oh++)
             for (int ow = 0; ow < g.OW; ow++) {
                 size_t o = ((size_t)oh * g.OW + ow) * C;
+                const float *restrict d = dyb + o, *restrict a = ab + o;
                 float *d0 = dxb + ((size_t)oh * g.s * g.W +
                                    (size_t)ow * g.s) * C;
-                for (int c = 0; c < C; c++) {
-                    int t = (int)ab[o + c], i = t / g.p, j = t % g.p;
-                    d0[((size_t)i * g.W + j) * C + c] += dyb[o + c];
+                if (!tiles) {
+                    for (int c = 0; c < C; c++)
+                        d0[(size_t)a[c] + c] += d[c];
+                    continue;
                 }
+                /* each input is in one window: write every tap */
+                for (int i = 0; i < g.p; i++)
+                    for (int j = 0; j < g.p; j++) {
+                        size_t off = ((size_t)i * g.W + j) * C;
+                        float *restrict dt = d0 + off;
+                        float tap = (float)off;
+#pragma omp simd
+                        for (int c = 0; c < C; c++) {
+                            float v = d[c];
+                            dt[c] = a[c] == tap ? v : 0.0f;
+                        }
+                    }
             }
     }
 }
@@ -144,16 +177,19 @@ static void avgpool_forward(nn_layer *l, const float *x, float *y, int B,
         float *yb = y + (size_t)b * l->out_size;
         for (int oh = 0; oh < g.OH; oh++)
             for (int ow = 0; ow < g.OW; ow++) {
-                float *yo = yb + ((size_t)oh * g.OW + ow) * C;
+                float *restrict yo = yb + ((size_t)oh * g.OW + ow) * C;
                 const float *x0 = xb + ((size_t)oh * g.s * g.W +
                                         (size_t)ow * g.s) * C;
                 memset(yo, 0, sizeof(float) * (size_t)C);
                 for (int i = 0; i < g.p; i++)
                     for (int j = 0; j < g.p; j++) {
-                        const float *xt = x0 + ((size_t)i * g.W + j) * C;
+                        const float *restrict xt =
+                            x0 + ((size_t)i * g.W + j) * C;
+#pragma omp simd
                         for (int c = 0; c < C; c++)
                             yo[c] += xt[c];
                     }
+#pragma omp simd
                 for (int c = 0; c < C; c++)
                     yo[c] *= inv;
             }
@@ -169,21 +205,32 @@ static void avgpool_backward(nn_layer *l, const float *x, const float *y,
     pool_geom g = pool_geometry(l);
     const int C = g.C;
     const float inv = 1.0f / ((float)g.p * (float)g.p);
+    const bool tiles = g.s == g.p;
 #pragma omp parallel for schedule(static) if ((size_t)B * l->in_size > 65536)
     for (int b = 0; b < B; b++) {
         float *dxb = dx + (size_t)b * l->in_size;
         const float *dyb = dy + (size_t)b * l->out_size;
-        memset(dxb, 0, sizeof(float) * l->in_size);
+        if (tiles)
+            zero_uncovered(&g, dxb);
+        else
+            memset(dxb, 0, sizeof(float) * l->in_size);
         for (int oh = 0; oh < g.OH; oh++)
             for (int ow = 0; ow < g.OW; ow++) {
-                const float *d = dyb + ((size_t)oh * g.OW + ow) * C;
+                const float *restrict d = dyb + ((size_t)oh * g.OW + ow) * C;
                 float *d0 = dxb + ((size_t)oh * g.s * g.W +
                                    (size_t)ow * g.s) * C;
                 for (int i = 0; i < g.p; i++)
                     for (int j = 0; j < g.p; j++) {
-                        float *dt = d0 + ((size_t)i * g.W + j) * C;
-                        for (int c = 0; c < C; c++)
-                            dt[c] += d[c] * inv;
+                        float *restrict dt = d0 + ((size_t)i * g.W + j) * C;
+                        if (tiles) {
+#pragma omp simd
+                            for (int c = 0; c < C; c++)
+                                dt[c] = d[c] * inv;
+                        } else {
+#pragma omp simd
+                            for (int c = 0; c < C; c++)
+                                dt[c] += d[c] * inv;
+                        }
                     }
             }
     }
