@@ -7,16 +7,22 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/plot.h"
 
 static void usage(void)
 {
-    puts("usage: digits evaluate [--model FILE] [--data DIR] [--json]\n\n"
+    puts("usage: digits evaluate [--model FILE] [--data DIR] [--json]\n"
+         "                       [--errors FILE.png] [--confusion FILE]\n\n"
          "Scores a saved model on the test set: test_loss, test_acc and a\n"
          "confusion matrix with per-class accuracy.\n\n"
          "  --model FILE  model file (default model.nn)\n"
          "  --data DIR    data folder (default $DIGITS_DATA or ./data/mnist)\n"
          "  --threads N   threads (default: all cores)\n"
-         "  --json        one JSON object on stdout");
+         "  --json        one JSON object on stdout\n"
+         "  --errors F    draw the misclassified test digits (first 100) with\n"
+         "                true and predicted labels into F, a .png\n"
+         "  --confusion F draw the confusion matrix as a heat map into F\n"
+         "                (.png or .svg)");
 }
 
 static void print_json(const nn_eval *ev, const uint32_t *cm, int K)
@@ -50,10 +56,13 @@ int cmd_evaluate(int argc, char **argv)
         {"data", required_argument, 0, 'd'},
         {"threads", required_argument, 0, 't'},
         {"json", no_argument, 0, 'j'},
+        {"errors", required_argument, 0, 'E'},
+        {"confusion", required_argument, 0, 'C'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    const char *model = "model.nn", *data = NULL;
+    const char *model = "model.nn", *data = NULL, *errors = NULL,
+               *confusion = NULL;
     bool json = false;
     long threads = 0;
     int c;
@@ -63,6 +72,8 @@ int cmd_evaluate(int argc, char **argv)
         case 'm': model = optarg; break;
         case 'd': data = optarg; break;
         case 'j': json = true; break;
+        case 'E': errors = optarg; break;
+        case 'C': confusion = optarg; break;
         case 't':
             if (!cli_int("--threads", optarg, 0, 1024, &threads))
                 return 1;
@@ -73,6 +84,11 @@ int cmd_evaluate(int argc, char **argv)
     }
     if (optind < argc)
         return cli_error("evaluate: unexpected argument '%s'", argv[optind]);
+    if (errors && !plot_is_png(errors))
+        return cli_error("--errors: '%s' must end in .png", errors);
+    if (confusion && !plot_is_png(confusion) && !plot_is_svg(confusion))
+        return cli_error("--confusion: '%s' must end in .png or .svg",
+                         confusion);
     nn_set_threads((int)threads);
     nn_error err;
     nn_model *m = nn_model_load(model, &err);
@@ -80,6 +96,7 @@ int cmd_evaluate(int argc, char **argv)
         return cli_nn_error(&err);
     nn_dataset test = {0};
     uint32_t *cm = NULL;
+    float *probs = NULL;
     int rc = 1;
     if (cli_load_split(cli_data_dir(data), "t10k", true, &test))
         goto done;
@@ -106,8 +123,24 @@ int cmd_evaluate(int argc, char **argv)
         printf("test_loss: %.4f\ntest_acc: %.4f\n", ev.loss, ev.accuracy);
         cli_print_confusion(stdout, cm, K);
     }
+    if (confusion && plot_confusion(confusion, cm, K))
+        goto done;
+    if (errors) {
+        probs = malloc(test.n * (size_t)K * sizeof *probs);
+        if (!probs) {
+            cli_error("out of memory");
+            goto done;
+        }
+        if (nn_model_predict_dataset(m, &test, probs, &err) != NN_OK) {
+            cli_error("%s: %s", model, err.msg);
+            goto done;
+        }
+        if (plot_errors(errors, &test, probs, K))
+            goto done;
+    }
     rc = 0;
 done:
+    free(probs);
     free(cm);
     nn_model_free(m);
     nn_dataset_free(&test);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/plot.h"
 
 static void usage(void)
 {
@@ -38,7 +39,10 @@ static void usage(void)
          "  --out FILE             where to save the model (default "
          "model.nn)\n"
          "  --json                 one JSON object on stdout; progress on "
-         "stderr");
+         "stderr\n"
+         "  --plot FILE            draw loss and accuracy per epoch "
+         "(training and\n"
+         "                         validation) into FILE, a .svg or .png");
 }
 
 typedef struct progress {
@@ -103,7 +107,7 @@ static bool on_epoch(void *user, int epoch, const nn_epoch_stats *es)
 }
 
 typedef struct train_args {
-    const char *data, *model, *out, *optimizer;
+    const char *data, *model, *out, *optimizer, *plot;
     long epochs, batch, seed, threads, limit;
     double lr, vsplit;
     bool json;
@@ -124,6 +128,7 @@ static int parse(int argc, char **argv, train_args *a)
         {"out", required_argument, 0, 'O'},
         {"limit", required_argument, 0, 'L'},
         {"json", no_argument, 0, 'j'},
+        {"plot", required_argument, 0, 'P'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -137,6 +142,7 @@ static int parse(int argc, char **argv, train_args *a)
         case 'O': a->out = optarg; break;
         case 'o': a->optimizer = optarg; break;
         case 'j': a->json = true; break;
+        case 'P': a->plot = optarg; break;
         case 'e': ok = cli_int("--epochs", optarg, 1, 100000, &a->epochs); break;
         case 'b':
             ok = cli_int("--batch-size", optarg, 1, 65536, &a->batch);
@@ -157,6 +163,8 @@ static int parse(int argc, char **argv, train_args *a)
     }
     if (optind < argc)
         return cli_error("train: unexpected argument '%s'", argv[optind]);
+    if (a->plot && !plot_is_svg(a->plot) && !plot_is_png(a->plot))
+        return cli_error("--plot: '%s' must end in .svg or .png", a->plot);
     return 0;
 }
 
@@ -261,6 +269,8 @@ int cmd_train(int argc, char **argv)
         cli_nn_error(&err);
         goto done;
     }
+    if (a.plot && plot_history(a.plot, &hist))
+        goto done;
     nn_eval ev;
     if (nn_model_evaluate(m, &test, &ev, NULL, &err) != NN_OK) {
         cli_nn_error(&err);
