@@ -77,15 +77,18 @@ static void bn_partials(enum bn_sums what, const float *x, const float *dy,
             size_t o = ((size_t)b * S + s) * C;
             const float *xr = x + o;
             if (what == BN_SUM_X) {
+#pragma omp simd
                 for (int c = 0; c < C; c++)
                     p0[c] += xr[c];
             } else if (what == BN_SUM_SQ) {
+#pragma omp simd
                 for (int c = 0; c < C; c++) {
                     float d = xr[c] - mu[c];
                     p1[c] += d * d;
                 }
             } else {
                 const float *dr = dy + o;
+#pragma omp simd
                 for (int c = 0; c < C; c++) {
                     p0[c] += dr[c];
                     p1[c] += dr[c] * (xr[c] - mu[c]) * inv[c];
@@ -112,6 +115,7 @@ static void bn_apply(const float *x, float *y, const float *scale,
     for (int b = 0; b < B; b++)
         for (size_t s = 0; s < S; s++) {
             size_t o = ((size_t)b * S + s) * C;
+#pragma omp simd
             for (int c = 0; c < C; c++)
                 y[o + c] = x[o + c] * scale[c] + shift[c];
         }
@@ -185,6 +189,7 @@ static void bn_backward(nn_layer *l, const float *x, const float *y,
     for (int b = 0; b < B; b++)
         for (size_t s = 0; s < S; s++) {
             size_t o = ((size_t)b * S + s) * C;
+#pragma omp simd
             for (int c = 0; c < C; c++) {
                 float xh = (x[o + c] - mu[c]) * inv[c];
                 dx[o + c] = gamma[c] * inv[c] *

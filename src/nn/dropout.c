@@ -4,8 +4,9 @@
  * expected output equals the input; in inference it is the identity.
  *   x (B, ...)  y (B, ...)  mask (B, ...) in l->scratch: 0 or 1/(1 - rate)
  *   forward: y = x * mask      backward: dx = dy * mask
- * The mask is drawn from the model's training generator (l->rng) in sample
- * order, so it depends on the seed only, not on the thread count.
+ * The mask comes from the model's training generator (l->rng): one draw per
+ * batch seeds a small generator per sample, so it depends on the seed only,
+ * not on the thread count.
  */
 #include <string.h>
 
@@ -28,18 +29,28 @@ static nn_status dropout_build(nn_layer *l, nn_error *err)
 static void dropout_forward(nn_layer *l, const float *x, float *y, int B,
                             bool training)
 {
-    size_t n = l->in_size * (size_t)B;
+    size_t n = l->in_size;
     if (!training) {
-        memcpy(y, x, sizeof(float) * n);
+        memcpy(y, x, sizeof(float) * n * (size_t)B);
         return;
     }
+    /* One draw from the model's generator seeds a stream per sample, so
+     * samples run in parallel and the mask depends on the seed alone. */
+    uint64_t base = (uint64_t)nn_rng_u32(l->rng) << 32 | nn_rng_u32(l->rng);
     float rate = l->spec.rate, keep = 1.0f / (1.0f - rate);
-    float *mask = l->scratch;
-    for (size_t i = 0; i < n; i++)
-        mask[i] = nn_rng_uniform(l->rng) < rate ? 0.0f : keep;
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-    for (size_t i = 0; i < n; i++)
-        y[i] = x[i] * mask[i];
+#pragma omp parallel for schedule(static) if (n * (size_t)B > 65536)
+    for (int b = 0; b < B; b++) {
+        nn_rng r;
+        nn_rng_seed(&r, base + (uint64_t)b);
+        float *mask = l->scratch + (size_t)b * n;
+        const float *xb = x + (size_t)b * n;
+        float *yb = y + (size_t)b * n;
+        for (size_t i = 0; i < n; i++) {
+            float m = nn_rng_uniform(&r) < rate ? 0.0f : keep;
+            mask[i] = m;
+            yb[i] = xb[i] * m;
+        }
+    }
 }
 
 static void dropout_backward(nn_layer *l, const float *x, const float *y,
