@@ -4,14 +4,14 @@
  * Order of work, so that a hostile file costs little: read at most
  * NN_MAX_IMAGE_BYTES; recognise the format by its magic bytes (no guessing,
  * so a random file is never taken for a headerless TGA); read the size from
- * the header (our own reading for PNG, which stb refuses to report for very
- * large sizes, stbi_info for the rest) and check NN_MAX_IMAGE_*; only then
- * decode. Decoding asks stb for grey + alpha (stb expands palettes and tRNS
- * and computes luminance); 16-bit files are decoded at 16 bit and rounded
- * once, after the alpha composition.
+ * the header (our own reading for PNG, GIF, BMP and JPEG, since stb will
+ * not report sizes it finds too large; then stbi_info) and check
+ * NN_MAX_IMAGE_*; only then decode. Decoding asks stb for grey + alpha
+ * (stb expands palettes and tRNS and computes luminance with 8-bit
+ * weights); 16-bit files are decoded at 16 bit and rounded once, after the
+ * alpha composition. Binary PGM/PPM are read here (load_pnm).
  */
 #include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
