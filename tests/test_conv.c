@@ -240,6 +240,13 @@ static const conv_case conv_cases[] = {
     {6, 6, 3, 2, 1, 1, NN_PAD_VALID, NN_ACT_LINEAR},  /* 1x1 */
     {5, 7, 1, 4, 5, 1, NN_PAD_VALID, NN_ACT_LINEAR},  /* kernel = height */
     {4, 4, 2, 3, 5, 2, NN_PAD_SAME, NN_ACT_RELU},     /* kernel > input */
+    /* larger images: the batch is split into several chunks of work, on
+     * both paths (K + 1 <= 32: plain loops; above: BLAS) */
+    {24, 24, 1, 20, 3, 1, NN_PAD_VALID, NN_ACT_RELU},
+    {9, 8, 1, 3, 4, 2, NN_PAD_SAME, NN_ACT_LINEAR},
+    {28, 28, 1, 16, 5, 1, NN_PAD_SAME, NN_ACT_RELU},
+    {24, 24, 4, 5, 3, 1, NN_PAD_SAME, NN_ACT_LINEAR},
+    {30, 20, 3, 2, 5, 2, NN_PAD_SAME, NN_ACT_RELU},
 };
 
 static void test_conv_forward_matches_naive(void **state)
@@ -356,6 +363,113 @@ static void test_conv_gradients(void **state)
                 free(x);
                 nn_model_free(m);
             }
+}
+
+/* Backward straight from the definition, for a linear activation (dz =
+ * dy): dW[i, j, c, f] = sum_{b, oh, ow} x[b, ih, iw, c] dy[b, oh, ow, f],
+ * db[f] = sum dy[..., f], dx[b, ih, iw, c] = sum dy[b, oh, ow, f]
+ * W[i, j, c, f], over the taps (ih, iw) = (oh*s + i - pt, ow*s + j - pl)
+ * inside the image. dwb (K + 1, F) in double, dx (B, H, W, C). */
+static void conv_backward_naive(const float *x, const float *dy, int B,
+                                int H, int W, int C, const float *w, int F,
+                                int k, int s, int OH, int OW, int pt, int pl,
+                                double *dwb, double *dx)
+{
+    int K = k * k * C;
+    memset(dwb, 0, sizeof(double) * (size_t)(K + 1) * F);
+    memset(dx, 0, sizeof(double) * (size_t)B * H * W * C);
+    for (int b = 0; b < B; b++)
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++)
+                for (int f = 0; f < F; f++) {
+                    double d = dy[((b * OH + oh) * OW + ow) * F + f];
+                    dwb[K * F + f] += d;
+                    for (int i = 0; i < k; i++)
+                        for (int j = 0; j < k; j++)
+                            for (int c = 0; c < C; c++) {
+                                int ih = oh * s + i - pt, iw = ow * s + j - pl;
+                                if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+                                    continue;
+                                size_t xi = ((size_t)(b * H + ih) * W + iw) * C
+                                            + c;
+                                size_t wi = ((size_t)(i * k + j) * C + c) * F
+                                            + f;
+                                dwb[wi] += x[xi] * d;
+                                dx[xi] += w[wi] * d;
+                            }
+                }
+}
+
+static void test_conv_backward_matches_naive(void **state)
+{
+    (void)state;
+    /* B and sizes chosen so that the batch spans several chunks, the last
+     * one short; K + 1 = 10, 17, 19 and 26 take the plain loops (in blocks
+     * of 16 channels and the rest one by one), 37 and 76 BLAS. With ReLU and no dx (a first layer) the plain loops form
+     * dy * [y > 0] on the fly. */
+    const struct { int H, W, C, F, k, s; nn_padding pad; int B; } cases[] = {
+        {24, 24, 1, 20, 3, 1, NN_PAD_VALID, 3},
+        {9, 8, 1, 3, 4, 2, NN_PAD_SAME, 4},
+        {28, 28, 1, 16, 5, 1, NN_PAD_SAME, 3},
+        {24, 24, 2, 3, 3, 2, NN_PAD_SAME, 5},
+        {24, 24, 4, 5, 3, 1, NN_PAD_SAME, 3},
+        {30, 20, 3, 2, 5, 2, NN_PAD_SAME, 7},
+    };
+    for (size_t t = 0; t < 2 * sizeof cases / sizeof *cases; t++) {
+        size_t ci = t / 2;
+        bool relu = t % 2;
+        int H = cases[ci].H, W = cases[ci].W, C = cases[ci].C;
+        int F = cases[ci].F, k = cases[ci].k, s = cases[ci].s;
+        int B = cases[ci].B;
+        nn_model *m = one_layer(nn_shape3(H, W, C),
+                                nn_conv2d(F, k, s, cases[ci].pad,
+                                          relu ? NN_ACT_RELU : NN_ACT_LINEAR),
+                                B, 60 + t);
+        nn_layer *l = &m->layers[0];
+        int OH = l->out.dim[0], OW = l->out.dim[1], pt = 0, pl = 0;
+        if (cases[ci].pad == NN_PAD_SAME) {
+            int ph = (OH - 1) * s + k - H, pw = (OW - 1) * s + k - W;
+            pt = ph > 0 ? ph / 2 : 0;
+            pl = pw > 0 ? pw / 2 : 0;
+        }
+        size_t nin = l->in_size * B, nout = l->out_size * B;
+        size_t nw = l->n_params;
+        float *x = malloc(sizeof(float) * nin), *y = malloc(sizeof(float) * nout);
+        float *dy = malloc(sizeof(float) * nout), *dz = malloc(sizeof(float) * nout);
+        float *dx = malloc(sizeof(float) * nin);
+        double *rdw = malloc(sizeof(double) * nw);
+        double *rdx = malloc(sizeof(double) * nin);
+        assert_true(x && y && dy && dz && dx && rdw && rdx);
+        fill_uniform(x, nin, -1.0f, 1.0f, 70 + t);
+        fill_uniform(dy, nout, -1.0f, 1.0f, 80 + t);
+        fill_uniform(l->w + nw - F, (size_t)F, -0.2f, 0.2f, 90 + t);
+        l->ops->forward(l, x, y, B, true);
+        size_t dead = 0;
+        for (size_t i = 0; i < nout; i++) {
+            dz[i] = relu && !(y[i] > 0.0f) ? 0.0f : dy[i];
+            dead += relu && y[i] == 0.0f;
+        }
+        assert_true(!relu || (dead > nout / 10 && dead < nout * 9 / 10));
+        conv_backward_naive(x, dz, B, H, W, C, l->w, F, k, s, OH, OW, pt, pl,
+                            rdw, rdx);
+        /* with ReLU, once without dx (dy kept), then with dx */
+        for (int pass = relu ? 0 : 1; pass < 2; pass++) {
+            float *dyc = malloc(sizeof(float) * nout);
+            memcpy(dyc, dy, sizeof(float) * nout);
+            l->ops->backward(l, x, y, dyc, pass ? dx : NULL, B);
+            free(dyc);
+            for (size_t i = 0; i < nw; i++)
+                if (!(fabs(l->dw[i] - rdw[i]) <= 1e-4 + 1e-4 * fabs(rdw[i])))
+                    fail_msg("case %zu pass %d: dW[%zu] = %g, direct sum %g",
+                             t, pass, i, l->dw[i], rdw[i]);
+        }
+        for (size_t i = 0; i < nin; i++)
+            if (!(fabs(dx[i] - rdx[i]) <= 1e-4 + 1e-4 * fabs(rdx[i])))
+                fail_msg("case %zu: dx[%zu] = %g, direct sum %g", t, i, dx[i],
+                         rdx[i]);
+        free(x), free(y), free(dy), free(dz), free(dx), free(rdw), free(rdx);
+        nn_model_free(m);
+    }
 }
 
 /* Two convolutions, so the second one's input gradient is checked through
@@ -713,6 +827,7 @@ int main(void)
         cmocka_unit_test(test_conv_output_shapes),
         cmocka_unit_test(test_conv_rejects_bad_shapes),
         cmocka_unit_test(test_conv_gradients),
+        cmocka_unit_test(test_conv_backward_matches_naive),
         cmocka_unit_test(test_cnn_model_gradients),
         cmocka_unit_test(test_maxpool_hand_values),
         cmocka_unit_test(test_avgpool_hand_values),

@@ -44,7 +44,8 @@
 
 /* The plain-loop kernels are also compiled for AVX-512 and AVX2 and the
  * best one is picked when the program loads (GCC, Clang >= 14; x86-64
- * ELF). All variants add in the same order. */
+ * ELF). All variants add in the same order; with GCC (no a*b+c contraction
+ * under -std=c11) they give the same bits. */
 #if defined(__x86_64__) && defined(__ELF__) && \
     (defined(__clang__) ? __clang_major__ >= 14 : __GNUC__ >= 8)
 #define CONV_CLONES \
@@ -419,7 +420,9 @@ static int conv_threads(int B, int cs, int nch)
 /* While chunks run on several threads, each product must run on its own
  * thread only: OpenBLAS (pthreads build) would otherwise serialise the
  * threads' calls on one lock. OpenBLAS 0.3.21 has no per-call setting, so
- * its thread count is lowered for the duration and then restored. */
+ * its (process-wide) thread count is lowered for the duration of the layer
+ * and then restored. BLAS calls made meanwhile from other threads of the
+ * program run on one thread too. */
 static int blas_solo_begin(int nt)
 {
 #if defined(NN_USE_CBLAS) && defined(_OPENMP)
