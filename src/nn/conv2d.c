@@ -301,91 +301,171 @@ static inline void small_row(const conv_geom *g, const float *x, int oh,
     a[g->K] = 1.0f;
 }
 
-/* z (nb*OH*OW, F) = X_col Wb for nb samples x (nb, H, W, C), one output
- * row at a time in 16-channel blocks held in registers; X_col rows are
- * built on the fly. Every z adds its K + 1 terms in order k = 0, 1, ... */
+/* The plain loops work on blocks of 16 channels (one AVX-512 register):
+ * F is covered by ceil(F / 16) blocks, the last one padded with zeros.
+ * Weights and gradients are held block by block, wblk (blocks, K + 1, 16),
+ * in local arrays of at most this many floats. */
+#define SMALL_BLK_MAX (CONV_SMALL_W + 16 * CONV_SMALL_K)
+
+/* A walk over the output pixels (b, oh, ow) of a chunk, four at a time:
+ * their X_col rows go to a4 (4, CONV_SMALL_K), rows past the end are zero.
+ * Returns how many are real. */
+typedef struct small_cursor {
+    int b, oh, ow;
+    int tap[CONV_SMALL_K];   /* offset of tap k from the window's corner */
+} small_cursor;
+
+static void small_cursor_init(const conv_geom *g, small_cursor *cur)
+{
+    cur->b = cur->oh = cur->ow = 0;
+    int t = 0;
+    for (int ki = 0; ki < g->k; ki++)
+        for (int kj = 0; kj < g->k; kj++)
+            for (int c = 0; c < g->C; c++)
+                cur->tap[t++] = (ki * g->W + kj) * g->C + c;
+}
+
+static int small_rows4(const conv_geom *g, const float *x, size_t in_size,
+                       int nb, small_cursor *cur, float a4[4][CONV_SMALL_K])
+{
+    int nr = 0;
+    for (int i = 0; i < 4; i++) {
+        if (cur->b >= nb) {
+            memset(a4[i], 0, sizeof a4[i]);
+            continue;
+        }
+        const float *xb = x + (size_t)cur->b * in_size;
+        int ih0 = cur->oh * g->s - g->pt, iw0 = cur->ow * g->s - g->pl;
+        if (ih0 >= 0 && ih0 + g->k <= g->H && iw0 >= 0 &&
+            iw0 + g->k <= g->W) {
+            /* inside the image: no checks */
+            const float *p = xb + ((size_t)ih0 * g->W + iw0) * g->C;
+            for (int k = 0; k < g->K; k++)
+                a4[i][k] = p[cur->tap[k]];
+            a4[i][g->K] = 1.0f;
+        } else {
+            small_row(g, xb, cur->oh, cur->ow, a4[i]);
+        }
+        nr++;
+        if (++cur->ow == g->OW) {
+            cur->ow = 0;
+            if (++cur->oh == g->OH)
+                cur->oh = 0, cur->b++;
+        }
+    }
+    return nr;
+}
+
+/* Copies n <= 16 floats; a constant size when whole, so it inlines. */
+static inline void copy16(float *restrict d, const float *restrict s, int n)
+{
+    if (n == 16)
+        memcpy(d, s, 16 * sizeof(float));
+    else
+        memcpy(d, s, sizeof(float) * (size_t)n);
+}
+
+/* z (nb*OH*OW, F) = X_col Wb for nb samples x (nb, H, W, C): four output
+ * rows at a time (four independent sums keep the adders busy), a block of
+ * 16 channels in registers; X_col rows are built on the fly. Every z adds
+ * its K + 1 terms in order k = 0, 1, ... */
 CONV_CLONES
 static void small_forward(const conv_geom *g, const float *x, size_t in_size,
                           int nb, const float *wb, float *z)
 {
-    const int F = g->F, Kp = g->K + 1;
-    float a[CONV_SMALL_K];
-    for (int b = 0; b < nb; b++)
-        for (int oh = 0; oh < g->OH; oh++)
-            for (int ow = 0; ow < g->OW; ow++) {
-                small_row(g, x + (size_t)b * in_size, oh, ow, a);
-                float *zr = z + (((size_t)b * g->OH + oh) * g->OW + ow) * F;
-                int j0 = 0;
-                for (; j0 + 16 <= F; j0 += 16) {
-                    float acc[16];
+    const int F = g->F, Kp = g->K + 1, nblk = (F + 15) / 16;
+    const size_t n_rows = (size_t)nb * g->rows;
+    small_cursor cur;
+    small_cursor_init(g, &cur);
+    float a4[4][CONV_SMALL_K], wblk[SMALL_BLK_MAX];
+    for (int q = 0; q < nblk; q++)
+        for (int k = 0; k < Kp; k++)
+            for (int j = 0; j < 16; j++) {
+                int f = q * 16 + j;
+                wblk[((size_t)q * Kp + k) * 16 + j] =
+                    f < F ? wb[(size_t)k * F + f] : 0.0f;
+            }
+    for (size_t r = 0; r < n_rows; r += 4) {
+        int nr = small_rows4(g, x, in_size, nb, &cur, a4);
+        for (int q = 0; q < nblk; q++) {
+            const float *wq = wblk + (size_t)q * Kp * 16;
+            float c0[16], c1[16], c2[16], c3[16];
 #pragma omp simd
-                    for (int j = 0; j < 16; j++)
-                        acc[j] = a[0] * wb[j0 + j];
-                    for (int k = 1; k < Kp; k++) {
-                        const float ak = a[k], *wk = wb + (size_t)k * F + j0;
+            for (int j = 0; j < 16; j++) {
+                c0[j] = a4[0][0] * wq[j];
+                c1[j] = a4[1][0] * wq[j];
+                c2[j] = a4[2][0] * wq[j];
+                c3[j] = a4[3][0] * wq[j];
+            }
+            for (int k = 1; k < Kp; k++) {
+                const float *wk = wq + (size_t)k * 16;
+                const float e0 = a4[0][k], e1 = a4[1][k], e2 = a4[2][k],
+                            e3 = a4[3][k];
 #pragma omp simd
-                        for (int j = 0; j < 16; j++)
-                            acc[j] += ak * wk[j];
-                    }
-#pragma omp simd
-                    for (int j = 0; j < 16; j++)
-                        zr[j0 + j] = acc[j];
-                }
-                for (; j0 < F; j0++) {
-                    float acc = a[0] * wb[j0];
-                    for (int k = 1; k < Kp; k++)
-                        acc += a[k] * wb[(size_t)k * F + j0];
-                    zr[j0] = acc;
+                for (int j = 0; j < 16; j++) {
+                    c0[j] += e0 * wk[j];
+                    c1[j] += e1 * wk[j];
+                    c2[j] += e2 * wk[j];
+                    c3[j] += e3 * wk[j];
                 }
             }
+            const float *c[4] = {c0, c1, c2, c3};
+            int w = F - q * 16 < 16 ? F - q * 16 : 16;
+            for (int i = 0; i < nr; i++)
+                copy16(z + (r + (size_t)i) * F + (size_t)q * 16, c[i], w);
+        }
+    }
 }
 
-/* [dW; db] (K + 1, F) = X_col^T dZ over nb samples, adding rows in order.
- * When `relu_y` is not NULL, dZ = dy * [y > 0] is formed on the fly (dy
- * left as it is); otherwise dy already holds dZ. The sums build up in a
- * local array (cache lines of the thread's own) and are then copied out. */
+/* [dW; db] (K + 1, F) = X_col^T dZ over nb samples, adding rows in order
+ * (four at a time). When `relu_y` is not NULL, dZ = dy * [y > 0] is formed
+ * on the fly (dy left as it is); otherwise dy already holds dZ. The sums
+ * build up in a local array (cache lines of the thread's own) and are then
+ * copied out. */
 CONV_CLONES
 static void small_weight_grad(const conv_geom *g, const float *x,
                               size_t in_size, int nb, const float *relu_y,
                               const float *dy, float *out)
 {
-    const int F = g->F, Kp = g->K + 1;
-    float a[CONV_SMALL_K], dwb[CONV_SMALL_W];
-    memset(dwb, 0, sizeof(float) * (size_t)Kp * F);
-    for (int b = 0; b < nb; b++)
-        for (int oh = 0; oh < g->OH; oh++)
-            for (int ow = 0; ow < g->OW; ow++) {
-                small_row(g, x + (size_t)b * in_size, oh, ow, a);
-                size_t o = (((size_t)b * g->OH + oh) * g->OW + ow) * F;
-                const float *dr = dy + o, *yr = relu_y ? relu_y + o : NULL;
-                int j0 = 0;
-                for (; j0 + 16 <= F; j0 += 16) {
-                    float d[16];
+    const int F = g->F, Kp = g->K + 1, nblk = (F + 15) / 16;
+    const size_t n_rows = (size_t)nb * g->rows;
+    small_cursor cur;
+    small_cursor_init(g, &cur);
+    float a4[4][CONV_SMALL_K], acc[SMALL_BLK_MAX];   /* (blocks, K + 1, 16) */
+    memset(acc, 0, sizeof(float) * (size_t)nblk * Kp * 16);
+    for (size_t r = 0; r < n_rows; r += 4) {
+        int nr = small_rows4(g, x, in_size, nb, &cur, a4);
+        for (int q = 0; q < nblk; q++) {
+            int w = F - q * 16 < 16 ? F - q * 16 : 16;
+            float d[4][16];
+            memset(d, 0, sizeof d);
+            for (int i = 0; i < nr; i++) {
+                size_t o = (r + (size_t)i) * F + (size_t)q * 16;
+                copy16(d[i], dy + o, w);
+                if (relu_y) {
+                    float m[16] = {0};
+                    copy16(m, relu_y + o, w);
 #pragma omp simd
                     for (int j = 0; j < 16; j++)
-                        d[j] = dr[j0 + j];
-                    if (yr) {
-#pragma omp simd
-                        for (int j = 0; j < 16; j++)
-                            d[j] = yr[j0 + j] > 0.0f ? d[j] : 0.0f;
-                    }
-                    for (int k = 0; k < Kp; k++) {
-                        const float ak = a[k];
-                        float *dk = dwb + (size_t)k * F + j0;
-#pragma omp simd
-                        for (int j = 0; j < 16; j++)
-                            dk[j] += ak * d[j];
-                    }
-                }
-                for (; j0 < F; j0++) {
-                    float d = dr[j0];
-                    if (yr && !(yr[j0] > 0.0f))
-                        d = 0.0f;
-                    for (int k = 0; k < Kp; k++)
-                        dwb[(size_t)k * F + j0] += a[k] * d;
+                        d[i][j] = m[j] > 0.0f ? d[i][j] : 0.0f;
                 }
             }
-    memcpy(out, dwb, sizeof(float) * (size_t)Kp * F);
+            float *aq = acc + (size_t)q * Kp * 16;
+            for (int k = 0; k < Kp; k++) {
+                const float e0 = a4[0][k], e1 = a4[1][k], e2 = a4[2][k],
+                            e3 = a4[3][k];
+                float *ak = aq + (size_t)k * 16;
+#pragma omp simd
+                for (int j = 0; j < 16; j++)
+                    ak[j] = (((ak[j] + e0 * d[0][j]) + e1 * d[1][j]) +
+                             e2 * d[2][j]) + e3 * d[3][j];
+            }
+        }
+    }
+    for (int k = 0; k < Kp; k++)
+        for (int f = 0; f < F; f++)
+            out[(size_t)k * F + f] = acc[((size_t)(f / 16) * Kp + k) * 16 +
+                                         f % 16];
 }
 
 /* ------------------------------------------------------------ chunks */
