@@ -12,8 +12,8 @@
  * backward (training statistics), per channel:
  *            dbeta = sum dy,  dgamma = sum dy xh,
  *            dx = gamma / (N sqrt(var + eps)) (N dy - dbeta - xh dgamma)
- * Sums over the batch are taken per sample in parallel, into l->scratch,
- * then added in sample order, so results do not depend on the thread count.
+ * Statistics are taken per sample in parallel, into l->scratch, then
+ * merged in sample order, so results do not depend on the thread count.
  * Scratch: (2C) per-channel values kept for backward (mu, 1/sqrt(var+eps)),
  * then (B, 2C) per-sample partial sums; 4C floats per sample cover both.
  */
@@ -59,40 +59,55 @@ static void bn_init(nn_layer *l, nn_rng *rng)
     }
 }
 
-/* Per-sample sums over the S positions, part (B, 2C), for three uses:
- *   mean:      part[b][c] = sum x
- *   variance:  part[b][C + c] = sum (x - mu)^2
+/* Per-sample statistics, part (B, 2C), each sample on one thread:
+ *   forward:   part[b][c] = mean of x over the S positions, and
+ *              part[b][C + c] = sum (x - that mean)^2 (the sample is read
+ *              from memory once; the second pass finds it in cache)
  *   backward:  part[b][c] = sum dy, part[b][C + c] = sum dy (x - mu) inv */
-enum bn_sums { BN_SUM_X, BN_SUM_SQ, BN_SUM_GRAD };
+static void bn_sample_moments(const float *x, float *part, int B, size_t S,
+                              int C)
+{
+    const float inv_s = 1.0f / (float)S;
+#pragma omp parallel for schedule(static) if ((size_t)B * S * C > 65536)
+    for (int b = 0; b < B; b++) {
+        float *restrict m = part + (size_t)b * 2 * C, *restrict q = m + C;
+        const float *xb = x + (size_t)b * S * C;
+        memset(m, 0, sizeof(float) * 2 * (size_t)C);
+        for (size_t s = 0; s < S; s++) {
+            const float *restrict xr = xb + s * C;
+#pragma omp simd
+            for (int c = 0; c < C; c++)
+                m[c] += xr[c];
+        }
+#pragma omp simd
+        for (int c = 0; c < C; c++)
+            m[c] *= inv_s;
+        for (size_t s = 0; s < S; s++) {
+            const float *restrict xr = xb + s * C;
+#pragma omp simd
+            for (int c = 0; c < C; c++) {
+                float d = xr[c] - m[c];
+                q[c] += d * d;
+            }
+        }
+    }
+}
 
-static void bn_partials(enum bn_sums what, const float *x, const float *dy,
-                        const float *mu, const float *inv, float *part, int B,
-                        size_t S, int C)
+static void bn_grad_sums(const float *x, const float *dy, const float *mu,
+                         const float *inv, float *part, int B, size_t S,
+                         int C)
 {
 #pragma omp parallel for schedule(static) if ((size_t)B * S * C > 65536)
     for (int b = 0; b < B; b++) {
-        float *p0 = part + (size_t)b * 2 * C, *p1 = p0 + C;
+        float *restrict p0 = part + (size_t)b * 2 * C, *restrict p1 = p0 + C;
         memset(p0, 0, sizeof(float) * 2 * (size_t)C);
         for (size_t s = 0; s < S; s++) {
             size_t o = ((size_t)b * S + s) * C;
-            const float *xr = x + o;
-            if (what == BN_SUM_X) {
+            const float *restrict xr = x + o, *restrict dr = dy + o;
 #pragma omp simd
-                for (int c = 0; c < C; c++)
-                    p0[c] += xr[c];
-            } else if (what == BN_SUM_SQ) {
-#pragma omp simd
-                for (int c = 0; c < C; c++) {
-                    float d = xr[c] - mu[c];
-                    p1[c] += d * d;
-                }
-            } else {
-                const float *dr = dy + o;
-#pragma omp simd
-                for (int c = 0; c < C; c++) {
-                    p0[c] += dr[c];
-                    p1[c] += dr[c] * (xr[c] - mu[c]) * inv[c];
-                }
+            for (int c = 0; c < C; c++) {
+                p0[c] += dr[c];
+                p1[c] += dr[c] * (xr[c] - mu[c]) * inv[c];
             }
         }
     }
@@ -141,14 +156,19 @@ static void bn_forward(nn_layer *l, const float *x, float *y, int B,
         bn_apply(x, y, scale, shift, B, S, C);
         return;
     }
-    double N = (double)B * (double)S;
-    bn_partials(BN_SUM_X, x, NULL, NULL, NULL, part, B, S, C);
-    for (int c = 0; c < C; c++)
-        mu[c] = (float)(bn_total(part, B, C, 0, c) / N);
-    bn_partials(BN_SUM_SQ, x, NULL, mu, NULL, part, B, S, C);
+    /* Merge the samples' moments in sample order (Chan et al.): the mean
+     * is the mean of the sample means (equal counts), and the squared
+     * deviations add up plus S (mean_b - mean)^2 per sample. */
+    bn_sample_moments(x, part, B, S, C);
     float mom = l->spec.rate;
     for (int c = 0; c < C; c++) {
-        float var = (float)(bn_total(part, B, C, 1, c) / N);
+        double mean = bn_total(part, B, C, 0, c) / B, m2 = 0.0;
+        for (int b = 0; b < B; b++) {
+            double d = part[(size_t)b * 2 * C + c] - mean;
+            m2 += part[(size_t)b * 2 * C + C + c] + (double)S * d * d;
+        }
+        float var = (float)(m2 / ((double)B * (double)S));
+        mu[c] = (float)mean;
         inv[c] = 1.0f / sqrtf(var + BN_EPSILON);
         mmean[c] = mom * mmean[c] + (1.0f - mom) * mu[c];
         mvar[c] = mom * mvar[c] + (1.0f - mom) * var;
@@ -170,7 +190,7 @@ static void bn_backward(nn_layer *l, const float *x, const float *y,
     float *dgamma = l->dw, *dbeta = l->dw + C;
     const float *mu = l->scratch, *inv = mu + C;
     float *part = l->scratch + 2 * C;
-    bn_partials(BN_SUM_GRAD, x, dy, mu, inv, part, B, S, C);
+    bn_grad_sums(x, dy, mu, inv, part, B, S, C);
     for (int c = 0; c < C; c++) {
         dbeta[c] = (float)bn_total(part, B, C, 0, c);
         dgamma[c] = (float)bn_total(part, B, C, 1, c);
