@@ -52,13 +52,13 @@ static double seg_dist(double px, double py, double ax, double ay, double bx,
 }
 
 /* A "7" with a crossbar, anti-aliased, in the box (x0, y0, size wide,
- * 1.4 * size tall), stroke `size`/8: ink blends from paper to ink. */
-static void draw_seven(nn_image *img, double x0, double y0, double size,
-                       uint8_t paper, uint8_t ink)
+ * 1.4 * size tall), stroke `pen` pixels wide: ink blends from paper to ink. */
+static void draw_seven_pen(nn_image *img, double x0, double y0, double size,
+                           double pen, uint8_t paper, uint8_t ink)
 {
     static const double seg[3][4] = {
         {0.1, 0.1, 0.9, 0.1}, {0.9, 0.1, 0.4, 1.3}, {0.35, 0.7, 0.8, 0.7}};
-    double half = size / 16;
+    double half = pen / 2;
     for (int y = 0; y < img->h; y++)
         for (int x = 0; x < img->w; x++) {
             double px = (x + 0.5 - x0) / size, py = (y + 0.5 - y0) / size;
@@ -74,6 +74,13 @@ static void draw_seven(nn_image *img, double x0, double y0, double size,
                 img->pixels[(size_t)y * img->w + x] =
                     (uint8_t)lround(paper + (ink - paper) * cov);
         }
+}
+
+/* The same with a stroke of size/8, about MNIST's. */
+static void draw_seven(nn_image *img, double x0, double y0, double size,
+                       uint8_t paper, uint8_t ink)
+{
+    draw_seven_pen(img, x0, y0, size, size / 8, paper, ink);
 }
 
 static uint32_t lcg(uint32_t *s)
@@ -333,6 +340,38 @@ static void test_noise_and_specks(void **state)
     assert_memory_equal(want, out, sizeof out);
     nn_image_free(&clean);
     nn_image_free(&noisy);
+}
+
+static int count_at_least(const uint8_t *p, int v)
+{
+    int n = 0;
+    for (int i = 0; i < S * S; i++)
+        n += p[i] >= v;
+    return n;
+}
+
+static void test_thin_pen(void **state)
+{
+    (void)state;
+    /* A 2-pixel pen on a 420-pixel digit would shrink to a tenth of a
+     * pixel; it is thickened to about MNIST's stroke instead. */
+    nn_image thin = canvas(500, 650, 240), thick = canvas(500, 650, 240);
+    draw_seven_pen(&thin, 40, 40, 420, 2, 240, 20);
+    draw_seven(&thick, 40, 40, 420, 240, 20);
+    uint8_t a[S * S], b[S * S];
+    assert_true(run(&thin, a).found);
+    assert_true(run(&thick, b).found);
+    expect_mnist_like(a);
+    int na = count_at_least(a, 128), nb = count_at_least(b, 128);
+    assert_true(na >= nb * 6 / 10);
+    assert_true(mean_abs_diff(a, b) < 10.0);   /* 17 without thickening */
+    /* A normal pen is left alone: the result does not depend on whether
+     * thickening is possible, since its strokes are already MNIST's. */
+    draw_seven_pen(&thin, 40, 40, 420, 420 / 8.0, 240, 20);
+    assert_true(run(&thin, a).found);
+    assert_memory_equal(a, b, sizeof a);
+    nn_image_free(&thin);
+    nn_image_free(&thick);
 }
 
 static void expect_blank(nn_image *img)
@@ -621,6 +660,7 @@ int main(void)
         cmocka_unit_test(test_upscale_tiny_digit),
         cmocka_unit_test(test_identity_on_mnist_like),
         cmocka_unit_test(test_noise_and_specks),
+        cmocka_unit_test(test_thin_pen),
         cmocka_unit_test(test_no_digit),
         cmocka_unit_test(test_small_pictures),
         cmocka_unit_test(test_errors),
