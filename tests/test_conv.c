@@ -338,6 +338,33 @@ static void test_conv_rejects_bad_shapes(void **state)
     nn_model_free(m);
 }
 
+/* Softmax on a convolution is taken over the channels of each pixel; a
+ * cross-entropy loss still needs a vector output. */
+static void test_conv_softmax_over_channels(void **state)
+{
+    (void)state;
+    nn_error e;
+    nn_model *m = nn_model_from_spec("conv2d(3,3,softmax)", nn_shape3(5, 6, 2),
+                                     0, NULL, &e);
+    if (!m)
+        fail_msg("%s", e.msg);
+    nn_rng r;
+    nn_rng_seed(&r, 21);
+    assert_int_equal(nn_model_init(m, &r, &e), NN_OK);
+    float x[2 * 60], y[2 * 3 * 4 * 3];
+    fill_uniform(x, 120, -2.0f, 2.0f, 22);
+    assert_int_equal(nn_model_predict(m, x, 2, y, &e), NN_OK);
+    for (int p = 0; p < 2 * 3 * 4; p++) {
+        float sum = y[3 * p] + y[3 * p + 1] + y[3 * p + 2];
+        assert_true(fabsf(sum - 1.0f) < 1e-6f);
+        assert_true(y[3 * p] > 0.0f && y[3 * p] < 1.0f);
+    }
+    assert_int_equal(nn_model_compile(m, NN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY,
+                                      nn_adam(), &e), NN_ERR_ARG);
+    assert_int_equal(nn_model_compile(m, NN_LOSS_MSE, nn_adam(), &e), NN_OK);
+    nn_model_free(m);
+}
+
 /* ----------------------------------------------------- conv gradients */
 
 static void test_conv_gradients(void **state)
@@ -826,6 +853,7 @@ int main(void)
         cmocka_unit_test(test_conv_forward_matches_naive),
         cmocka_unit_test(test_conv_output_shapes),
         cmocka_unit_test(test_conv_rejects_bad_shapes),
+        cmocka_unit_test(test_conv_softmax_over_channels),
         cmocka_unit_test(test_conv_gradients),
         cmocka_unit_test(test_conv_backward_matches_naive),
         cmocka_unit_test(test_cnn_model_gradients),
