@@ -28,6 +28,7 @@ static void usage(void)
          "                (null if none found), \"probabilities\"}\n"
          "  --top K       also list the K most likely digits\n"
          "  --show        print the 28x28 input the model saw as text art\n"
+         "                (on stderr with --json)\n"
          "  --ink MODE    dark (ink darker than the paper), light, or auto\n"
          "                (default: decided from the picture)\n"
          "  --threads N   threads (default: all cores)");
