@@ -389,8 +389,8 @@ nn_model *nn_model_load_mem(const void *data, size_t size, nn_error *err);
 /* Image files in, MNIST-style digits out (docs/preprocessing.md).
  * Decoding uses stb_image (Debian libstb-dev): PNG (8 and 16 bit, grey,
  * palette, RGB, with or without alpha/tRNS), JPEG (baseline and
- * progressive), BMP, GIF (first frame); binary PGM/PPM (P5/P6, 8 or
- * 16 bit) are read by libnn itself. Limits (docs/preprocessing.md) are checked from the header before
+ * progressive; turned upright by its Exif orientation), BMP, GIF (first
+ * frame); binary PGM/PPM (P5/P6, 8 or 16 bit) are read by libnn itself. Limits (docs/preprocessing.md) are checked from the header before
  * any pixel is decoded; decoding needs about 4 bytes per pixel (8 for
  * 16-bit files) on top of the file itself. */
 #define NN_MAX_IMAGE_SIDE    16384          /* width and height */

@@ -363,6 +363,70 @@ static void test_other_formats(void **state)
     nn_image_free(&img);
 }
 
+static void to_buf(void *ctx, void *data, int size)
+{
+    put(ctx, data, (size_t)size);
+}
+
+/* A JPEG with an Exif APP1 segment holding Orientation = o, in Intel
+ * (little-endian) or Motorola byte order. */
+static buf jpeg_with_orientation(const unsigned char *px, int w, int h,
+                                 int o, bool intel)
+{
+    buf j = {0}, b = {0};
+    assert_true(stbi_write_jpg_to_func(to_buf, &j, w, h, 1, px, 95));
+    const unsigned char tiff_le[26] = {
+        'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0,
+        0x12, 0x01, 3, 0, 1, 0, 0, 0, (unsigned char)o, 0, 0, 0, 0, 0, 0, 0};
+    const unsigned char tiff_be[26] = {
+        'M', 'M', 0, 42, 0, 0, 0, 8, 0, 1,
+        0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, (unsigned char)o, 0, 0, 0, 0, 0, 0};
+    const unsigned char app1[4] = {0xFF, 0xE1, 0, 2 + 6 + 26};
+    put(&b, j.p, 2);                                    /* SOI */
+    put(&b, app1, 4);
+    put(&b, "Exif\0\0", 6);
+    put(&b, intel ? tiff_le : tiff_be, 26);
+    put(&b, j.p + 2, j.n - 2);
+    free(j.p);
+    return b;
+}
+
+static void test_jpeg_orientation(void **state)
+{
+    (void)state;
+    /* 32x16, the top-left 16x8 quarter dark: where it shows after each
+     * turn tells the turn. */
+    enum { W = 32, H = 16 };
+    unsigned char px[W * H];
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            px[y * W + x] = (unsigned char)(x < 16 && y < 8 ? 20 : 230);
+    static const struct {
+        int o, w, h, dark_x, dark_y;   /* a pixel inside the dark quarter */
+    } cases[] = {
+        {1, W, H, 4, 4},   {2, W, H, 28, 4},  {3, W, H, 28, 12},
+        {4, W, H, 4, 12},  {5, H, W, 4, 4},   {6, H, W, 12, 4},
+        {7, H, W, 12, 28}, {8, H, W, 4, 28},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++)
+        for (int intel = 0; intel < 2; intel++) {
+            buf b = jpeg_with_orientation(px, W, H, cases[k].o, intel);
+            nn_image img;
+            nn_error err;
+            assert_int_equal(nn_image_load_mem(b.p, b.n, "exif.jpg", &img,
+                                               &err), NN_OK);
+            free(b.p);
+            assert_int_equal(img.w, cases[k].w);
+            assert_int_equal(img.h, cases[k].h);
+            int dx = cases[k].dark_x, dy = cases[k].dark_y;
+            assert_true(img.pixels[dy * img.w + dx] < 60);
+            /* the opposite corner is light */
+            assert_true(img.pixels[(img.h - 1 - dy) * img.w +
+                                   (img.w - 1 - dx)] > 190);
+            nn_image_free(&img);
+        }
+}
+
 /* Every failure: the status, the file's name in the message, *out zeroed. */
 static void expect_fail(const char *name, nn_status want, const char *text)
 {
@@ -529,6 +593,7 @@ int main(void)
         cmocka_unit_test(test_palette_png),
         cmocka_unit_test(test_one_pixel),
         cmocka_unit_test(test_other_formats),
+        cmocka_unit_test(test_jpeg_orientation),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_damaged_no_crash),
     };

@@ -135,6 +135,78 @@ static bool header_size(const char *fmt, const unsigned char *p, size_t n,
     return false;
 }
 
+/* The Exif orientation (1..8) of a JPEG, 1 if it has none: phones store
+ * the sensor's pixels and a tag saying how to turn them for viewing. */
+static int jpeg_orientation(const unsigned char *p, size_t n)
+{
+    size_t i = 2;
+    while (i + 4 <= n && p[i] == 0xFF) {
+        unsigned m = p[i + 1];
+        size_t len = (size_t)p[i + 2] << 8 | p[i + 3];
+        if (m == 0xDA || m == 0xD9 || len < 2 || len > n - i - 2)
+            break;                          /* image data: no more tags */
+        const unsigned char *e = p + i + 4;
+        size_t en = len - 2;
+        if (m == 0xE1 && en >= 14 && !memcmp(e, "Exif\0\0", 6)) {
+            const unsigned char *t = e + 6;     /* TIFF header */
+            size_t tn = en - 6;
+            bool le = t[0] == 'I' && t[1] == 'I';
+            if (!le && !(t[0] == 'M' && t[1] == 'M'))
+                return 1;
+#define U16(q) (le ? (unsigned)(q)[0] | (unsigned)(q)[1] << 8 \
+                   : (unsigned)(q)[0] << 8 | (unsigned)(q)[1])
+            uint32_t ifd = le ? nn_get_u32(t + 4) : nn_get_u32_be(t + 4);
+            if (ifd > tn || tn - ifd < 2)
+                return 1;
+            unsigned count = U16(t + ifd);
+            for (unsigned k = 0; k < count; k++) {
+                size_t at = ifd + 2 + 12 * (size_t)k;
+                if (at + 12 > tn)
+                    break;
+                if (U16(t + at) == 0x0112) {    /* Orientation, SHORT */
+                    unsigned v = U16(t + at + 8);
+                    return v >= 1 && v <= 8 ? (int)v : 1;
+                }
+            }
+#undef U16
+            return 1;
+        }
+        i += 2 + len;
+    }
+    return 1;
+}
+
+/* Turns img as Exif orientation `o` says (2..8), so that it shows upright.
+ * False when out of memory (img unchanged). */
+static bool reorient(nn_image *img, int o)
+{
+    const int W = img->w, H = img->h;
+    const bool swap = o >= 5;
+    const int w2 = swap ? H : W, h2 = swap ? W : H;
+    uint8_t *q = malloc((size_t)W * H);
+    if (!q)
+        return false;
+    for (int y = 0; y < h2; y++)
+        for (int x = 0; x < w2; x++) {
+            int sx, sy;   /* the source pixel shown at (x, y) */
+            switch (o) {
+            case 2: sx = W - 1 - x; sy = y; break;           /* mirrored */
+            case 3: sx = W - 1 - x; sy = H - 1 - y; break;   /* 180 */
+            case 4: sx = x; sy = H - 1 - y; break;           /* flipped */
+            case 5: sx = y; sy = x; break;                   /* transposed */
+            case 6: sx = y; sy = H - 1 - x; break;           /* 90 cw */
+            case 7: sx = W - 1 - y; sy = H - 1 - x; break;   /* transverse */
+            default: sx = W - 1 - y; sy = x; break;          /* 8: 90 ccw */
+            }
+            q[(size_t)y * w2 + x] = img->pixels[(size_t)sy * W + sx];
+        }
+    free(img->pixels);
+    img->pixels = q;
+    img->w = w2;
+    img->h = h2;
+    return true;
+}
+
 static nn_status check_size(uint64_t w, uint64_t h, const char *name,
                             const char *fmt, nn_error *err)
 {
@@ -302,6 +374,11 @@ nn_status nn_image_load_mem(const void *data, size_t size, const char *name,
     stbi_image_free(px);
     out->w = w;
     out->h = h;
+    int orient = strcmp(fmt, "JPEG") ? 1 : jpeg_orientation(p, size);
+    if (orient != 1 && !reorient(out, orient)) {
+        nn_image_free(out);
+        return nn_fail(err, NN_ERR_NOMEM, "%s: out of memory", name);
+    }
     nn_ok(err);
     return NN_OK;
 }
