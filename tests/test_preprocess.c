@@ -342,6 +342,31 @@ static void test_noise_and_specks(void **state)
     nn_image_free(&noisy);
 }
 
+static void test_uneven_light(void **state)
+{
+    (void)state;
+    /* A photo whose paper falls from 250 on the left to 110 on the right
+     * (a lamp on one side): the paper is a plane, not one level. */
+    nn_image clean = canvas(500, 400, 250), lit = canvas(500, 400, 0);
+    draw_seven(&clean, 150, 60, 180, 250, 30);
+    for (int y = 0; y < 400; y++)
+        for (int x = 0; x < 500; x++) {
+            double light = 1.0 - 0.56 * x / 499.0;
+            lit.pixels[y * 500 + x] =
+                (uint8_t)lround(clean.pixels[y * 500 + x] * light);
+        }
+    add_noise(&lit, 3, 17);
+    uint8_t want[S * S], out[S * S];
+    nn_preprocess_info ci = run(&clean, want), li = run(&lit, out);
+    assert_true(li.found && li.inverted);
+    assert_true(abs(li.box_x - ci.box_x) <= 3 && abs(li.box_y - ci.box_y) <= 3);
+    assert_true(abs(li.box_w - ci.box_w) <= 6 && abs(li.box_h - ci.box_h) <= 6);
+    assert_true(mean_abs_diff(want, out) < 8.0);
+    expect_mnist_like(out);
+    nn_image_free(&clean);
+    nn_image_free(&lit);
+}
+
 static int count_at_least(const uint8_t *p, int v)
 {
     int n = 0;
@@ -661,6 +686,7 @@ int main(void)
         cmocka_unit_test(test_identity_on_mnist_like),
         cmocka_unit_test(test_noise_and_specks),
         cmocka_unit_test(test_thin_pen),
+        cmocka_unit_test(test_uneven_light),
         cmocka_unit_test(test_no_digit),
         cmocka_unit_test(test_small_pictures),
         cmocka_unit_test(test_errors),

@@ -6,11 +6,13 @@
  * predict` reads such pictures (scripts/user-digits-accuracy).
  *
  *   user-digits [--data DIR] [--out DIR] [--first I] [--count N]
- *               [--seed S] [--thin] [--plain]
+ *               [--seed S] [--thin] [--shadow] [--plain]
  *
  * Writes OUT/IIIII-L.jpg (I: index in the test set, L: its label).
  * --thin draws only the core of each stroke (where the enlarged digit is
  * above 85% ink), as with a thin pen: strokes a third to a half as wide.
+ * --shadow lights the page unevenly, up to +-40% across it instead of 8%
+ * (a lamp on one side).
  * --plain writes the 28x28 digit unchanged as OUT/IIIII-L.png instead (for
  * round-trip tests). Same seed, same pictures.
  */
@@ -73,8 +75,8 @@ static double sample(const uint8_t *d, double x, double y)
 }
 
 /* One user-like picture of digit d: (h, w, 3) RGB, malloc'd. */
-static uint8_t *render(const uint8_t *d, nn_rng *r, bool thin, int *pw,
-                       int *ph)
+static uint8_t *render(const uint8_t *d, nn_rng *r, bool thin, bool shadow,
+                       int *pw, int *ph)
 {
     double scale = uni(r, 2.0, 14.0);            /* 56 .. 392 px digits */
     double side = 28 * scale;
@@ -84,7 +86,8 @@ static uint8_t *render(const uint8_t *d, nn_rng *r, bool thin, int *pw,
     double paper = uni(r, 185, 250), ink = uni(r, 0, 70);
     double tint[3] = {uni(r, 0.96, 1.0), uni(r, 0.96, 1.0), uni(r, 0.9, 1.0)};
     double pen[3] = {uni(r, 0.6, 1.4), uni(r, 0.6, 1.4), uni(r, 0.8, 2.0)};
-    double gx = uni(r, -0.08, 0.08) / w, gy = uni(r, -0.08, 0.08) / h;
+    double g = shadow ? 0.4 : 0.08;
+    double gx = uni(r, -g, g) / w, gy = uni(r, -g, g) / h;
     double sigma = uni(r, 1.5, 6.0);
     uint8_t *px = malloc((size_t)w * h * 3);
     if (!px)
@@ -120,11 +123,12 @@ int main(int argc, char **argv)
 {
     const char *data = "data/mnist", *out = "user-digits";
     long first = 0, count = 1000, seed = 1;
-    int plain = 0, thin = 0;
+    int plain = 0, thin = 0, shadow = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--plain") || !strcmp(a, "--thin")) {
-            *(a[2] == 'p' ? &plain : &thin) = 1;
+        if (!strcmp(a, "--plain") || !strcmp(a, "--thin") ||
+            !strcmp(a, "--shadow")) {
+            *(a[2] == 'p' ? &plain : a[2] == 't' ? &thin : &shadow) = 1;
             continue;
         }
         if (!v)
@@ -168,7 +172,7 @@ int main(int argc, char **argv)
             continue;
         }
         int w, h;
-        uint8_t *px = render(d, &r, thin, &w, &h);
+        uint8_t *px = render(d, &r, thin, shadow, &w, &h);
         if (!px) {
             rc = fail("out of memory%s%s", "", "");
             break;

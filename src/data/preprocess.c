@@ -5,11 +5,14 @@
  * 28x28 image by computing the center of mass of the pixels").
  *
  * Steps (docs/preprocessing.md has the reasons):
- *  1. paper: the median of a border ring is the paper level; the spread of
- *     the ring (median absolute deviation) sizes a noise margin;
+ *  1. paper: a plane fitted to a border ring (starting from its median,
+ *     refitted without outliers) is the paper level, so that light falling
+ *     off across a photo goes too; the ring's spread around it (median
+ *     absolute deviation) sizes a noise margin;
  *  2. polarity: ink is the extreme farther from the paper level; dark ink
  *     is inverted so that ink is light on black, as in MNIST;
- *  3. ink level d = grey - paper - margin, clamped to 0..255 (one table);
+ *  3. ink level d = grey - paper - margin, clamped to 0..255; for dark ink
+ *     on light paper as a fraction of the paper's local brightness;
  *  4. strokes: the 3x3 average of d; no digit if its maximum M is below
  *     min_contrast; pixels with average >= M/4 are "strong"; connected
  *     strong parts with under 2% of the largest part's ink are specks and
@@ -25,7 +28,7 @@
  *     picture is stretched so that it is white;
  *  6. the 20x20 picture is placed in 28x28 shifted by whole pixels so that
  *     its centre of mass lands within half a pixel of (14, 14).
- * Memory: two bytes per input pixel plus a stack for the flood fills.
+ * Memory: three bytes per input pixel plus a stack for the flood fills.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -80,7 +83,7 @@ typedef struct part {
 typedef struct work {
     int w, h;
     const uint8_t *g;   /* (h, w) input grey */
-    uint8_t d[256];     /* grey -> ink level, 0 = paper */
+    uint8_t *d;         /* (h, w) ink level, 0 = paper */
     uint8_t *state;     /* (h, w) 3x3 averages, then state bits */
     stack st;
     part *parts;
@@ -88,48 +91,142 @@ typedef struct work {
     int x0, y0, x1, y1; /* kept ink box, inclusive */
 } work;
 
-/* Paper level and noise margin from the border ring; polarity from the
- * extremes. Fills wk->d. */
+/* Paper level as a plane v = a + b x + c y, x and y centred and scaled to
+ * about -0.5..0.5. */
+typedef struct plane {
+    double a, b, c, sx, sy;   /* coefficients; coordinate scale */
+} plane;
+
+static double plane_at(const plane *p, int x, int y)
+{
+    return p->a + p->b * (x * p->sx - 0.5) + p->c * (y * p->sy - 0.5);
+}
+
+/* Is (x, y) in the border ring of width r? */
+static bool in_ring(const work *wk, int r, int x, int y)
+{
+    return y < r || y >= wk->h - r || x < r || x >= wk->w - r;
+}
+
+/* Least-squares plane through the pixels of the border ring that are at
+ * most `keep` from the plane `prev` (prev itself if fewer than 3 are). */
+static plane fit_plane(const work *wk, int r, const plane *prev,
+                       double keep)
+{
+    double n = 0, X = 0, Y = 0, XX = 0, XY = 0, YY = 0, V = 0, XV = 0,
+           YV = 0;
+    plane p = {0, 0, 0, 1.0 / wk->w, 1.0 / wk->h};
+    for (int y = 0; y < wk->h; y++)
+        for (int x = 0; x < wk->w; x++) {
+            if (!in_ring(wk, r, x, y))
+                continue;
+            double v = wk->g[(size_t)y * wk->w + x];
+            if (fabs(v - plane_at(prev, x, y)) > keep)
+                continue;
+            double u = x * p.sx - 0.5, t = y * p.sy - 0.5;
+            n++, X += u, Y += t, XX += u * u, XY += u * t, YY += t * t;
+            V += v, XV += u * v, YV += t * v;
+        }
+    if (n < 3)
+        return *prev;
+    /* Normal equations for (a, b, c), slopes lightly held at 0 so that a
+     * ring on one line (a picture 1 or 2 pixels high) stays solvable. */
+    double ridge = 1e-9 * n;
+    double m[3][4] = {{n, X, Y, V}, {X, XX + ridge, XY, XV},
+                      {Y, XY, YY + ridge, YV}};
+    for (int i = 0; i < 3; i++)
+        for (int k = i + 1; k < 3; k++) {
+            double f = m[k][i] / m[i][i];
+            for (int j = i; j < 4; j++)
+                m[k][j] -= f * m[i][j];
+        }
+    double c = m[2][3] / m[2][2];
+    double b = (m[1][3] - m[1][2] * c) / m[1][1];
+    p.a = (m[0][3] - m[0][1] * b - m[0][2] * c) / m[0][0];
+    p.b = b;
+    p.c = c;
+    return p;
+}
+
+/* Median absolute distance of the ring's pixels from the plane. */
+static double ring_mad(const work *wk, int r, const plane *p)
+{
+    enum { BINS = 8 * 256 };   /* eighths of a grey level */
+    size_t *dev = calloc(BINS, sizeof *dev), n = 0;
+    if (!dev)
+        return 0;
+    for (int y = 0; y < wk->h; y++)
+        for (int x = 0; x < wk->w; x++)
+            if (in_ring(wk, r, x, y)) {
+                double e = 8 * fabs(wk->g[(size_t)y * wk->w + x] -
+                                    plane_at(p, x, y));
+                dev[e > BINS - 1 ? BINS - 1 : (int)lround(e)]++;
+                n++;
+            }
+    size_t acc = 0;
+    int k = 0;
+    while (k < BINS - 1 && (acc += dev[k]) <= (n - 1) / 2)
+        k++;
+    free(dev);
+    return k / 8.0;
+}
+
+/* The paper: a plane fitted to a ring along the border (1/16 of the
+ * shorter side), so that light falling off across a photo is removed too;
+ * refitted without the ring's outliers (ink touching the border). The ring's
+ * spread sizes a noise margin. Polarity: the ink is the extreme farther
+ * from the paper. Fills wk->d, the ink level of every pixel. */
 static void find_paper(work *wk, nn_ink ink, bool *inverted, int *paper)
 {
     const int w = wk->w, h = wk->h;
     int r = (w < h ? w : h) / 16;
     if (r < 1)
         r = 1;
-    size_t ring[256] = {0}, all[256] = {0}, nring = 0;
-    for (int y = 0; y < h; y++) {
-        const uint8_t *row = wk->g + (size_t)y * w;
-        bool edge_row = y < r || y >= h - r;
-        for (int x = 0; x < w; x++) {
-            all[row[x]]++;
-            if (edge_row || x < r || x >= w - r) {
-                ring[row[x]]++;
+    /* Start from the ring's median (a flat paper), then fit a tilted one
+     * twice, each time to the ring pixels within 3 sigma of the last. A
+     * picture under 16 pixels a side keeps the flat one. */
+    size_t ring[256] = {0}, nring = 0;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            if (in_ring(wk, r, x, y)) {
+                ring[wk->g[(size_t)y * w + x]]++;
                 nring++;
             }
-        }
+    plane p = {hist_kth(ring, (nring - 1) / 2), 0, 0, 1.0 / w, 1.0 / h};
+    for (int pass = 0; pass < 2 && w >= 16 && h >= 16; pass++) {
+        double sigma = 1.4826 * ring_mad(wk, r, &p);
+        p = fit_plane(wk, r, &p, fmax(3 * sigma, 2.0));
     }
-    int bg = hist_kth(ring, (nring - 1) / 2);
-    size_t dev[256] = {0};
-    for (int v = 0; v < 256; v++)
-        dev[v > bg ? v - bg : bg - v] += ring[v];
-    int mad = hist_kth(dev, (nring - 1) / 2);
-    int margin = (int)ceil(3.0 * 1.4826 * mad);
+    /* Margin: three standard deviations of the paper's noise (from the
+     * median absolute deviation), plus 2 levels for rounding and JPEG ripple
+     * unless most of the paper is exactly on the plane (a drawing, MNIST). */
+    double mad = ring_mad(wk, r, &p);
+    int margin = (int)ceil(3.0 * 1.4826 * mad) + (mad > 0 ? 2 : 0);
     if (margin > 96)
         margin = 96;
-    int lo = 0, hi = 255;
-    while (!all[lo])
-        lo++;
-    while (!all[hi])
-        hi--;
-    bool inv = ink == NN_INK_DARK ||
-               (ink == NN_INK_AUTO && bg - lo > hi - bg);
-    int level = (inv ? 255 - bg : bg) + margin;
-    for (int v = 0; v < 256; v++) {
-        int d = (inv ? 255 - v : v) - level;
-        wk->d[v] = (uint8_t)(d < 0 ? 0 : d);
-    }
+    double lo = 0, hi = 0;   /* extremes of grey - paper */
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            double e = wk->g[(size_t)y * w + x] - plane_at(&p, x, y);
+            lo = fmin(lo, e);
+            hi = fmax(hi, e);
+        }
+    bool inv = ink == NN_INK_DARK || (ink == NN_INK_AUTO && -lo > hi);
+    /* Dark ink on lit paper: what the paper reflects is light times ink, so
+     * ink is measured as a fraction of the paper's brightness where it is
+     * (under a lamp's fall-off a stroke keeps its strength); the gain is
+     * held at 4 for dark paper. Light ink on dark: a difference. */
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            size_t i = (size_t)y * w + x;
+            double pa = plane_at(&p, x, y), e = wk->g[i] - pa;
+            double gain = inv ? 255.0 / fmax(pa, 64.0) : 1.0;
+            long d = lround(((inv ? -e : e) - margin) * gain);
+            wk->d[i] = (uint8_t)(d < 0 ? 0 : d > 255 ? 255 : d);
+        }
+    long bg = lround(plane_at(&p, w / 2, h / 2));
     *inverted = inv;
-    *paper = bg;
+    *paper = (int)(bg < 0 ? 0 : bg > 255 ? 255 : bg);
 }
 
 /* wk->state = rounded 3x3 average of d (edges: the pixels that exist);
@@ -145,9 +242,9 @@ static int average3(work *wk, uint32_t *cs)
             if (yy < 0 || yy >= h)
                 continue;
             ny++;
-            const uint8_t *row = wk->g + (size_t)yy * w;
+            const uint8_t *row = wk->d + (size_t)yy * w;
             for (int x = 0; x < w; x++)
-                cs[x] += wk->d[row[x]];
+                cs[x] += row[x];
         }
         uint8_t *out = wk->state + (size_t)y * w;
         for (int x = 0; x < w; x++) {
@@ -186,7 +283,7 @@ static bool flood(work *wk, uint32_t seed, int mode, uint64_t *mass)
     while (wk->st.n) {
         uint32_t i = wk->st.v[--wk->st.n];
         int x = (int)(i % (uint32_t)w), y = (int)(i / (uint32_t)w);
-        int d = wk->d[wk->g[i]];
+        int d = wk->d[i];
         m += (uint64_t)d;
         if (mode == KEEP && d > 0) {
             if (x < wk->x0) wk->x0 = x;
@@ -206,7 +303,7 @@ static bool flood(work *wk, uint32_t seed, int mode, uint64_t *mass)
                 if (s[j] & mode)
                     continue;
                 bool go = (s[j] & STRONG) ||
-                          (mode == KEEP && wk->d[wk->g[j]] > 0);
+                          (mode == KEEP && wk->d[j] > 0);
                 if (!go)
                     continue;
                 s[j] |= (uint8_t)mode;
@@ -348,7 +445,7 @@ static double stroke_width(const work *wk, const float *level)
     for (int y = wk->y0; y <= wk->y1; y++)
         for (int x = wk->x0; x <= wk->x1; x++) {
             size_t i = (size_t)y * wk->w + x;
-            if (!(wk->state[i] & KEEP) || level[wk->d[wk->g[i]]] < 0.5f)
+            if (!(wk->state[i] & KEEP) || level[wk->d[i]] < 0.5f)
                 continue;
             area++;
             static const int dx[4] = {1, -1, 0, 0}, dy[4] = {0, 0, 1, -1};
@@ -357,7 +454,7 @@ static double stroke_width(const work *wk, const float *level)
                 size_t j = (size_t)yy * wk->w + xx;
                 edges += xx < wk->x0 || xx > wk->x1 || yy < wk->y0 ||
                          yy > wk->y1 || !(wk->state[j] & KEEP) ||
-                         level[wk->d[wk->g[j]]] < 0.5f;
+                         level[wk->d[j]] < 0.5f;
             }
         }
     return edges ? 2.0 * (double)area / (double)edges : 0;
@@ -376,7 +473,7 @@ static bool resample(work *wk, float *out20, int *pnw, int *pnh)
     for (int y = wk->y0; y <= wk->y1; y++)
         for (int x = wk->x0; x <= wk->x1; x++) {
             size_t i = (size_t)y * wk->w + x;
-            int d = wk->d[wk->g[i]];
+            int d = wk->d[i];
             if ((wk->state[i] & KEEP) && d > 0) {
                 hist[d]++;
                 cnt++;
@@ -424,7 +521,7 @@ static bool resample(work *wk, float *out20, int *pnw, int *pnh)
             for (int x = 0; x < bw; x++) {
                 size_t i = base + x;
                 dst[x] = (wk->state[i] & KEEP)
-                             ? (uint8_t)lrintf(level[wk->d[wk->g[i]]] * 255)
+                             ? (uint8_t)lrintf(level[wk->d[i]] * 255)
                              : 0;
             }
         }
@@ -514,14 +611,15 @@ nn_status nn_preprocess_digit(const nn_image *img,
 
     work wk = {.w = img->w, .h = img->h, .g = img->pixels};
     nn_status st = NN_OK;
-    find_paper(&wk, o.ink, &inf.inverted, &inf.background);
     size_t n = (size_t)wk.w * (size_t)wk.h;
     wk.state = malloc(n);
+    wk.d = malloc(n);
     uint32_t *cs = malloc((size_t)wk.w * sizeof *cs);
-    if (!wk.state || !cs) {
+    if (!wk.state || !wk.d || !cs) {
         st = nn_fail(err, NN_ERR_NOMEM, "nn_preprocess_digit: out of memory");
         goto done;
     }
+    find_paper(&wk, o.ink, &inf.inverted, &inf.background);
     int best = average3(&wk, cs);
     if (best < o.min_contrast)
         goto done;                      /* blank: no digit */
@@ -571,6 +669,7 @@ done:
     if (info)
         *info = inf;
     free(wk.state);
+    free(wk.d);
     free(cs);
     free(wk.st.v);
     free(wk.parts);
