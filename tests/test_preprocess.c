@@ -425,6 +425,11 @@ static void test_no_digit(void **state)
     img = canvas(300, 300, 200);
     add_noise(&img, 6, 5);
     expect_blank(&img);                         /* paper noise only */
+    img = canvas(300, 300, 0);                  /* uniform noise */
+    uint32_t seed = 3;
+    for (int i = 0; i < 300 * 300; i++)
+        img.pixels[i] = (uint8_t)(lcg(&seed) >> 16);
+    expect_blank(&img);
     img = canvas(300, 300, 240);                /* a faint smudge */
     draw_seven(&img, 100, 80, 90, 240, 225);
     expect_blank(&img);

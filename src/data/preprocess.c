@@ -215,12 +215,14 @@ static void find_paper(work *wk, nn_ink ink, bool *inverted, int *paper)
     /* Dark ink on lit paper: what the paper reflects is light times ink, so
      * ink is measured as a fraction of the paper's brightness where it is
      * (under a lamp's fall-off a stroke keeps its strength); the gain is
-     * held at 4 for dark paper. Light ink on dark: a difference. */
+     * held at 4 for dark paper, and 1 when the border is too busy to be
+     * paper (margin at its cap). Light ink on dark: a difference. */
+    const bool lit = inv && margin < 96;
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             size_t i = (size_t)y * w + x;
             double pa = plane_at(&p, x, y), e = wk->g[i] - pa;
-            double gain = inv ? 255.0 / fmax(pa, 64.0) : 1.0;
+            double gain = lit ? 255.0 / fmax(pa, 64.0) : 1.0;
             long d = lround(((inv ? -e : e) - margin) * gain);
             wk->d[i] = (uint8_t)(d < 0 ? 0 : d > 255 ? 255 : d);
         }
