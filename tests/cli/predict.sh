@@ -122,6 +122,14 @@ expect_fail "bad top" "--top" "$DIGITS" predict --model "$M" --top 0 "$T/dark.pg
 expect_fail "bad ink" "--ink" "$DIGITS" predict --model "$M" --ink blue "$T/dark.pgm"
 expect_fail "missing model" "nomodel.nn: cannot open" "$DIGITS" predict --model "$T/nomodel.nn" "$T/dark.pgm"
 expect_ok "predict help" "$DIGITS" predict --help
+# a model for 10x10 pictures cannot read digits
+mkdir -p "$T/small"
+for s in train t10k; do
+    { idx_header 8 3 20 10 10; head -c 2000 /dev/urandom; } >"$T/small/$s-images-idx3-ubyte"
+    { idx_header 8 1 20; i=0; while [ $i -lt 20 ]; do oct $((i % 10)); i=$((i + 1)); done; } >"$T/small/$s-labels-idx1-ubyte"
+done
+expect_ok "train 10x10" "$DIGITS" train --data "$T/small" --model "dense(10,softmax)" --epochs 1 --out "$T/small.nn"
+expect_fail "wrong model" "small.nn: the model takes 100 inputs" "$DIGITS" predict --model "$T/small.nn" "$T/dark.pgm"
 
 # --- round trip: MNIST test digits as PNG through predict, and through
 # evaluate on a one-digit data set; both must give the same answer.
