@@ -97,6 +97,20 @@ typedef struct predict_args {
     nn_preprocess_options pre;
 } predict_args;
 
+typedef struct ranked {
+    float p;
+    int digit;
+} ranked;
+
+/* Most likely first; ties by the smaller class. */
+static int by_probability(const void *a, const void *b)
+{
+    const ranked *x = a, *y = b;
+    if (x->p != y->p)
+        return x->p < y->p ? 1 : -1;
+    return (x->digit > y->digit) - (x->digit < y->digit);
+}
+
 /* One picture; returns 0, or 1 after printing its error line. */
 static int predict_one(nn_model *m, int K, const predict_args *a,
                        const char *file)
@@ -124,7 +138,7 @@ static int predict_one(nn_model *m, int K, const predict_args *a,
     if (s != NN_OK)
         return cli_error("%s: %s", file, err.msg);
     float x[NN_DIGIT_SIDE * NN_DIGIT_SIDE], *p = malloc((size_t)K * sizeof *p);
-    int *order = malloc((size_t)K * sizeof *order);
+    ranked *order = malloc((size_t)K * sizeof *order);
     if (!p || !order) {
         free(p);
         free(order);
@@ -138,15 +152,9 @@ static int predict_one(nn_model *m, int K, const predict_args *a,
             free(order);
             return cli_error("%s: %s", a->model, err.msg);
         }
-        /* classes by falling probability (K is small) */
         for (int i = 0; i < K; i++)
-            order[i] = i;
-        for (int i = 1; i < K; i++)
-            for (int j = i; j > 0 && p[order[j]] > p[order[j - 1]]; j--) {
-                int t = order[j];
-                order[j] = order[j - 1];
-                order[j - 1] = t;
-            }
+            order[i] = (ranked){p[i], i};
+        qsort(order, (size_t)K, sizeof *order, by_probability);
     }
     int top = a->top > K ? K : (int)a->top;
     if (a->json) {
@@ -155,7 +163,7 @@ static int predict_one(nn_model *m, int K, const predict_args *a,
         if (!info.found) {
             printf(", \"digit\": null, \"probabilities\": null}\n");
         } else {
-            printf(", \"digit\": %d, \"probabilities\": [", order[0]);
+            printf(", \"digit\": %d, \"probabilities\": [", order[0].digit);
             for (int i = 0; i < K; i++)
                 printf("%s%.6f", i ? ", " : "", p[i]);
             printf("]");
@@ -163,7 +171,7 @@ static int predict_one(nn_model *m, int K, const predict_args *a,
                 printf(", \"top\": [");
                 for (int i = 0; i < top; i++)
                     printf("%s{\"digit\": %d, \"probability\": %.6f}",
-                           i ? ", " : "", order[i], p[order[i]]);
+                           i ? ", " : "", order[i].digit, order[i].p);
                 printf("]");
             }
             printf("}\n");
@@ -171,10 +179,10 @@ static int predict_one(nn_model *m, int K, const predict_args *a,
     } else if (!info.found) {
         printf("%s: no digit found\n", label);
     } else {
-        printf("%s: %d (%.3f)", label, order[0], p[order[0]]);
+        printf("%s: %d (%.3f)", label, order[0].digit, order[0].p);
         for (int i = 1; i < top; i++)
-            printf("%s %d (%.3f)", i == 1 ? ", then" : ",", order[i],
-                   p[order[i]]);
+            printf("%s %d (%.3f)", i == 1 ? ", then" : ",", order[i].digit,
+                   order[i].p);
         printf("\n");
     }
     if (a->show)
