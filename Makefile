@@ -75,6 +75,7 @@ unit-test: $(TEST_BIN)
 
 cli-test: $(O)/digits
 	DIGITS=$(O)/digits sh tests/cli/run.sh
+	DIGITS=$(O)/digits O=$(O) sh tests/cli/predict.sh
 
 sanitize:
 	$(MAKE) O=build-asan SAN=1 OPENMP=0 test

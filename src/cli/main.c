@@ -30,10 +30,8 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        usage(stderr);
-        return 1;
-    }
+    if (argc < 2)
+        return cli_error("no command given (see 'digits --help')");
     const char *cmd = argv[1];
     cli_blas_tune(argv);
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
