@@ -82,7 +82,7 @@ void nn_optimizer_step(const nn_optimizer *o, float *w, const float *g,
     }
     case NN_OPT_RMSPROP: {
         const float rho = o->rho, eps = o->epsilon;
-#pragma omp parallel for simd schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > 65536)
         for (size_t i = 0; i < n; i++) {
             float s = rho * s1[i] + (1.0f - rho) * g[i] * g[i];
             s1[i] = s;
@@ -95,7 +95,7 @@ void nn_optimizer_step(const nn_optimizer *o, float *w, const float *g,
         double td = (double)t;
         const float lr_t = (float)(lr * sqrt(1.0 - pow(b2, td)) /
                                    (1.0 - pow(b1, td)));
-#pragma omp parallel for simd schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > 65536)
         for (size_t i = 0; i < n; i++) {
             float m = b1 * s1[i] + (1.0f - b1) * g[i];
             float v = b2 * s2[i] + (1.0f - b2) * g[i] * g[i];
