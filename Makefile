@@ -77,7 +77,7 @@ unit-test: $(TEST_BIN)
 
 cli-test: $(O)/digits
 	DIGITS=$(O)/digits sh tests/cli/run.sh
-	DIGITS=$(O)/digits O=$(O) sh tests/cli/predict.sh
+	DIGITS=$(O)/digits O=build sh tests/cli/predict.sh  # its picture renderer: plain build
 
 sanitize:
 	$(MAKE) O=build-asan SAN=1 OPENMP=0 test
