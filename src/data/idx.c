@@ -1,16 +1,24 @@
 /*
- * idx.c - the IDX format (MNIST, Fashion-MNIST), raw or gzip-compressed.
+ * idx.c - the IDX format (MNIST, Fashion-MNIST), raw or gzip-compressed,
+ * and the data sets built from a pair of IDX files.
  *
- *   magic: 0x00 0x00 TYPE RANK, then RANK big-endian u32 dimensions, then
- *   the elements. Only TYPE 0x08 (unsigned byte) is accepted.
+ *   bytes 0..3   0x00 0x00 TYPE RANK      (only TYPE 0x08, unsigned byte)
+ *   then         RANK big-endian u32 dimensions
+ *   then         product(dims) elements, row-major
  *
  * Everything is validated before it sizes an allocation: rank 1..4, each
- * dimension 1..NN_MAX_DIM, total bytes <= NN_MAX_IDX_BYTES without overflow,
- * and for raw files the file's length must equal header + payload. For
- * gzip, whose length is unknown up front, the buffer grows only as real data
- * arrives, so a lying header cannot make us allocate gigabytes.
+ * dimension 1..NN_MAX_DIM, total bytes <= NN_MAX_IDX_BYTES (computed without
+ * overflow), and for raw files the file's length must equal header +
+ * payload. A gzip file's length says nothing about its contents, so its
+ * buffer starts at GZ_FIRST bytes at most and doubles only when data that
+ * has really arrived fills it: a lying header cannot make us allocate more
+ * than twice what the file actually holds.
+ *
+ * gzip is detected by content (0x1f 0x8b), not by name. Data after the end
+ * of the gzip stream (not another gzip member) is ignored, as zlib does.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -19,12 +27,273 @@
 
 #include "nn/internal.h"
 
-#define GZ_CHUNK ((size_t)16 << 20)   /* gzip buffer growth step */
+#define GZ_FIRST ((size_t)16 << 20)   /* first gzip buffer, 16 MiB */
+#define IO_CHUNK ((size_t)1 << 30)    /* largest single read() / gzread() */
 
-/* Private storage of a loaded data set (nn_dataset.owned_). */
-typedef struct dataset_store {
-    nn_idx images, labels;
-} dataset_store;
+/* The largest payload we accept: the documented limit, or less where
+ * size_t is narrower. */
+static const uint64_t max_payload =
+    NN_MAX_IDX_BYTES < SIZE_MAX ? NN_MAX_IDX_BYTES : SIZE_MAX;
+
+/* ------------------------------------------------------------- reading */
+
+/* An open IDX file: raw (gz == NULL, read with read()) or gzip. */
+typedef struct idx_reader {
+    const char *path;
+    int fd;           /* -1 once handed to zlib */
+    gzFile gz;        /* NULL for raw files */
+    uint64_t size;    /* file length in bytes (compressed for gzip) */
+} idx_reader;
+
+/* Opens `path`: a regular file, or a clear error (a directory, a missing
+ * file). O_NONBLOCK keeps a FIFO from hanging us before fstat rejects it. */
+static nn_status reader_open(idx_reader *r, const char *path, nn_error *err)
+{
+    memset(r, 0, sizeof *r);
+    r->path = path;
+    r->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (r->fd < 0)
+        return nn_fail(err, NN_ERR_IO, "%s: cannot open: %s", path,
+                       strerror(errno));
+    struct stat st;
+    nn_status s = NN_OK;
+    if (fstat(r->fd, &st) != 0)
+        s = nn_fail(err, NN_ERR_IO, "%s: cannot stat: %s", path,
+                    strerror(errno));
+    else if (S_ISDIR(st.st_mode))
+        s = nn_fail(err, NN_ERR_IO, "%s: is a directory, not an IDX file",
+                    path);
+    else if (!S_ISREG(st.st_mode))
+        s = nn_fail(err, NN_ERR_IO, "%s: not a regular file", path);
+    if (s != NN_OK) {
+        close(r->fd);
+        return s;
+    }
+    r->size = (uint64_t)st.st_size;
+    unsigned char magic[2];
+    if (pread(r->fd, magic, 2, 0) != 2 || magic[0] != 0x1f || magic[1] != 0x8b)
+        return NN_OK;   /* raw (a short or unreadable file fails later) */
+    if (!(r->gz = gzdopen(r->fd, "rb"))) {
+        close(r->fd);
+        return nn_fail(err, NN_ERR_NOMEM, "%s: out of memory", path);
+    }
+    r->fd = -1;   /* zlib owns it now */
+    gzbuffer(r->gz, 1 << 17);
+    return NN_OK;
+}
+
+static void reader_close(idx_reader *r)
+{
+    if (r->gz)
+        gzclose(r->gz);
+    else if (r->fd >= 0)
+        close(r->fd);
+    r->gz = NULL;
+    r->fd = -1;
+}
+
+/* A failed gzread: corrupt data, or an I/O error underneath. */
+static nn_status gz_failure(idx_reader *r, nn_error *err)
+{
+    int code = Z_OK;
+    const char *what = gzerror(r->gz, &code);
+    if (code == Z_ERRNO)
+        return nn_fail(err, NN_ERR_IO, "%s: read error: %s", r->path,
+                       strerror(errno));
+    if (code == Z_MEM_ERROR)
+        return nn_fail(err, NN_ERR_NOMEM, "%s: out of memory", r->path);
+    return nn_fail(err, NN_ERR_FORMAT, "%s: corrupt gzip data (%s)", r->path,
+                   what);
+}
+
+/* Reads up to n bytes into dst; *got < n only at the end of the data (for
+ * gzip, a stream cut short also just ends: the caller reports truncation). */
+static nn_status reader_read(idx_reader *r, unsigned char *dst, size_t n,
+                             size_t *got, nn_error *err)
+{
+    *got = 0;
+    while (*got < n) {
+        size_t want = n - *got < IO_CHUNK ? n - *got : IO_CHUNK;
+        long long k;
+        if (r->gz) {
+            k = gzread(r->gz, dst + *got, (unsigned)want);
+            if (k < 0)
+                return gz_failure(r, err);
+        } else {
+            k = read(r->fd, dst + *got, want);
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k < 0)
+                return nn_fail(err, NN_ERR_IO, "%s: read error: %s", r->path,
+                               strerror(errno));
+        }
+        if (k == 0)
+            break;
+        *got += (size_t)k;
+    }
+    return NN_OK;
+}
+
+/* ------------------------------------------------------------- header */
+
+/* Reads and checks the header; fills out->rank, out->dim and *payload
+ * (the element bytes it promises) and *header (its own length). */
+static nn_status read_header(idx_reader *r, nn_idx *out, uint64_t *payload,
+                             uint64_t *header, nn_error *err)
+{
+    unsigned char h[4 + 4 * 4];
+    size_t got;
+    nn_status s = reader_read(r, h, 4, &got, err);
+    if (s != NN_OK)
+        return s;
+    if (got < 4)
+        return nn_fail(err, NN_ERR_FORMAT, "%s: too short for an IDX header "
+                       "(%zu bytes)", r->path, got);
+    if (h[0] != 0 || h[1] != 0)
+        return nn_fail(err, NN_ERR_FORMAT, "%s: bad magic 0x%02x%02x (not an "
+                       "IDX file)", r->path, h[0], h[1]);
+    if (h[2] != 0x08)
+        return nn_fail(err, NN_ERR_FORMAT, "%s: element type 0x%02x is not "
+                       "supported (only unsigned byte, 0x08)", r->path, h[2]);
+    int rank = h[3];
+    if (rank < 1 || rank > 4)
+        return nn_fail(err, NN_ERR_FORMAT, "%s: rank %d is not supported "
+                       "(must be 1..4)", r->path, rank);
+    if ((s = reader_read(r, h + 4, 4 * (size_t)rank, &got, err)) != NN_OK)
+        return s;
+    if (got < 4 * (size_t)rank)
+        return nn_fail(err, NN_ERR_FORMAT, "%s: truncated header (%d "
+                       "dimensions promised)", r->path, rank);
+    uint64_t total = 1;   /* <= max_payload * NN_MAX_DIM: cannot overflow */
+    for (int i = 0; i < rank; i++) {
+        uint32_t d = nn_get_u32_be(h + 4 + 4 * i);
+        if (d == 0)
+            return nn_fail(err, NN_ERR_FORMAT, "%s: dimension %d is 0",
+                           r->path, i + 1);
+        if (d > NN_MAX_DIM)
+            return nn_fail(err, NN_ERR_LIMIT, "%s: dimension %d is %u, over "
+                           "the limit of %d", r->path, i + 1, d, NN_MAX_DIM);
+        total *= d;
+        if (total > max_payload)
+            return nn_fail(err, NN_ERR_LIMIT, "%s: header promises more than "
+                           "the limit of %llu bytes of data", r->path,
+                           (unsigned long long)max_payload);
+        out->dim[i] = d;
+    }
+    out->rank = rank;
+    *payload = total;
+    *header = 4 + 4 * (uint64_t)rank;
+    return NN_OK;
+}
+
+/* A raw file's length must be exactly header + payload. */
+static nn_status check_raw_length(const idx_reader *r, uint64_t header,
+                                  uint64_t payload, nn_error *err)
+{
+    uint64_t have = r->size > header ? r->size - header : 0;
+    if (have < payload)
+        return nn_fail(err, NN_ERR_FORMAT, "%s: truncated: expected %llu "
+                       "bytes of data, found %llu", r->path,
+                       (unsigned long long)payload, (unsigned long long)have);
+    if (have > payload)
+        return nn_fail(err, NN_ERR_FORMAT, "%s: expected %llu bytes of data, "
+                       "found %llu (trailing bytes)", r->path,
+                       (unsigned long long)payload, (unsigned long long)have);
+    return NN_OK;
+}
+
+/* ------------------------------------------------------------ payload */
+
+/* Reads exactly `payload` bytes into a new buffer *data (caller frees).
+ * Raw: the file length was checked, so the whole buffer is allocated at
+ * once. Gzip: the buffer grows (doubling from GZ_FIRST) only when real
+ * data has filled it. */
+static nn_status read_payload(idx_reader *r, uint64_t payload,
+                              uint8_t **data, nn_error *err)
+{
+    size_t cap = r->gz && payload > GZ_FIRST ? GZ_FIRST : (size_t)payload;
+    size_t have = 0;
+    uint8_t *buf = malloc(cap);
+    nn_status s = NN_OK;
+    if (!buf)
+        return nn_fail(err, NN_ERR_NOMEM, "%s: out of memory for %zu bytes",
+                       r->path, cap);
+    for (;;) {
+        size_t got;
+        if ((s = reader_read(r, buf + have, cap - have, &got, err)) != NN_OK)
+            break;
+        have += got;
+        if (have < cap || have == payload)
+            break;   /* end of data, or all of it */
+        size_t ncap = payload - cap > cap ? 2 * cap : (size_t)payload;
+        uint8_t *p = realloc(buf, ncap);
+        if (!p) {
+            s = nn_fail(err, NN_ERR_NOMEM, "%s: out of memory for %zu bytes",
+                        r->path, ncap);
+            break;
+        }
+        buf = p;
+        cap = ncap;
+    }
+    if (s == NN_OK && have < payload)
+        s = nn_fail(err, NN_ERR_FORMAT, "%s: truncated: expected %llu bytes "
+                    "of data, found %zu", r->path,
+                    (unsigned long long)payload, have);
+    if (s != NN_OK) {
+        free(buf);
+        return s;
+    }
+    *data = buf;
+    return NN_OK;
+}
+
+/* Gzip: the stream must end with the payload, and end properly: reading on
+ * makes zlib check the CRC and length in the gzip trailer. */
+static nn_status expect_end(idx_reader *r, uint64_t payload, nn_error *err)
+{
+    unsigned char extra;
+    size_t got;
+    nn_status s = reader_read(r, &extra, 1, &got, err);
+    if (s != NN_OK)
+        return s;
+    if (got > 0)
+        return nn_fail(err, NN_ERR_FORMAT, "%s: trailing bytes after the "
+                       "%llu bytes of data the header promises", r->path,
+                       (unsigned long long)payload);
+    int code = Z_OK;
+    gzerror(r->gz, &code);
+    if (code == Z_BUF_ERROR)   /* zlib: "unexpected end of file" */
+        return nn_fail(err, NN_ERR_FORMAT, "%s: truncated gzip data (the "
+                       "stream ends before its trailer)", r->path);
+    return NN_OK;
+}
+
+nn_status nn_idx_load(const char *path, nn_idx *out, nn_error *err)
+{
+    if (!out)
+        return nn_fail(err, NN_ERR_ARG, "nn_idx_load: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!path)
+        return nn_fail(err, NN_ERR_ARG, "nn_idx_load: path is NULL");
+    idx_reader r;
+    nn_status s = reader_open(&r, path, err);
+    if (s != NN_OK)
+        return s;
+    uint64_t payload = 0, header = 0;
+    s = read_header(&r, out, &payload, &header, err);
+    if (s == NN_OK && !r.gz)
+        s = check_raw_length(&r, header, payload, err);
+    if (s == NN_OK)
+        s = read_payload(&r, payload, &out->data, err);
+    if (s == NN_OK && r.gz)
+        s = expect_end(&r, payload, err);
+    reader_close(&r);
+    if (s != NN_OK)
+        nn_idx_free(out);
+    else
+        nn_ok(err);
+    return s;
+}
 
 void nn_idx_free(nn_idx *x)
 {
@@ -34,285 +303,191 @@ void nn_idx_free(nn_idx *x)
     memset(x, 0, sizeof *x);
 }
 
-/* Parses and checks the header; *payload receives the element bytes. */
-static nn_status parse_header(const char *path, const unsigned char *h,
-                              int rank, nn_idx *out, uint64_t *payload,
-                              nn_error *err)
-{
-    uint64_t total = 1;
-    out->rank = rank;
-    for (int i = 0; i < rank; i++) {
-        uint32_t d = nn_get_u32_be(h + 4 + 4 * i);
-        if (d == 0 || d > NN_MAX_DIM)
-            return nn_fail(err, NN_ERR_LIMIT, "%s: dimension %d is %u (must "
-                           "be 1..%d)", path, i + 1, d, NN_MAX_DIM);
-        out->dim[i] = d;
-        total *= d;   /* <= 65536^4 = 2^64 - can overflow only at rank 4 */
-        if (total > NN_MAX_IDX_BYTES)
-            return nn_fail(err, NN_ERR_LIMIT, "%s: header promises more "
-                           "than the limit of %llu bytes of data", path,
-                           (unsigned long long)NN_MAX_IDX_BYTES);
-    }
-    *payload = total;
-    return NN_OK;
-}
+/* ------------------------------------------------------------- writing */
 
-/* Reads up to n bytes; returns the count read, or -1 on a gzip error. */
-static long long gz_read_all(gzFile g, unsigned char *dst, size_t n)
-{
-    size_t got = 0;
-    while (got < n) {
-        size_t want = n - got > (1u << 30) ? (1u << 30) : n - got;
-        int r = gzread(g, dst + got, (unsigned)want);
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            break;
-        got += (size_t)r;
-    }
-    return (long long)got;
-}
-
-nn_status nn_idx_load(const char *path, nn_idx *out, nn_error *err)
-{
-    memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return nn_fail(err, NN_ERR_IO, "%s: cannot open: %s", path,
-                       strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        bool dir = S_ISDIR(st.st_mode);
-        fclose(f);
-        return nn_fail(err, NN_ERR_IO, "%s: %s", path,
-                       dir ? "is a directory" : "not a regular file");
-    }
-    unsigned char magic[2] = {0, 0};
-    size_t m = fread(magic, 1, 2, f);
-    bool gz = m == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
-    rewind(f);
-    gzFile g = gzdopen(dup(fileno(f)), "rb");
-    fclose(f);
-    if (!g)
-        return nn_fail(err, NN_ERR_NOMEM, "%s: cannot read", path);
-    gzbuffer(g, 1 << 17);
-
-    nn_status s = NN_OK;
-    unsigned char h[4 + 16];
-    long long r = gz_read_all(g, h, 4);
-    if (r < 0) {
-        s = nn_fail(err, NN_ERR_FORMAT, "%s: corrupt gzip data", path);
-        goto done;
-    }
-    if (r < 4) {
-        s = nn_fail(err, NN_ERR_FORMAT, "%s: too short for an IDX header "
-                    "(%lld bytes)", path, r);
-        goto done;
-    }
-    if (h[0] != 0 || h[1] != 0) {
-        s = nn_fail(err, NN_ERR_FORMAT, "%s: bad magic (not an IDX file)",
-                    path);
-        goto done;
-    }
-    if (h[2] != 0x08) {
-        s = nn_fail(err, NN_ERR_FORMAT, "%s: element type 0x%02x is not "
-                    "supported (only unsigned byte, 0x08)", path, h[2]);
-        goto done;
-    }
-    int rank = h[3];
-    if (rank < 1 || rank > 4) {
-        s = nn_fail(err, NN_ERR_FORMAT, "%s: bad magic: rank %d (must be "
-                    "1..4)", path, rank);
-        goto done;
-    }
-    r = gz_read_all(g, h + 4, 4 * (size_t)rank);
-    if (r != 4 * rank) {
-        s = nn_fail(err, NN_ERR_FORMAT, "%s: truncated header", path);
-        goto done;
-    }
-    uint64_t payload = 0;
-    if ((s = parse_header(path, h, rank, out, &payload, err)) != NN_OK)
-        goto done;
-    uint64_t header = 4 + 4 * (uint64_t)rank;
-    if (!gz && (uint64_t)st.st_size != header + payload) {
-        uint64_t have = (uint64_t)st.st_size - header;
-        s = nn_fail(err, NN_ERR_FORMAT, have < payload ?
-                    "%s: truncated: expected %llu bytes of data, found %llu" :
-                    "%s: expected %llu bytes of data, found %llu (trailing "
-                    "bytes)", path, (unsigned long long)payload,
-                    (unsigned long long)have);
-        goto done;
-    }
-    /* Raw: the file proved its length. Gzip: grow as data arrives. */
-    size_t cap = gz && payload > GZ_CHUNK ? GZ_CHUNK : (size_t)payload;
-    size_t got = 0;
-    out->data = malloc(cap);
-    if (!out->data) {
-        s = nn_fail(err, NN_ERR_NOMEM, "%s: out of memory for %zu bytes",
-                    path, cap);
-        goto done;
-    }
-    while (got < payload) {
-        if (got == cap) {
-            size_t ncap = payload - cap > GZ_CHUNK ? cap + GZ_CHUNK
-                                                   : (size_t)payload;
-            unsigned char *p = realloc(out->data, ncap);
-            if (!p) {
-                s = nn_fail(err, NN_ERR_NOMEM, "%s: out of memory", path);
-                goto done;
-            }
-            out->data = p;
-            cap = ncap;
-        }
-        r = gz_read_all(g, out->data + got, cap - got);
-        if (r < 0) {
-            s = nn_fail(err, NN_ERR_FORMAT, "%s: corrupt gzip data", path);
-            goto done;
-        }
-        got += (size_t)r;
-        if (r == 0 || got < cap)
-            break;
-    }
-    if (got < payload) {
-        s = nn_fail(err, NN_ERR_FORMAT, "%s: truncated: expected %llu bytes "
-                    "of data, found %zu", path, (unsigned long long)payload,
-                    got);
-        goto done;
-    }
-    if (gz) {
-        unsigned char extra;
-        r = gz_read_all(g, &extra, 1);
-        if (r < 0) {
-            s = nn_fail(err, NN_ERR_FORMAT, "%s: corrupt gzip data", path);
-            goto done;
-        }
-        if (r > 0) {
-            s = nn_fail(err, NN_ERR_FORMAT, "%s: trailing bytes after %llu "
-                        "bytes of data", path, (unsigned long long)payload);
-            goto done;
-        }
-    }
-done:
-    gzclose(g);
-    if (s != NN_OK)
-        nn_idx_free(out);
-    return s;
-}
-
+/* data: product(dim[0..rank)) bytes. Dimensions are written big-endian. */
 nn_status nn_idx_save(const char *path, int rank, const uint32_t *dim,
                       const uint8_t *data, nn_error *err)
 {
+    if (!path || !dim || !data)
+        return nn_fail(err, NN_ERR_ARG, "nn_idx_save: NULL argument");
     if (rank < 1 || rank > 4)
-        return nn_fail(err, NN_ERR_ARG, "%s: rank must be 1..4", path);
-    unsigned char h[20] = {0, 0, 0x08, (unsigned char)rank};
-    size_t n = 1;
+        return nn_fail(err, NN_ERR_ARG, "%s: rank %d (must be 1..4)", path,
+                       rank);
+    unsigned char h[4 + 4 * 4] = {0, 0, 0x08, (unsigned char)rank};
+    uint64_t n = 1;
     for (int i = 0; i < rank; i++) {
-        h[4 + 4 * i] = (unsigned char)(dim[i] >> 24);
-        h[5 + 4 * i] = (unsigned char)(dim[i] >> 16);
-        h[6 + 4 * i] = (unsigned char)(dim[i] >> 8);
-        h[7 + 4 * i] = (unsigned char)dim[i];
+        if (dim[i] == 0 || dim[i] > NN_MAX_DIM)
+            return nn_fail(err, NN_ERR_ARG, "%s: dimension %d is %u (must be "
+                           "1..%d)", path, i + 1, dim[i], NN_MAX_DIM);
         n *= dim[i];
+        if (n > max_payload)
+            return nn_fail(err, NN_ERR_LIMIT, "%s: more than %llu bytes of "
+                           "data", path, (unsigned long long)max_payload);
+        for (int b = 0; b < 4; b++)
+            h[4 + 4 * i + b] = (unsigned char)(dim[i] >> (24 - 8 * b));
     }
     nn_afile af;
     nn_status s = nn_afile_open(&af, path, err);
     if (s != NN_OK)
         return s;
-    if (fwrite(h, 1, 4 + 4 * (size_t)rank, af.f) != 4 + 4 * (size_t)rank ||
-        (n && fwrite(data, 1, n, af.f) != n)) {
+    size_t hn = 4 + 4 * (size_t)rank;
+    if (fwrite(h, 1, hn, af.f) != hn ||
+        fwrite(data, 1, (size_t)n, af.f) != (size_t)n) {
+        int e = errno;
         nn_afile_abort(&af);
-        return nn_fail(err, NN_ERR_IO, "%s: cannot write", path);
+        return nn_fail(err, NN_ERR_IO, "%s: cannot write: %s", path,
+                       strerror(e));
     }
     return nn_afile_commit(&af, err);
+}
+
+/* ------------------------------------------------------------ data sets */
+
+/* Private storage of a loaded data set (nn_dataset.owned_): the images
+ * (n, h, w[, c]) and labels (n) as loaded; the data set points into them. */
+typedef struct dataset_store {
+    nn_idx images, labels;
+} dataset_store;
+
+static void store_free(dataset_store *st)
+{
+    if (!st)
+        return;
+    nn_idx_free(&st->images);
+    nn_idx_free(&st->labels);
+    free(st);
+}
+
+/* Checks the two files fit together and fills out's shape and n. */
+static nn_status check_pair(const nn_idx *im, const nn_idx *lb,
+                            const char *images_path, const char *labels_path,
+                            nn_dataset *out, nn_error *err)
+{
+    if (im->rank != 3 && im->rank != 4)
+        return nn_fail(err, NN_ERR_FORMAT, "%s: images need rank 3 (n, h, w) "
+                       "or 4 (n, h, w, c), found rank %d", images_path,
+                       im->rank);
+    if (lb->rank != 1)
+        return nn_fail(err, NN_ERR_FORMAT, "%s: labels need rank 1 (n), found "
+                       "rank %d", labels_path, lb->rank);
+    if (im->dim[0] != lb->dim[0])
+        return nn_fail(err, NN_ERR_FORMAT, "%s: %u images but %u labels in %s",
+                       images_path, im->dim[0], lb->dim[0], labels_path);
+    uint32_t c = im->rank == 4 ? im->dim[3] : 1;
+    uint64_t size = (uint64_t)im->dim[1] * im->dim[2] * c;
+    if (size > NN_MAX_SAMPLE_SIZE)
+        return nn_fail(err, NN_ERR_LIMIT, "%s: images of %llu values exceed "
+                       "the limit of %u", images_path,
+                       (unsigned long long)size, NN_MAX_SAMPLE_SIZE);
+    out->n = im->dim[0];
+    out->shape.rank = 3;
+    out->shape.dim[0] = (int)im->dim[1];
+    out->shape.dim[1] = (int)im->dim[2];
+    out->shape.dim[2] = (int)c;
+    return NN_OK;
+}
+
+/* Every label below `limit`; returns the largest in *top. */
+static nn_status check_labels(const nn_idx *lb, const char *labels_path,
+                              int limit, int *top, nn_error *err)
+{
+    *top = 0;
+    for (uint32_t i = 0; i < lb->dim[0]; i++) {
+        int v = lb->data[i];
+        if (v >= limit)
+            return nn_fail(err, NN_ERR_FORMAT, "%s: label %d of item %u is out "
+                           "of range (must be below %d)", labels_path, v, i,
+                           limit);
+        *top = v > *top ? v : *top;
+    }
+    return NN_OK;
 }
 
 nn_status nn_idx_load_pair(const char *images_path, const char *labels_path,
                            int max_classes, nn_dataset *out, nn_error *err)
 {
+    if (!out)
+        return nn_fail(err, NN_ERR_ARG, "nn_idx_load_pair: out is NULL");
     memset(out, 0, sizeof *out);
+    if (max_classes < 0)
+        return nn_fail(err, NN_ERR_ARG, "%s: max_classes %d is negative",
+                       images_path ? images_path : "nn_idx_load_pair",
+                       max_classes);
     dataset_store *st = calloc(1, sizeof *st);
     if (!st)
         return nn_fail(err, NN_ERR_NOMEM, "out of memory");
-    nn_status s;
-    if ((s = nn_idx_load(images_path, &st->images, err)) ||
-        (s = nn_idx_load(labels_path, &st->labels, err)))
-        goto fail;
-    nn_idx *im = &st->images, *lb = &st->labels;
-    if (im->rank != 3 && im->rank != 4) {
-        s = nn_fail(err, NN_ERR_FORMAT, "%s: images need rank 3 (n, h, w) "
-                    "or 4 (n, h, w, c), found rank %d", images_path,
-                    im->rank);
-        goto fail;
-    }
-    if (lb->rank != 1) {
-        s = nn_fail(err, NN_ERR_FORMAT, "%s: labels need rank 1, found rank "
-                    "%d", labels_path, lb->rank);
-        goto fail;
-    }
-    if (im->dim[0] != lb->dim[0]) {
-        s = nn_fail(err, NN_ERR_FORMAT, "%s: %u images but %u labels in %s",
-                    images_path, im->dim[0], lb->dim[0], labels_path);
-        goto fail;
-    }
-    nn_shape shape = nn_shape3((int)im->dim[1], (int)im->dim[2],
-                               im->rank == 4 ? (int)im->dim[3] : 1);
-    if (nn_shape_size(shape) > NN_MAX_SAMPLE_SIZE) {
-        s = nn_fail(err, NN_ERR_LIMIT, "%s: images of %zu values exceed the "
-                    "limit", images_path, nn_shape_size(shape));
-        goto fail;
-    }
-    int limit = max_classes > 0 ? max_classes : NN_MAX_CLASSES;
     int top = 0;
-    for (uint32_t i = 0; i < lb->dim[0]; i++) {
-        if (lb->data[i] >= limit) {
-            s = nn_fail(err, NN_ERR_FORMAT, "%s: label %d of item %u is out "
-                        "of range (must be below %d)", labels_path,
-                        lb->data[i], i, limit);
-            goto fail;
-        }
-        top = lb->data[i] > top ? lb->data[i] : top;
+    nn_status s = nn_idx_load(images_path, &st->images, err);
+    if (s == NN_OK)
+        s = nn_idx_load(labels_path, &st->labels, err);
+    if (s == NN_OK)
+        s = check_pair(&st->images, &st->labels, images_path, labels_path,
+                       out, err);
+    if (s == NN_OK)
+        s = check_labels(&st->labels, labels_path,
+                         max_classes > 0 ? max_classes : NN_MAX_CLASSES, &top,
+                         err);
+    if (s != NN_OK) {
+        store_free(st);
+        memset(out, 0, sizeof *out);
+        return s;
     }
-    out->n = im->dim[0];
-    out->shape = shape;
-    out->x_u8 = im->data;
+    out->x_u8 = st->images.data;
     out->scale = 1.0f / 255.0f;
-    out->labels = lb->data;
+    out->labels = st->labels.data;
     out->num_classes = top + 1;
     out->owned_ = st;
     return NN_OK;
-fail:
-    nn_idx_free(&st->images);
-    nn_idx_free(&st->labels);
-    free(st);
-    return s;
 }
 
 void nn_dataset_free(nn_dataset *d)
 {
     if (!d)
         return;
-    dataset_store *st = d->owned_;
-    if (st) {
-        nn_idx_free(&st->images);
-        nn_idx_free(&st->labels);
-        free(st);
-    }
+    store_free(d->owned_);
     memset(d, 0, sizeof *d);
 }
 
-/* Targets rows are num_classes floats wide. */
+/* Elements in one sample of shape s (0 for an unset shape). */
+static size_t sample_size(nn_shape s)
+{
+    if (s.rank < 1 || s.rank > 3)
+        return 0;
+    size_t n = 1;
+    for (int i = 0; i < s.rank; i++)
+        n *= s.dim[i] > 0 ? (size_t)s.dim[i] : 0;
+    return n;
+}
+
+/* A view of samples [begin, begin + count), clamped to [0, d->n): shares
+ * d's storage and owns nothing (owned_ is NULL; do not free it, and do not
+ * use it after d is freed). x_u8 / x_f32 advance by begin * sample size,
+ * labels by begin. The struct does not record a targets row width, so
+ * targets rows are taken to be d->num_classes floats wide: a data set with
+ * targets must set num_classes to its number of outputs (with
+ * num_classes 0, targets survive only in a slice that starts at 0). */
 nn_dataset nn_dataset_slice(const nn_dataset *d, size_t begin, size_t count)
 {
-    nn_dataset s = *d;
-    size_t n = nn_shape_size(d->shape);
-    s.n = count;
+    nn_dataset s;
+    memset(&s, 0, sizeof s);
+    if (!d)
+        return s;
+    s = *d;
     s.owned_ = NULL;
+    if (begin > d->n)
+        begin = d->n;
+    s.n = count < d->n - begin ? count : d->n - begin;
+    size_t n = sample_size(d->shape);
     if (d->x_u8)
         s.x_u8 = d->x_u8 + begin * n;
     if (d->x_f32)
         s.x_f32 = d->x_f32 + begin * n;
     if (d->labels)
         s.labels = d->labels + begin;
-    if (d->targets)
+    if (d->targets && d->num_classes > 0)
         s.targets = d->targets + begin * (size_t)d->num_classes;
+    else if (d->targets && begin > 0)
+        s.targets = NULL;   /* row width unknown: no view past row 0 */
     return s;
 }
