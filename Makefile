@@ -19,6 +19,7 @@ ifeq ($(origin BLAS),undefined)
 endif
 
 CFLAGS  ?= -O2 -g
+CFLAGS  += -fno-math-errno
 CFLAGS  += -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -MMD -MP
 CPPFLAGS += -Iinclude -Isrc -D_POSIX_C_SOURCE=200809L
 LDLIBS  += -lstb -lz -lm

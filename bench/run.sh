@@ -29,11 +29,11 @@ cc -O2 -o "$TMP/sgemm" bench/sgemm.c $BLAS_CFLAGS $BLAS_LIBS ||
 cc -O2 -fopenmp -Iinclude -o "$TMP/infer" bench/infer.c build/libnn.a \
     $BLAS_LIBS -lstb -lz -lm || die "cannot build bench/infer.c"
 
-# The settings build/digits gives itself (src/cli/blas_tune.c): when
+# The setting build/digits gives itself (src/cli/blas_tune.c): when
 # OpenBLAS falls back to its "Prescott" kernels on a CPU it does not know,
-# ask for the newest family the CPU has; OpenMP threads wait passively.
-# Exported for every run here, PyTorch's included (Debian's torch uses the
-# same OpenBLAS, so without this it would run on the slow kernels too).
+# ask for the newest family the CPU has. Exported for every run here,
+# PyTorch's included (Debian's torch uses the same OpenBLAS, so without this
+# it would run on the slow kernels too).
 CORE=$("$TMP/sgemm" core | sed 's/^core=//')
 TUNED=""
 if [ -z "${OPENBLAS_CORETYPE:-}" ] && [ "$CORE" = Prescott ]; then
@@ -45,11 +45,7 @@ if [ -z "${OPENBLAS_CORETYPE:-}" ] && [ "$CORE" = Prescott ]; then
         OPENBLAS_CORETYPE=Haswell
     fi
     [ -n "${OPENBLAS_CORETYPE:-}" ] && export OPENBLAS_CORETYPE &&
-        TUNED="OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE "
-fi
-if [ -z "${OMP_WAIT_POLICY:-}" ]; then
-    OMP_WAIT_POLICY=passive; export OMP_WAIT_POLICY
-    TUNED="${TUNED}OMP_WAIT_POLICY=passive"
+        TUNED="OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE"
 fi
 
 # Peak memory of our process: GNU time if it works, else none.

@@ -286,8 +286,10 @@ nn_status nn_model_compile(nn_model *m, nn_loss loss, nn_optimizer opt,
 nn_loss nn_model_loss(const nn_model *m);
 nn_optimizer nn_model_optimizer(const nn_model *m);
 
-/* Sets the number of threads for element-wise work and the BLAS (0: all
- * cores). Results are deterministic for a given seed and thread count. */
+/* Sets the number of threads libnn uses (0: all cores; the default). libnn
+ * runs its own threads and keeps OpenBLAS on one thread inside them, so it
+ * sets OpenBLAS' process-wide thread count to 1 on its first call.
+ * Results are deterministic for a given seed and thread count. */
 void nn_set_threads(int n);
 int nn_get_threads(void);
 

@@ -1,17 +1,15 @@
 /*
  * blas_tune.c - the thread and kernel settings the tool runs with.
  *
- * Two settings are read once, when the libraries load, so the tool sets
- * them by re-executing itself once (marked by DIGITS_TUNED=1):
- *  - OpenBLAS chooses its kernels at load. Debian 12's 0.3.21 does not
- *    recognise newer Intel processors (e.g. model 0xCF, Emerald Rapids) and
- *    falls back to its slowest x86-64 kernels ("Prescott"), about 3x slower
- *    here. When that happens and the processor has AVX-512 (or AVX2),
- *    OPENBLAS_CORETYPE is set to the newest kernel family it supports.
- *  - OpenMP threads spin while waiting by default and then fight OpenBLAS'
- *    own threads for the cores; OMP_WAIT_POLICY=passive stops that.
- * A user's own OPENBLAS_CORETYPE / OMP_WAIT_POLICY always win;
- * DIGITS_NO_TUNE=1 turns all of this off.
+ * OpenBLAS chooses its kernels once, when it loads, so the tool sets them
+ * by re-executing itself once (marked by DIGITS_TUNED=1): Debian 12's
+ * OpenBLAS 0.3.21 does not recognise newer Intel processors (e.g. model
+ * 0xCF, Emerald Rapids) and falls back to its slowest x86-64 kernels
+ * ("Prescott"), about 3x slower here. When that happens and the processor
+ * has AVX-512 (or AVX2), OPENBLAS_CORETYPE is set to the newest kernel
+ * family it supports. A user's own OPENBLAS_CORETYPE always wins;
+ * DIGITS_NO_TUNE=1 turns this off. (Threads need no setting: libnn keeps
+ * OpenBLAS on one thread inside its own, see src/nn/threads.c.)
  */
 #include <stdlib.h>
 #include <string.h>
@@ -47,16 +45,9 @@ void cli_blas_tune(char **argv)
     if (getenv("DIGITS_NO_TUNE") || getenv("DIGITS_TUNED"))
         return;
     const char *core = blas_coretype();
-    bool omp = false;
-#ifdef _OPENMP
-    omp = !getenv("OMP_WAIT_POLICY");
-#endif
-    if (!core && !omp)
+    if (!core)
         return;
-    if (core)
-        setenv("OPENBLAS_CORETYPE", core, 1);
-    if (omp)
-        setenv("OMP_WAIT_POLICY", "passive", 1);
+    setenv("OPENBLAS_CORETYPE", core, 1);
     setenv("DIGITS_TUNED", "1", 1);
     execv("/proc/self/exe", argv);
     /* exec failed: carry on as we are */

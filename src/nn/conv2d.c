@@ -42,17 +42,8 @@
 #define CONV_SMALL_K 32
 #define CONV_SMALL_W 4096
 
-/* The plain-loop kernels are also compiled for AVX-512 and AVX2 and the
- * best one is picked when the program loads (GCC, Clang >= 14; x86-64
- * ELF). All variants add in the same order; with GCC (no a*b+c contraction
- * under -std=c11) they give the same bits. */
-#if defined(__x86_64__) && defined(__ELF__) && \
-    (defined(__clang__) ? __clang_major__ >= 14 : __GNUC__ >= 8)
-#define CONV_CLONES \
-    __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CONV_CLONES
-#endif
+/* The plain-loop kernels are compiled for several instruction sets
+ * (NN_CLONES, internal.h). */
 
 typedef struct conv_geom {
     int H, W, C;        /* input */
@@ -243,7 +234,7 @@ static void col2im(const conv_geom *g, const float *col, float *dx)
 
 /* y = f(z) in place on rows of F. ReLU here is branch-free (the sign of a
  * convolution output is unpredictable), the rest is nn_activate. */
-CONV_CLONES
+NN_CLONES
 static void conv_activate(nn_activation a, float *z, int M, int F)
 {
     if (a != NN_ACT_RELU) {
@@ -259,7 +250,7 @@ static void conv_activate(nn_activation a, float *z, int M, int F)
 }
 
 /* dz = dy * f'(.) in place on dy, from y = f(z). */
-CONV_CLONES
+NN_CLONES
 static void conv_activate_backward(nn_activation a, const float *y,
                                    float *dy, int M, int F)
 {
@@ -369,7 +360,7 @@ static inline void copy16(float *restrict d, const float *restrict s, int n)
  * rows at a time (four independent sums keep the adders busy), a block of
  * 16 channels in registers; X_col rows are built on the fly. Every z adds
  * its K + 1 terms in order k = 0, 1, ... */
-CONV_CLONES
+NN_CLONES
 static void small_forward(const conv_geom *g, const float *x, size_t in_size,
                           int nb, const float *wb, float *z)
 {
@@ -422,7 +413,7 @@ static void small_forward(const conv_geom *g, const float *x, size_t in_size,
  * on the fly (dy left as it is); otherwise dy already holds dZ. The sums
  * build up in a local array (cache lines of the thread's own) and are then
  * copied out. */
-CONV_CLONES
+NN_CLONES
 static void small_weight_grad(const conv_geom *g, const float *x,
                               size_t in_size, int nb, const float *relu_y,
                               const float *dy, float *out)

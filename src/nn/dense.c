@@ -39,44 +39,20 @@ static void dense_forward(nn_layer *l, const float *x, float *y, int B,
     int in = (int)l->in_size, out = (int)l->out_size;
     const float *W = l->w, *b = l->w + (size_t)in * out;
     nn_gemm(false, false, B, out, in, 1.0f, x, in, W, out, 0.0f, y, out);
-    /* Bias and activation in one pass over y (softmax needs whole rows). */
-    nn_activation a = l->spec.activation;
-    if (a == NN_ACT_RELU) {
-#pragma omp parallel for schedule(static) if ((long)B * out > 65536)
-        for (int r = 0; r < B; r++) {
-            float *yr = y + (size_t)r * out;
-            for (int j = 0; j < out; j++) {
-                float v = yr[j] + b[j];
-                yr[j] = v > 0.0f ? v : 0.0f;
-            }
-        }
-        return;
-    }
-#pragma omp parallel for schedule(static) if ((long)B * out > 65536)
-    for (int r = 0; r < B; r++) {
-        float *yr = y + (size_t)r * out;
-        for (int j = 0; j < out; j++)
-            yr[j] += b[j];
-    }
-    nn_activate(a, y, B, out);
+    nn_bias_activate(l->spec.activation, y, b, B, out);
 }
 
 static void dense_backward(nn_layer *l, const float *x, const float *y,
                            float *dy, float *dx, int B)
 {
     int in = (int)l->in_size, out = (int)l->out_size;
-    if (!l->dy_is_preact)
-        nn_activate_backward(l->spec.activation, y, dy, B, out);
     float *dW = l->dw, *db = l->dw + (size_t)in * out;
+    /* dz = dy f'(.) and db = column sums of dz in one pass (when dy is
+     * already dz, only the sums). */
+    nn_activate_backward_bias(l->dy_is_preact ? NN_ACT_LINEAR
+                                              : l->spec.activation,
+                              y, dy, db, B, out);
     nn_gemm(true, false, in, out, B, 1.0f, x, in, dy, out, 0.0f, dW, out);
-    /* db: column sums in a fixed order, so results do not depend on the
-     * thread count. */
-    memset(db, 0, sizeof(float) * (size_t)out);
-    for (int r = 0; r < B; r++) {
-        const float *d = dy + (size_t)r * out;
-        for (int j = 0; j < out; j++)
-            db[j] += d[j];
-    }
     if (dx)
         nn_gemm(false, true, B, in, out, 1.0f, dy, out, l->w, out, 0.0f, dx,
                 in);

@@ -32,6 +32,22 @@ nn_status nn_afile_open(nn_afile *af, const char *path, nn_error *err);
 nn_status nn_afile_commit(nn_afile *af, nn_error *err);
 void nn_afile_abort(nn_afile *af);
 
+/* NN_CLONES before a function with plain loops compiles it also for
+ * AVX-512 and AVX2; the best variant is picked when the program loads
+ * (GCC, Clang >= 14; x86-64 ELF). All variants add in the same order, so
+ * with GCC (no a*b+c contraction under -std=c11) they give the same bits.
+ * Keep OpenMP pragmas other than `simd` out of such functions. */
+#if defined(__x86_64__) && defined(__ELF__) && \
+    (defined(__clang__) ? __clang_major__ >= 14 : __GNUC__ >= 8)
+#define NN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define NN_CLONES
+#endif
+
+/* Threads for a parallel loop with `work` element operations: 1 inside a
+ * parallel region or below `min_work`, else nn_get_threads(). */
+int nn_threads_for(double work, double min_work);
+
 /* Little-endian fixed-width encoding. */
 static inline void nn_put_u32(unsigned char *p, uint32_t v)
 {

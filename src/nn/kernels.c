@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "nn/internal.h"
 #include "nn/kernels.h"
 
 #ifdef NN_USE_CBLAS
@@ -72,6 +73,34 @@ void nn_gemm_portable(bool ta, bool tb, int M, int N, int K, float alpha,
     }
 }
 
+#ifdef NN_USE_CBLAS
+/* One product on the calling thread. A single row of C (one image at
+ * inference) is a matrix-vector product, which sgemv does faster. */
+static void blas_gemm(bool ta, bool tb, int M, int N, int K, float alpha,
+                      const float *A, int lda, const float *B, int ldb,
+                      float beta, float *C, int ldc)
+{
+    if (M == 1 && K > 0) {
+        if (beta == 0.0f)   /* sgemv may scale C by 0, keeping NaNs */
+            memset(C, 0, sizeof(float) * (size_t)N);
+        cblas_sgemv(CblasRowMajor, tb ? CblasNoTrans : CblasTrans,
+                    tb ? N : K, tb ? K : N, alpha, B, ldb, A, ta ? lda : 1,
+                    beta == 0.0f ? 1.0f : beta, C, 1);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+                tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B,
+                ldb, beta, C, ldc);
+}
+#endif
+
+/* Products smaller than this many flops run on one thread. */
+#define GEMM_SPLIT_FLOPS 4e5
+
+/* BLAS runs on one thread inside libnn (threads.c); a large product is
+ * cut here into one block of C per thread, by rows when C has at least as
+ * many rows as columns, else by columns, in multiples of 16. Every element
+ * of C still comes from the same sums in the same order. */
 void nn_gemm(bool ta, bool tb, int M, int N, int K, float alpha,
              const float *A, int lda, const float *B, int ldb, float beta,
              float *C, int ldc)
@@ -79,9 +108,27 @@ void nn_gemm(bool ta, bool tb, int M, int N, int K, float alpha,
     if (M <= 0 || N <= 0)
         return;
 #ifdef NN_USE_CBLAS
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
-                tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B,
-                ldb, beta, C, ldc);
+    int nt = nn_threads_for(2.0 * M * N * (K > 0 ? K : 1), GEMM_SPLIT_FLOPS);
+    bool rows = M >= N;
+    int n = rows ? M : N;
+    int chunk = ((n + nt - 1) / nt + 15) & ~15;
+    int parts = (n + chunk - 1) / chunk;
+    if (parts <= 1) {
+        blas_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+#pragma omp parallel for num_threads(parts) schedule(static, 1)
+    for (int p = 0; p < parts; p++) {
+        int s0 = p * chunk, len = n - s0 < chunk ? n - s0 : chunk;
+        if (rows)
+            blas_gemm(ta, tb, len, N, K, alpha,
+                      ta ? A + s0 : A + (size_t)s0 * lda, lda, B, ldb, beta,
+                      C + (size_t)s0 * ldc, ldc);
+        else
+            blas_gemm(ta, tb, M, len, K, alpha, A, lda,
+                      tb ? B + (size_t)s0 * ldb : B + s0, ldb, beta, C + s0,
+                      ldc);
+    }
 #else
     nn_gemm_portable(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #endif

@@ -63,6 +63,12 @@ void nn_activate(nn_activation a, float *z, int B, int n);
 /* dz = dy * f'(z) computed from y = f(z), in place on dy (B, n). */
 void nn_activate_backward(nn_activation a, const float *y, float *dy, int B,
                           int n);
+/* The same, fused with a bias (Dense): z += bias then f(z) in one pass;
+ * backward also sums dz over the rows into db (n), in row order. */
+void nn_bias_activate(nn_activation a, float *z, const float *bias, int B,
+                      int n);
+void nn_activate_backward_bias(nn_activation a, const float *y, float *dy,
+                               float *db, int B, int n);
 
 /* Glorot-uniform: U(-l, l), l = sqrt(6 / (fan_in + fan_out)). */
 void nn_glorot_uniform(float *w, size_t n, int fan_in, int fan_out,

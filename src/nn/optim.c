@@ -9,6 +9,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "nn/internal.h"
 #include "nn/optim.h"
 
 nn_optimizer nn_sgd(float lr, float momentum, bool nesterov)
@@ -52,26 +53,31 @@ bool nn_optimizer_parse(const char *name, nn_optimizer *out)
     return true;
 }
 
-void nn_optimizer_step(const nn_optimizer *o, float *w, const float *g,
-                       float *s1, float *s2, size_t n, uint64_t t)
+/* The update of parameters [0, n) of one block; see the formulas above.
+ * Plain loops that the compiler vectorises (NN_CLONES: AVX-512, AVX2 or
+ * SSE2, picked at load); sqrtf vectorises because libnn is built with
+ * -fno-math-errno. */
+NN_CLONES
+static void update(const nn_optimizer *o, float lr, float *restrict w,
+                   const float *restrict g, float *restrict s1,
+                   float *restrict s2, size_t n)
 {
-    const float lr = o->lr;
     switch (o->kind) {
     case NN_OPT_SGD: {
         const float mu = o->momentum;
         if (mu == 0.0f) {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
+#pragma omp simd
             for (size_t i = 0; i < n; i++)
                 w[i] -= lr * g[i];
         } else if (o->nesterov) {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
+#pragma omp simd
             for (size_t i = 0; i < n; i++) {
                 float v = mu * s1[i] - lr * g[i];
                 s1[i] = v;
                 w[i] += mu * v - lr * g[i];
             }
         } else {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
+#pragma omp simd
             for (size_t i = 0; i < n; i++) {
                 float v = mu * s1[i] - lr * g[i];
                 s1[i] = v;
@@ -82,7 +88,7 @@ void nn_optimizer_step(const nn_optimizer *o, float *w, const float *g,
     }
     case NN_OPT_RMSPROP: {
         const float rho = o->rho, eps = o->epsilon;
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp simd
         for (size_t i = 0; i < n; i++) {
             float s = rho * s1[i] + (1.0f - rho) * g[i] * g[i];
             s1[i] = s;
@@ -92,18 +98,38 @@ void nn_optimizer_step(const nn_optimizer *o, float *w, const float *g,
     }
     case NN_OPT_ADAM: {
         const float b1 = o->beta1, b2 = o->beta2, eps = o->epsilon;
-        double td = (double)t;
-        const float lr_t = (float)(lr * sqrt(1.0 - pow(b2, td)) /
-                                   (1.0 - pow(b1, td)));
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp simd
         for (size_t i = 0; i < n; i++) {
             float m = b1 * s1[i] + (1.0f - b1) * g[i];
             float v = b2 * s2[i] + (1.0f - b2) * g[i] * g[i];
             s1[i] = m;
             s2[i] = v;
-            w[i] -= lr_t * m / (sqrtf(v) + eps);
+            w[i] -= lr * m / (sqrtf(v) + eps);
         }
         break;
     }
+    }
+}
+
+/* Parameters per block of work: 16 KiB of each array, so a thread's
+ * blocks stay in its cache while they are updated. */
+#define OPT_BLOCK 4096
+
+void nn_optimizer_step(const nn_optimizer *o, float *w, const float *g,
+                       float *s1, float *s2, size_t n, uint64_t t)
+{
+    float lr = o->lr;
+    if (o->kind == NN_OPT_ADAM) {   /* Adam's bias correction folded in */
+        double td = (double)t;
+        lr = (float)(lr * sqrt(1.0 - pow(o->beta2, td)) /
+                     (1.0 - pow(o->beta1, td)));
+    }
+    size_t blocks = (n + OPT_BLOCK - 1) / OPT_BLOCK;
+    int nt = nn_threads_for((double)n, 65536.0);
+    (void)nt;   /* without OpenMP */
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (size_t b = 0; b < blocks; b++) {
+        size_t i = b * OPT_BLOCK, len = n - i < OPT_BLOCK ? n - i : OPT_BLOCK;
+        update(o, lr, w + i, g + i, s1 + i, s2 ? s2 + i : NULL, len);
     }
 }

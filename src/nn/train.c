@@ -6,41 +6,10 @@
 #include <string.h>
 #include <time.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-#ifdef NN_USE_CBLAS
-#include <cblas.h>
-#endif
-
 #include "nn/internal.h"
 #include "nn/loss.h"
 #include "nn/model.h"
 #include "nn/optim.h"
-
-/* ------------------------------------------------------------ threads */
-
-void nn_set_threads(int n)
-{
-#ifdef _OPENMP
-    if (n <= 0)
-        n = omp_get_num_procs();
-    omp_set_num_threads(n);
-#endif
-#ifdef NN_USE_CBLAS
-    openblas_set_num_threads(n <= 0 ? 0 : n);
-#endif
-    (void)n;
-}
-
-int nn_get_threads(void)
-{
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
 
 /* ------------------------------------------------------------ compile */
 

@@ -1,0 +1,70 @@
+/*
+ * threads.c - how many threads libnn uses, and who runs them.
+ *
+ * libnn runs its own threads (OpenMP) and keeps BLAS on one thread inside
+ * each of them: large products are cut into one block per thread
+ * (kernels.c). Two thread pools on the same cores, ours waiting for
+ * OpenBLAS' and OpenBLAS' spinning while ours work, cost more than a third
+ * of the training time otherwise. The first call into libnn sets this up
+ * for all cores unless nn_set_threads was called before; it sets OpenBLAS'
+ * process-wide thread count to 1 (programs that also call BLAS themselves
+ * may set it back between libnn calls).
+ */
+#include <pthread.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#ifdef NN_USE_CBLAS
+#include <cblas.h>
+#endif
+
+#include "nn/internal.h"
+
+static void apply(int n)
+{
+#ifdef _OPENMP
+    if (n <= 0)
+        n = omp_get_num_procs();
+    omp_set_num_threads(n);
+#ifdef NN_USE_CBLAS
+    openblas_set_num_threads(1);
+#endif
+#elif defined(NN_USE_CBLAS)
+    /* No threads of our own: let OpenBLAS use them (0: its default). */
+    if (n > 0)
+        openblas_set_num_threads(n);
+#endif
+    (void)n;
+}
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static void apply_default(void) { apply(0); }
+
+void nn_set_threads(int n)
+{
+    pthread_once(&once, apply_default);
+    apply(n);
+}
+
+int nn_get_threads(void)
+{
+    pthread_once(&once, apply_default);
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+int nn_threads_for(double work, double min_work)
+{
+#ifdef _OPENMP
+    if (work < min_work || omp_in_parallel())
+        return 1;
+    return nn_get_threads();
+#else
+    (void)work, (void)min_work;
+    return 1;
+#endif
+}
