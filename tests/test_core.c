@@ -194,6 +194,46 @@ static void fill(float *v, size_t n, nn_rng *r)
         v[i] = 2.0f * nn_rng_uniform(r) - 1.0f;
 }
 
+/* One row times a matrix (the one-image inference path): x with zeros,
+ * several stretches of K, column blocks and a remainder, split across
+ * threads when large; against the reference. */
+static void test_gemm_one_row(void **state)
+{
+    (void)state;
+    const int Ns[] = {10, 64, 200, 512}, Ks[] = {5, 300, 1000};
+    nn_rng r;
+    nn_rng_seed(&r, 12);
+    for (int ni = 0; ni < 4; ni++)
+        for (int ki = 0; ki < 3; ki++) {
+            int N = Ns[ni], K = Ks[ki], ldb = N + 3;
+            float *x = malloc(sizeof(float) * (size_t)K);
+            float *Bm = malloc(sizeof(float) * (size_t)K * ldb);
+            float *y0 = malloc(sizeof(float) * (size_t)N);
+            float *y1 = malloc(sizeof(float) * (size_t)N);
+            fill(x, (size_t)K, &r);
+            fill(Bm, (size_t)K * ldb, &r);
+            for (int k = 0; k < K; k += 3)   /* a third of x is zero */
+                x[k] = 0.0f;
+            const float betas[] = {0.0f, 1.0f, -0.5f};
+            for (int bi = 0; bi < 3; bi++) {
+                fill(y0, (size_t)N, &r);
+                for (int j = 0; j < N; j++)
+                    y1[j] = betas[bi] == 0.0f ? NAN : y0[j];
+                nn_gemm_ref(false, false, 1, N, K, 1.5f, x, K, Bm, ldb,
+                            betas[bi], y0, N);
+                nn_gemm(false, false, 1, N, K, 1.5f, x, K, Bm, ldb,
+                        betas[bi], y1, N);
+                for (int j = 0; j < N; j++)
+                    assert_float_equal(y1[j], y0[j],
+                                       1e-4 + 1e-4 * fabsf(y0[j]));
+            }
+            free(x);
+            free(Bm);
+            free(y0);
+            free(y1);
+        }
+}
+
 static void test_gemm_matches_reference(void **state)
 {
     (void)state;
@@ -433,6 +473,7 @@ int main(void)
         cmocka_unit_test(test_gradcheck_losses),
         cmocka_unit_test(test_optimizers_by_hand),
         cmocka_unit_test(test_gemm_matches_reference),
+        cmocka_unit_test(test_gemm_one_row),
         cmocka_unit_test(test_model_file_round_trip),
         cmocka_unit_test(test_summary_and_spec),
         cmocka_unit_test(test_fit_deterministic),

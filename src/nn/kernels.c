@@ -97,6 +97,74 @@ static void blas_gemm(bool ta, bool tb, int M, int N, int K, float alpha,
 /* Products smaller than this many flops run on one thread. */
 #define GEMM_SPLIT_FLOPS 4e5
 
+/* Columns [j0, j1) of y (1, N) = alpha * x (1, K) * B (K, N) + beta * y:
+ * rows of B scaled by x[k] and added, skipping zeros in x (MNIST digits
+ * are four fifths background, ReLU outputs often half zeros). The nonzero
+ * x[k] of a stretch of x are listed first; then each block of VM_COLS
+ * columns of y stays in registers while those rows go by. Each y[j] adds
+ * its terms in k order. */
+#define VM_COLS 64
+#define VM_ROWS 256
+NN_CLONES
+static void vecmat_cols(int K, float alpha, const float *restrict x,
+                        const float *restrict B, int ldb, float beta,
+                        float *restrict y, int j0, int j1)
+{
+    if (beta == 0.0f)
+        memset(y + j0, 0, sizeof(float) * (size_t)(j1 - j0));
+    else if (beta != 1.0f)
+        for (int j = j0; j < j1; j++)
+            y[j] *= beta;
+    int idx[VM_ROWS];
+    float val[VM_ROWS];
+    for (int k0 = 0; k0 < K; k0 += VM_ROWS) {
+        int m = 0, k1 = K - k0 < VM_ROWS ? K : k0 + VM_ROWS;
+        for (int k = k0; k < k1; k++) {
+            float a = alpha * x[k];
+            if (a != 0.0f) {
+                idx[m] = k;
+                val[m++] = a;
+            }
+        }
+        int jb = j0;
+        for (; jb + VM_COLS <= j1; jb += VM_COLS) {
+            float acc[VM_COLS];
+            memcpy(acc, y + jb, sizeof acc);
+            for (int t = 0; t < m; t++) {
+                const float *restrict b = B + (size_t)idx[t] * ldb + jb;
+#pragma omp simd
+                for (int j = 0; j < VM_COLS; j++)
+                    acc[j] += val[t] * b[j];
+            }
+            memcpy(y + jb, acc, sizeof acc);
+        }
+        for (int t = 0; t < m && jb < j1; t++) {
+            const float *restrict b = B + (size_t)idx[t] * ldb;
+#pragma omp simd
+            for (int j = jb; j < j1; j++)
+                y[j] += val[t] * b[j];
+        }
+    }
+}
+
+/* One row of C from one row of A: the one-image path of inference. */
+static void vecmat(int N, int K, float alpha, const float *x,
+                   const float *B, int ldb, float beta, float *y)
+{
+    int nnz = 0;
+    for (int k = 0; k < K; k++)
+        nnz += x[k] != 0.0f;
+    int nt = nn_threads_for(2.0 * nnz * N, GEMM_SPLIT_FLOPS);
+    int chunk = ((N + nt - 1) / nt + 15) & ~15;
+    int parts = (N + chunk - 1) / chunk;
+    (void)parts;   /* without OpenMP */
+#pragma omp parallel for num_threads(parts) schedule(static, 1) if (parts > 1)
+    for (int p = 0; p < parts; p++) {
+        int j0 = p * chunk, j1 = N - j0 < chunk ? N : j0 + chunk;
+        vecmat_cols(K, alpha, x, B, ldb, beta, y, j0, j1);
+    }
+}
+
 /* BLAS runs on one thread inside libnn (threads.c); a large product is
  * cut here into one block of C per thread, by rows when C has at least as
  * many rows as columns, else by columns, in multiples of 16. Every element
@@ -107,6 +175,10 @@ void nn_gemm(bool ta, bool tb, int M, int N, int K, float alpha,
 {
     if (M <= 0 || N <= 0)
         return;
+    if (M == 1 && !ta && !tb) {
+        vecmat(N, K, alpha, A, B, ldb, beta, C);
+        return;
+    }
 #ifdef NN_USE_CBLAS
     int nt = nn_threads_for(2.0 * M * N * (K > 0 ? K : 1), GEMM_SPLIT_FLOPS);
     bool rows = M >= N;
