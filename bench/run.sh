@@ -2,13 +2,16 @@
 # bench/run.sh - `make bench`: libnn/digits vs PyTorch, side by side, one run.
 # See bench/README.md. Environment: BENCH_RUNS (default 3), BENCH_DATA
 # (default data/mnist), BENCH_SINGLE (one-image predictions, default 1000),
-# TORCH_THREADS (torch.set_num_threads, default 1).
+# TORCH_THREADS (torch.set_num_threads, default 1), BENCH_CNN (images in
+# the cnn epoch of part (d), default 54000; 0 skips it), TORCH_CNN_THREADS
+# (default 2).
 set -u
 cd "$(dirname "$0")/.." || exit 1
 
 RUNS=${BENCH_RUNS:-3}
 DATA=${BENCH_DATA:-data/mnist}
 SINGLE=${BENCH_SINGLE:-1000}
+CNN_N=${BENCH_CNN:-54000}
 PY=/usr/bin/python3
 EPOCHS=5 BATCH=128 SEED=42
 TMP=$(mktemp -d) || exit 1
@@ -29,7 +32,7 @@ cc -O2 -o "$TMP/sgemm" bench/sgemm.c $BLAS_CFLAGS $BLAS_LIBS ||
 cc -O2 -fopenmp -Iinclude -o "$TMP/infer" bench/infer.c build/libnn.a \
     $BLAS_LIBS -lstb -lz -lm || die "cannot build bench/infer.c"
 
-# The setting build/digits gives itself (src/cli/blas_tune.c): when
+# The settings build/digits gives itself (src/cli/blas_tune.c): when
 # OpenBLAS falls back to its "Prescott" kernels on a CPU it does not know,
 # ask for the newest family the CPU has. Exported for every run here,
 # PyTorch's included (Debian's torch uses the same OpenBLAS, so without this
@@ -45,7 +48,12 @@ if [ -z "${OPENBLAS_CORETYPE:-}" ] && [ "$CORE" = Prescott ]; then
         OPENBLAS_CORETYPE=Haswell
     fi
     [ -n "${OPENBLAS_CORETYPE:-}" ] && export OPENBLAS_CORETYPE &&
-        TUNED="OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE"
+        TUNED="OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE "
+fi
+# ... and waiting OpenMP threads spin briefly, then sleep.
+if [ -z "${GOMP_SPINCOUNT:-}" ] && [ -z "${OMP_WAIT_POLICY:-}" ]; then
+    GOMP_SPINCOUNT=1000; export GOMP_SPINCOUNT
+    TUNED="${TUNED}GOMP_SPINCOUNT=1000"
 fi
 
 # Peak memory of our process: GNU time if it works, else none.
@@ -116,6 +124,21 @@ while [ "$i" -lt "$RUNS" ]; do
         val latency_us "$TMP/ti" >>"$TMP/t_lat"
         val images_per_s "$TMP/ti" >>"$TMP/t_ips"
     fi
+    # (d) one epoch of the cnn preset, per image
+    if [ "$CNN_N" -gt 0 ]; then
+        build/digits train --data "$DATA" --model cnn --epochs 1 \
+            --batch-size $BATCH --seed $SEED --limit "$CNN_N" \
+            --out "$TMP/c.nn" --json >"$TMP/cj" 2>/dev/null ||
+            die "digits train --model cnn failed"
+        sed -n 's/.*"train_seconds": *\([0-9.]*\).*/\1/p' "$TMP/cj" |
+            awk -v n="$CNN_N" '{print $1 / n * 1e6}' >>"$TMP/o_cnn"
+        if [ -n "$TORCH" ]; then
+            OPENBLAS_NUM_THREADS=1 "$PY" bench/torch_cnn.py "$DATA" \
+                "$CNN_N" $BATCH $SEED >"$TMP/tc" 2>/dev/null ||
+                die "torch_cnn.py failed"
+            val us_per_image "$TMP/tc" >>"$TMP/t_cnn"
+        fi
+    fi
     # (c) sgemm on the same shapes
     "$TMP/sgemm" $BATCH 200 >"$TMP/sg"
     val fwd_gflops "$TMP/sg" >>"$TMP/s_fwd"
@@ -147,6 +170,10 @@ row "    test accuracy" "$(fmt "$(median "$TMP/o_acc")" %.4f)" "$(fmt "$(median 
 row "    peak RSS MB" "$(fmt "$(median "$TMP/o_rss")" %.1f)" "$(fmt "$(median "$TMP/t_rss")" %.1f)"
 row "(b) latency, one image, us" "$(fmt "$(median "$TMP/o_lat")" %.1f)" "$(fmt "$(median "$TMP/t_lat")" %.1f)"
 row "    throughput, batches of 1000, img/s" "$(fmt "$(median "$TMP/o_ips")" %.0f)" "$(fmt "$(median "$TMP/t_ips")" %.0f)"
+if [ "$CNN_N" -gt 0 ]; then
+    row "(d) cnn epoch, us per image (${CNN_N})" \
+        "$(fmt "$(median "$TMP/o_cnn")" %.1f)" "$(fmt "$(median "$TMP/t_cnn")" %.1f)"
+fi
 echo
 printf "%-38s %12s %12s %8s\n" "" ours sgemm ratio
 row "(c) GFLOP/s (fit: $(awk -v f="$FLOP" 'BEGIN{printf "%.3f", f/1e12}') TFLOP)" \

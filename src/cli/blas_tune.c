@@ -1,15 +1,23 @@
 /*
  * blas_tune.c - the thread and kernel settings the tool runs with.
  *
- * OpenBLAS chooses its kernels once, when it loads, so the tool sets them
- * by re-executing itself once (marked by DIGITS_TUNED=1): Debian 12's
- * OpenBLAS 0.3.21 does not recognise newer Intel processors (e.g. model
- * 0xCF, Emerald Rapids) and falls back to its slowest x86-64 kernels
- * ("Prescott"), about 3x slower here. When that happens and the processor
- * has AVX-512 (or AVX2), OPENBLAS_CORETYPE is set to the newest kernel
- * family it supports. A user's own OPENBLAS_CORETYPE always wins;
- * DIGITS_NO_TUNE=1 turns this off. (Threads need no setting: libnn keeps
- * OpenBLAS on one thread inside its own, see src/nn/threads.c.)
+ * Two settings are read once, when the libraries load, so the tool sets
+ * them by re-executing itself once (marked by DIGITS_TUNED=1):
+ *  - OpenBLAS chooses its kernels at load. Debian 12's OpenBLAS 0.3.21
+ *    does not recognise newer Intel processors (e.g. model 0xCF, Emerald
+ *    Rapids) and falls back to its slowest x86-64 kernels ("Prescott"),
+ *    about 3x slower here. When that happens and the processor has AVX-512
+ *    (or AVX2), OPENBLAS_CORETYPE is set to the newest family it has.
+ *  - GNU OpenMP threads that wait for work spin for up to 300,000 rounds
+ *    (milliseconds) before they sleep. On an idle machine spinning is what
+ *    keeps a training step's many short parallel passes quick; on a busy
+ *    one a spinning thread holds a core that the thread it waits for
+ *    needs, and training became 5x slower here. GOMP_SPINCOUNT=1000 (tens
+ *    of microseconds) keeps the first and avoids the second.
+ * A user's own OPENBLAS_CORETYPE, GOMP_SPINCOUNT or OMP_WAIT_POLICY always
+ * wins; DIGITS_NO_TUNE=1 turns all of this off. (BLAS threads need no
+ * setting: libnn keeps OpenBLAS on one thread inside its own threads, see
+ * src/nn/threads.c.)
  */
 #include <stdlib.h>
 #include <string.h>
@@ -45,9 +53,16 @@ void cli_blas_tune(char **argv)
     if (getenv("DIGITS_NO_TUNE") || getenv("DIGITS_TUNED"))
         return;
     const char *core = blas_coretype();
-    if (!core)
+    bool spin = false;
+#ifdef _OPENMP
+    spin = !getenv("GOMP_SPINCOUNT") && !getenv("OMP_WAIT_POLICY");
+#endif
+    if (!core && !spin)
         return;
-    setenv("OPENBLAS_CORETYPE", core, 1);
+    if (core)
+        setenv("OPENBLAS_CORETYPE", core, 1);
+    if (spin)
+        setenv("GOMP_SPINCOUNT", "1000", 1);
     setenv("DIGITS_TUNED", "1", 1);
     execv("/proc/self/exe", argv);
     /* exec failed: carry on as we are */
