@@ -17,31 +17,9 @@
 #include "nn.h"
 #include "nn/layer.h"
 #include "nn/model.h"
+#include "util/gradcheck.h"
 
 /* ------------------------------------------------------------ helpers */
-
-static void fill_uniform(float *v, size_t n, float lo, float hi, uint64_t seed)
-{
-    nn_rng r;
-    nn_rng_seed(&r, seed);
-    for (size_t i = 0; i < n; i++)
-        v[i] = lo + (hi - lo) * nn_rng_uniform(&r);
-}
-
-/* A model holding one layer, initialised, with a workspace for B. */
-static nn_model *one_layer(nn_shape in, nn_layer_spec spec, int B)
-{
-    nn_model *m = nn_model_new(in);
-    assert_non_null(m);
-    nn_error e;
-    if (nn_model_add(m, spec, &e) != NN_OK)
-        fail_msg("add: %s", e.msg);
-    nn_rng r;
-    nn_rng_seed(&r, 1);
-    assert_int_equal(nn_model_init(m, &r, &e), NN_OK);
-    assert_int_equal(nn_model_reserve(m, B, &e), NN_OK);
-    return m;
-}
 
 static void expect_floats(const float *got, const float *want, size_t n,
                           float tol)
@@ -51,123 +29,12 @@ static void expect_floats(const float *got, const float *want, size_t n,
             fail_msg("[%zu]: got %.7g, want %.7g", i, got[i], want[i]);
 }
 
-/* L = sum(y * r) of one forward pass; the generator is reseeded so that
- * dropout draws the same mask every time. */
-static double probe_loss(nn_layer *l, const float *x, float *y,
-                         const float *r, int B, bool training)
-{
-    nn_rng_seed(l->rng, 99);
-    l->ops->forward(l, x, y, B, training);
-    double s = 0.0;
-    for (size_t i = 0; i < l->out_size * (size_t)B; i++)
-        s += (double)y[i] * r[i];
-    return s;
-}
-
-/* dL/dv[i] (v: x or l->w) by central differences against `a`. */
-static void check_one(nn_layer *l, const float *x, float *v, size_t i,
-                      float *y, const float *r, int B, bool training,
-                      double a, const char *what)
-{
-    const float h = 2e-3f;
-    float keep = v[i];
-    v[i] = keep + h;
-    double lp = probe_loss(l, x, y, r, B, training);
-    v[i] = keep - h;
-    double lm = probe_loss(l, x, y, r, B, training);
-    v[i] = keep;
-    double num = (lp - lm) / (2.0 * h);
-    double tol = 2e-3 + 1e-2 * fmax(fabs(a), fabs(num));
-    if (!(fabs(a - num) <= tol))
-        fail_msg("%s[%zu]: backward %.6f, central difference %.6f", what, i,
-                 a, num);
-}
-
-/* Checks a layer's backward (input gradient and trainable parameter
- * gradients; non-trainable ones must be zero) against central differences
- * of L = sum(y * r) for a fixed random r, so dy = r. Guards against a
- * trivially zero gradient. x (B, in) is perturbed in place and restored. */
-static void check_layer_grads(nn_model *m, float *x, int B, bool training)
-{
-    nn_layer *l = &m->layers[0];
-    size_t nin = l->in_size * (size_t)B, nout = l->out_size * (size_t)B;
-    size_t ntrain = l->n_params - l->n_nontrainable;
-    float *y = malloc(sizeof(float) * nout), *r = malloc(sizeof(float) * nout);
-    float *dy = malloc(sizeof(float) * nout), *dx = malloc(sizeof(float) * nin);
-    float *dw = malloc(sizeof(float) * (l->n_params + 1));
-    assert_true(y && r && dy && dx && dw);
-    fill_uniform(r, nout, -1.0f, 1.0f, 1234);
-    probe_loss(l, x, y, r, B, training);
-    memcpy(dy, r, sizeof(float) * nout);
-    l->ops->backward(l, x, y, dy, dx, B);
-    memcpy(dw, l->dw, sizeof(float) * l->n_params);
-    double most = 0.0;
-    for (size_t i = 0; i < nin; i++) {
-        check_one(l, x, x, i, y, r, B, training, dx[i], "dx");
-        most = fmax(most, fabs(dx[i]));
-    }
-    assert_true(most > 1e-2);
-    most = 0.0;
-    for (size_t i = 0; i < ntrain; i++) {
-        check_one(l, x, l->w, i, y, r, B, training, dw[i], "dw");
-        most = fmax(most, fabs(dw[i]));
-    }
-    assert_true(ntrain == 0 || most > 1e-2);
-    for (size_t i = ntrain; i < l->n_params; i++)
-        assert_true(dw[i] == 0.0f);
-    free(y), free(r), free(dy), free(dx), free(dw);
-}
-
-/* Checks every trainable parameter gradient of a compiled model, as
- * nn_model_train_batch(apply = false) computes it, against central
- * differences of the loss it returns; non-trainable gradients are zero. */
-static void check_model_grads(nn_model *m, const float *x,
-                              const uint8_t *labels, int B)
-{
-    nn_error e;
-    size_t n = nn_model_param_count(m);
-    float *g = malloc(sizeof(float) * n);
-    assert_non_null(g);
-    nn_rng_seed(&m->rng, 7);
-    assert_int_equal(nn_model_train_batch(m, x, labels, NULL, B, false, NULL,
-                                          NULL, &e), NN_OK);
-    memcpy(g, nn_model_grads(m), sizeof(float) * n);
-    float *w = nn_model_params(m);
-    const float h = 2e-3f;
-    double most = 0.0;
-    for (int li = 0; li < m->n_layers; li++) {
-        const nn_layer *l = &m->layers[li];
-        size_t end = l->param_off + l->n_params - l->n_nontrainable;
-        for (size_t i = l->param_off; i < end; i++) {
-            float keep = w[i];
-            double lp, lm;
-            w[i] = keep + h;
-            nn_rng_seed(&m->rng, 7);
-            nn_model_train_batch(m, x, labels, NULL, B, false, &lp, NULL, &e);
-            w[i] = keep - h;
-            nn_rng_seed(&m->rng, 7);
-            nn_model_train_batch(m, x, labels, NULL, B, false, &lm, NULL, &e);
-            w[i] = keep;
-            double num = (lp - lm) / (2.0 * h);
-            double tol = 5e-4 + 1e-2 * fmax(fabs(g[i]), fabs(num));
-            if (!(fabs(g[i] - num) <= tol))
-                fail_msg("layer %d param %zu: backward %.6f, central "
-                         "difference %.6f", li, i - l->param_off, g[i], num);
-            most = fmax(most, fabs(g[i]));
-        }
-        for (size_t i = end; i < l->param_off + l->n_params; i++)
-            assert_true(g[i] == 0.0f);
-    }
-    assert_true(most > 1e-3);
-    free(g);
-}
-
 /* ------------------------------------------------------------ flatten */
 
 static void test_flatten(void **state)
 {
     (void)state;
-    nn_model *m = one_layer(nn_shape3(3, 4, 2), nn_flatten(), 2);
+    nn_model *m = one_layer(nn_shape3(3, 4, 2), nn_flatten(), 2, 1);
     nn_layer *l = &m->layers[0];
     assert_int_equal(l->out.rank, 1);
     assert_int_equal(l->out.dim[0], 24);
@@ -192,7 +59,7 @@ static void test_dropout_inference_is_identity(void **state)
 {
     (void)state;
     enum { B = 4, N = 300 };
-    nn_model *m = one_layer(nn_shape1(N), nn_dropout(0.5f), B);
+    nn_model *m = one_layer(nn_shape1(N), nn_dropout(0.5f), B, 1);
     nn_layer *l = &m->layers[0];
     float *x = malloc(sizeof(float) * B * N), *y = malloc(sizeof(float) * B * N);
     fill_uniform(x, B * N, -1.0f, 1.0f, 4);
@@ -211,7 +78,7 @@ static void test_dropout_training(void **state)
     (void)state;
     enum { B = 20, N = 1000 };
     const float rate = 0.3f;
-    nn_model *m = one_layer(nn_shape1(N), nn_dropout(rate), B);
+    nn_model *m = one_layer(nn_shape1(N), nn_dropout(rate), B, 1);
     nn_layer *l = &m->layers[0];
     size_t n = (size_t)B * N;
     float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * n);
@@ -245,7 +112,7 @@ static void test_dropout_training(void **state)
     nn_model_free(m);
 
     /* rate 0 keeps everything, also in training */
-    m = one_layer(nn_shape3(2, 3, 4), nn_dropout(0.0f), 2);
+    m = one_layer(nn_shape3(2, 3, 4), nn_dropout(0.0f), 2, 1);
     l = &m->layers[0];
     float a[48], b[48];
     fill_uniform(a, 48, -1.0f, 1.0f, 7);
@@ -271,7 +138,7 @@ static void test_dropout_gradients(void **state)
 {
     (void)state;
     enum { B = 3 };
-    nn_model *m = one_layer(nn_shape3(3, 4, 2), nn_dropout(0.4f), B);
+    nn_model *m = one_layer(nn_shape3(3, 4, 2), nn_dropout(0.4f), B, 1);
     float x[B * 24];
     fill_uniform(x, B * 24, -1.0f, 1.0f, 8);
     check_layer_grads(m, x, B, true);
@@ -288,7 +155,7 @@ static const float bn_x[8] = {1, 0, 2, 0, 3, 2, 4, 2};
 
 static nn_model *bn_hand_model(void)
 {
-    nn_model *m = one_layer(nn_shape1(2), nn_batchnorm(), 4);
+    nn_model *m = one_layer(nn_shape1(2), nn_batchnorm(), 4, 1);
     float *w = m->layers[0].w;
     /* initial values: gamma 1, beta 0, moving mean 0, moving variance 1 */
     const float init[8] = {1, 1, 0, 0, 0, 0, 1, 1};
@@ -368,7 +235,7 @@ static void test_batchnorm_channels(void **state)
 {
     (void)state;
     enum { B = 3, H = 2, W = 3, C = 2, N = B * H * W * C };
-    nn_model *m = one_layer(nn_shape3(H, W, C), nn_batchnorm(), B);
+    nn_model *m = one_layer(nn_shape3(H, W, C), nn_batchnorm(), B, 1);
     nn_layer *l = &m->layers[0];
     assert_int_equal(l->n_params, 4 * C);
     assert_int_equal(l->n_nontrainable, 2 * C);
@@ -414,7 +281,7 @@ static void test_batchnorm_gradients(void **state)
     const int batches[] = {5, 2};
     for (int t = 0; t < 2; t++) {
         int B = batches[t];
-        nn_model *m = one_layer(shapes[t], nn_batchnorm(), B);
+        nn_model *m = one_layer(shapes[t], nn_batchnorm(), B, 1);
         nn_layer *l = &m->layers[0];
         int C = (int)(l->n_params / 4);
         fill_uniform(l->w, (size_t)C, 0.5f, 1.5f, 10);       /* gamma */
