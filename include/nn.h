@@ -62,6 +62,7 @@ const char *nn_status_str(nn_status s);
 #define NN_MAX_PARAMS        (1ull << 28)   /* parameters in one model (1 GiB) */
 #define NN_MAX_IDX_BYTES     (1ull << 32)   /* bytes of one IDX file, 4 GiB */
 #define NN_MAX_CLASSES       65536
+#define NN_MAX_EPOCHS        100000         /* epochs of one fit */
 
 /* -------------------------------------------------------------------- rng */
 
@@ -315,6 +316,15 @@ typedef bool (*nn_batch_callback)(void *user, int epoch, int step, int steps,
 typedef bool (*nn_epoch_callback)(void *user, int epoch,
                                   const nn_epoch_stats *stats);
 
+/* Random changes to each training image, drawn anew for every batch:
+ * a shift of up to `shift` pixels in each direction, a rotation of up to
+ * `rotate` degrees and a zoom by a factor in [1 - scale, 1 + scale], about
+ * the image's centre, sampled bilinearly (zero outside). All zero: none.
+ * Images keep their size; labels are unchanged. */
+typedef struct nn_augment {
+    float shift, rotate, scale;
+} nn_augment;
+
 typedef struct nn_fit_options {
     int epochs;                 /* default 1 */
     int batch_size;             /* default 32, as Keras */
@@ -322,6 +332,17 @@ typedef struct nn_fit_options {
     float validation_split;     /* last fraction of the data, as Keras; 0 */
     const nn_dataset *validation_data;  /* overrides validation_split */
     uint64_t seed;              /* shuffling, dropout, augmentation */
+    nn_augment augment;         /* rank-3 (image) inputs only; zero: none */
+    float lr_decay;             /* learning rate times lr_decay after every
+                                   epoch; 0 or 1: constant */
+    int patience;               /* early stopping, as Keras' EarlyStopping(
+                                   restore_best_weights=True): stop after
+                                   `patience` epochs without a lower
+                                   validation loss (training loss without
+                                   validation data), then restore the best
+                                   epoch's weights; 0: off */
+    bool resume;                /* continue from the training position the
+                                   model carries (see below) */
     nn_batch_callback on_batch; /* may be NULL */
     nn_epoch_callback on_epoch; /* may be NULL */
     void *user;
@@ -331,7 +352,17 @@ nn_fit_options nn_fit_defaults(void);
 
 /* Trains the compiled model on `train`. `history`, if not NULL, receives
  * one entry per completed epoch (free with nn_history_free; it is filled
- * even when fit stops early). */
+ * even when fit stops early).
+ *
+ * Checkpoints: while fit runs, the model carries its training position
+ * (epoch and step, generator state, learning-rate and early-stopping
+ * state, history so far). nn_model_save(..., with_state = true) from a
+ * callback writes it with the optimizer state; when a callback stops fit,
+ * the position is that after the last step taken. Loading such a file and
+ * calling fit with `resume` (and the same data, seed, batch size and
+ * options; `epochs` may be larger) continues exactly where it stopped:
+ * the weights come out bit-identical to an uninterrupted run with the
+ * same thread count. A fit that finishes clears the position. */
 nn_status nn_model_fit(nn_model *m, const nn_dataset *train,
                        const nn_fit_options *opts, nn_history *history,
                        nn_error *err);

@@ -56,7 +56,14 @@ nn_model *cli_model_from_file_or_spec(const char *arg, nn_shape input,
 /* Writes s as a JSON string literal. */
 void cli_json_string(FILE *f, const char *s);
 
-/* Prints a (K, K) confusion matrix and per-class accuracy. */
-void cli_print_confusion(FILE *f, const uint32_t *cm, int K);
+/* Prints a (K, K) confusion matrix and per-class accuracy; with class
+ * names (or NULL), a legend line after it. */
+void cli_print_confusion(FILE *f, const uint32_t *cm, int K,
+                         char *const *names);
+
+/* Class names for --classes: "a,b,c" split into K names (in one
+ * allocation, *names; free it). Returns false after an error line when the
+ * count is not K or a name is empty. */
+bool cli_class_names(const char *arg, int K, char ***names);
 
 #endif

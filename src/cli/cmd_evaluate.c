@@ -22,13 +22,25 @@ static void usage(void)
          "  --errors F    draw the misclassified test digits (first 100) with\n"
          "                true and predicted labels into F, a .png\n"
          "  --confusion F draw the confusion matrix as a heat map into F\n"
-         "                (.png or .svg)");
+         "                (.png or .svg)\n"
+         "  --classes A,B,...  names of the classes, in label order, for "
+         "the output");
 }
 
-static void print_json(const nn_eval *ev, const uint32_t *cm, int K)
+static void print_json(const nn_eval *ev, const uint32_t *cm, int K,
+                       char *const *names)
 {
-    printf("{\"test_loss\": %.6f, \"test_acc\": %.6f, \"n\": %zu, "
-           "\"confusion\": [", ev->loss, ev->accuracy, ev->n);
+    printf("{\"test_loss\": %.6f, \"test_acc\": %.6f, \"n\": %zu, ",
+           ev->loss, ev->accuracy, ev->n);
+    if (names) {
+        printf("\"classes\": [");
+        for (int i = 0; i < K; i++) {
+            printf("%s", i ? ", " : "");
+            cli_json_string(stdout, names[i]);
+        }
+        printf("], ");
+    }
+    printf("\"confusion\": [");
     for (int i = 0; i < K; i++) {
         printf("%s[", i ? ", " : "");
         for (int j = 0; j < K; j++)
@@ -58,11 +70,12 @@ int cmd_evaluate(int argc, char **argv)
         {"json", no_argument, 0, 'j'},
         {"errors", required_argument, 0, 'E'},
         {"confusion", required_argument, 0, 'C'},
+        {"classes", required_argument, 0, 'N'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     const char *model = "model.nn", *data = NULL, *errors = NULL,
-               *confusion = NULL;
+               *confusion = NULL, *classes = NULL;
     bool json = false;
     long threads = 0;
     int c;
@@ -74,6 +87,7 @@ int cmd_evaluate(int argc, char **argv)
         case 'j': json = true; break;
         case 'E': errors = optarg; break;
         case 'C': confusion = optarg; break;
+        case 'N': classes = optarg; break;
         case 't':
             if (!cli_int("--threads", optarg, 0, 1024, &threads))
                 return 1;
@@ -97,6 +111,7 @@ int cmd_evaluate(int argc, char **argv)
     nn_dataset test = {0};
     uint32_t *cm = NULL;
     float *probs = NULL;
+    char **names = NULL;
     int rc = 1;
     if (cli_load_split(cli_data_dir(data), "t10k", true, &test))
         goto done;
@@ -107,6 +122,8 @@ int cmd_evaluate(int argc, char **argv)
                   model, K, test.num_classes);
         goto done;
     }
+    if (classes && !cli_class_names(classes, K, &names))
+        goto done;
     cm = calloc((size_t)K * K, sizeof *cm);
     nn_eval ev;
     if (!cm) {
@@ -118,10 +135,10 @@ int cmd_evaluate(int argc, char **argv)
         goto done;
     }
     if (json) {
-        print_json(&ev, cm, K);
+        print_json(&ev, cm, K, names);
     } else {
         printf("test_loss: %.4f\ntest_acc: %.4f\n", ev.loss, ev.accuracy);
-        cli_print_confusion(stdout, cm, K);
+        cli_print_confusion(stdout, cm, K, names);
     }
     if (confusion && plot_confusion(confusion, cm, K))
         goto done;
@@ -140,6 +157,7 @@ int cmd_evaluate(int argc, char **argv)
     }
     rc = 0;
 done:
+    free(names);
     free(probs);
     free(cm);
     nn_model_free(m);

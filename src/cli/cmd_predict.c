@@ -31,7 +31,10 @@ static void usage(void)
          "                (on stderr with --json)\n"
          "  --ink MODE    dark (ink darker than the paper), light, or auto\n"
          "                (default: decided from the picture)\n"
-         "  --threads N   threads (default: all cores)");
+         "  --threads N   threads (default: all cores)\n"
+         "  --classes A,B,...  names of the classes in label order, "
+         "printed after\n"
+         "                the class number (JSON: \"class\")");
 }
 
 /* Reads all of standard input (at most the image file limit). */
@@ -95,6 +98,8 @@ typedef struct predict_args {
     bool json, show;
     long top, threads;
     nn_preprocess_options pre;
+    const char *classes;
+    char **names;         /* from --classes, or NULL */
 } predict_args;
 
 typedef struct ranked {
@@ -163,7 +168,13 @@ static int predict_one(nn_model *m, int K, const predict_args *a,
         if (!info.found) {
             printf(", \"digit\": null, \"probabilities\": null}\n");
         } else {
-            printf(", \"digit\": %d, \"probabilities\": [", order[0].digit);
+            printf(", \"digit\": %d, ", order[0].digit);
+            if (a->names) {
+                printf("\"class\": ");
+                cli_json_string(stdout, a->names[order[0].digit]);
+                printf(", ");
+            }
+            printf("\"probabilities\": [");
             for (int i = 0; i < K; i++)
                 printf("%s%.6f", i ? ", " : "", p[i]);
             printf("]");
@@ -179,10 +190,14 @@ static int predict_one(nn_model *m, int K, const predict_args *a,
     } else if (!info.found) {
         printf("%s: no digit found\n", label);
     } else {
-        printf("%s: %d (%.3f)", label, order[0].digit, order[0].p);
-        for (int i = 1; i < top; i++)
-            printf("%s %d (%.3f)", i == 1 ? ", then" : ",", order[i].digit,
-                   order[i].p);
+        printf("%s", label);
+        for (int i = 0; i < (top > 1 ? top : 1); i++) {
+            printf("%s%d", i == 0 ? ": " : i == 1 ? ", then " : ", ",
+                   order[i].digit);
+            if (a->names)
+                printf(" %s", a->names[order[i].digit]);
+            printf(" (%.3f)", order[i].p);
+        }
         printf("\n");
     }
     if (a->show)
@@ -202,6 +217,7 @@ int cmd_predict(int argc, char **argv)
         {"show", no_argument, 0, 's'},
         {"ink", required_argument, 0, 'i'},
         {"threads", required_argument, 0, 't'},
+        {"classes", required_argument, 0, 'N'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -214,6 +230,7 @@ int cmd_predict(int argc, char **argv)
         case 'm': a.model = optarg; break;
         case 'j': a.json = true; break;
         case 's': a.show = true; break;
+        case 'N': a.classes = optarg; break;
         case 'k':
             if (!cli_int("--top", optarg, 1, NN_MAX_CLASSES, &a.top))
                 return 1;
@@ -257,10 +274,13 @@ int cmd_predict(int argc, char **argv)
     if (in != NN_DIGIT_SIDE * NN_DIGIT_SIDE) {
         rc = cli_error("%s: the model takes %zu inputs per sample; predict "
                        "needs a 28x28 (784-input) model", a.model, in);
-    } else {
+    } else if (!a.classes || cli_class_names(a.classes, K, &a.names)) {
         for (int i = optind; i < argc; i++)
             rc |= predict_one(m, K, &a, argv[i]);
+    } else {
+        rc = 1;
     }
+    free(a.names);
     nn_model_free(m);
     return rc;
 }

@@ -4,6 +4,7 @@
  */
 #include <getopt.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -42,15 +43,55 @@ static void usage(void)
          "stderr\n"
          "  --plot FILE            draw loss and accuracy per epoch "
          "(training and\n"
-         "                         validation) into FILE, a .svg or .png");
+         "                         validation) into FILE, a .svg or .png\n"
+         "  --augment[=S,R,Z]      shift each training image by up to S "
+         "pixels, turn\n"
+         "                         it by up to R degrees, zoom by up to Z "
+         "(default\n"
+         "                         2,10,0.1), anew for every batch\n"
+         "  --lr-decay F           multiply the learning rate by F after "
+         "every epoch\n"
+         "  --patience N           stop after N epochs without a lower "
+         "validation\n"
+         "                         loss (training loss without "
+         "--validation-split)\n"
+         "                         and keep the best epoch's weights\n"
+         "  --checkpoint FILE      written after every epoch and on Ctrl-C "
+         "or\n"
+         "                         SIGTERM (default OUT.ckpt); removed when "
+         "training\n"
+         "                         ends\n"
+         "  --resume               continue from the checkpoint (same "
+         "options)");
 }
 
 typedef struct progress {
     FILE *f;
     bool tty;
-    int epochs, steps;
+    int epochs, steps, epoch;
     double t0, last;
+    nn_model *m;              /* checkpointed after every epoch */
+    const char *checkpoint;
+    bool failed;              /* a checkpoint could not be written */
 } progress;
+
+/* Ctrl-C and SIGTERM only raise a flag; training stops after its step. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+static void catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
 
 static double now(void)
 {
@@ -84,8 +125,9 @@ static bool on_batch(void *user, int epoch, int step, int steps, double loss,
                      double acc)
 {
     progress *p = user;
-    if (step == 1) {
+    if (epoch != p->epoch) {   /* the first step of an epoch (or resume) */
         fprintf(p->f, "Epoch %d/%d\n", epoch + 1, p->epochs);
+        p->epoch = epoch;
         p->t0 = now();
         p->last = 0;
     }
@@ -95,7 +137,7 @@ static bool on_batch(void *user, int epoch, int step, int steps, double loss,
         progress_line(p, step, steps, loss, acc, NULL);
         p->last = t;
     }
-    return true;
+    return !stop_signal;
 }
 
 static bool on_epoch(void *user, int epoch, const nn_epoch_stats *es)
@@ -103,15 +145,52 @@ static bool on_epoch(void *user, int epoch, const nn_epoch_stats *es)
     progress *p = user;
     (void)epoch;
     progress_line(p, p->steps, p->steps, es->loss, es->accuracy, es);
+    nn_error err;
+    if (nn_model_save(p->m, p->checkpoint, true, &err) != NN_OK) {
+        cli_nn_error(&err);
+        p->failed = true;
+        return false;
+    }
     return true;
 }
 
 typedef struct train_args {
-    const char *data, *model, *out, *optimizer, *plot;
-    long epochs, batch, seed, threads, limit;
-    double lr, vsplit;
-    bool json;
+    const char *data, *model, *out, *optimizer, *plot, *checkpoint;
+    long epochs, batch, seed, threads, limit, patience;
+    double lr, vsplit, lr_decay;
+    nn_augment augment;
+    bool json, resume;
 } train_args;
+
+/* "S,R,Z" for --augment; NULL (no value) gives the defaults. */
+static bool parse_augment(const char *v, nn_augment *a)
+{
+    *a = (nn_augment){2.0f, 10.0f, 0.1f};
+    if (!v)
+        return true;
+    double x[3];
+    const char *q = v;
+    for (int i = 0; i < 3; i++) {
+        char *end;
+        x[i] = strtod(q, &end);
+        if (end == q || (i < 2 ? *end != ',' : *end != '\0'))
+        {
+            cli_error("--augment: expected SHIFT,DEGREES,ZOOM such as "
+                      "2,10,0.1, got '%s'", v);
+            return false;
+        }
+        q = end + 1;
+    }
+    if (!(x[0] >= 0 && x[0] <= 64 && x[1] >= 0 && x[1] <= 180 &&
+          x[2] >= 0 && x[2] < 1))
+    {
+        cli_error("--augment: shift 0..64 pixels, 0..180 degrees, zoom "
+                  "0..0.99; got '%s'", v);
+        return false;
+    }
+    *a = (nn_augment){(float)x[0], (float)x[1], (float)x[2]};
+    return true;
+}
 
 static int parse(int argc, char **argv, train_args *a)
 {
@@ -129,6 +208,11 @@ static int parse(int argc, char **argv, train_args *a)
         {"limit", required_argument, 0, 'L'},
         {"json", no_argument, 0, 'j'},
         {"plot", required_argument, 0, 'P'},
+        {"augment", optional_argument, 0, 'A'},
+        {"lr-decay", required_argument, 0, 'D'},
+        {"patience", required_argument, 0, 'p'},
+        {"checkpoint", required_argument, 0, 'C'},
+        {"resume", no_argument, 0, 'R'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -155,6 +239,15 @@ static int parse(int argc, char **argv, train_args *a)
             ok = cli_float("--validation-split", optarg, 0.0, 0.99,
                            &a->vsplit);
             break;
+        case 'A': ok = parse_augment(optarg, &a->augment); break;
+        case 'D':
+            ok = cli_float("--lr-decay", optarg, 1e-6, 1.0, &a->lr_decay);
+            break;
+        case 'p':
+            ok = cli_int("--patience", optarg, 1, 100000, &a->patience);
+            break;
+        case 'C': a->checkpoint = optarg; break;
+        case 'R': a->resume = true; break;
         case 'h': usage(); return -1;
         default: return cli_usage_error("train", c, argv[optind - 1]);
         }
@@ -193,6 +286,46 @@ static void print_json(const train_args *a, const nn_model *m,
            "\"test_acc\": %.6f}\n", secs, ev->loss, ev->accuracy);
 }
 
+/* Prints one shell word, quoted when it needs to be. */
+static void shell_word(FILE *f, const char *w)
+{
+    if (*w && strspn(w, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                        "0123456789-_./=,:+@%") == strlen(w)) {
+        fputs(w, f);
+        return;
+    }
+    fputc('\'', f);
+    for (; *w; w++)
+        if (*w == '\'')
+            fputs("'\\''", f);
+        else
+            fputc(*w, f);
+    fputc('\'', f);
+}
+
+/* After Ctrl-C or SIGTERM: the checkpoint at the step reached, and how to
+ * go on. Exit status 128 + the signal's number, as shells report it. */
+static int interrupted(nn_model *m, const char *checkpoint, int argc,
+                       char **argv)
+{
+    int sig = stop_signal;
+    nn_error err;
+    if (nn_model_save(m, checkpoint, true, &err) != NN_OK) {
+        cli_nn_error(&err);
+        return 1;
+    }
+    fprintf(stderr, "digits: interrupted; checkpoint saved to %s; resume "
+            "with:\n  digits", checkpoint);
+    bool has_resume = false;
+    for (int i = 0; i < argc; i++) {   /* argv[0] is "train" */
+        fputc(' ', stderr);
+        shell_word(stderr, argv[i]);
+        has_resume |= strcmp(argv[i], "--resume") == 0;
+    }
+    fputs(has_resume ? "\n" : " --resume\n", stderr);
+    return 128 + sig;
+}
+
 int cmd_train(int argc, char **argv)
 {
     train_args a = {.model = "mlp", .out = "model.nn", .epochs = 5,
@@ -209,6 +342,7 @@ int cmd_train(int argc, char **argv)
     const char *dir = cli_data_dir(a.data);
     nn_dataset train = {0}, test = {0};
     nn_model *m = NULL;
+    char *ckpt = NULL;
     nn_history hist = {0};
     nn_error err;
     rc = 1;
@@ -224,22 +358,48 @@ int cmd_train(int argc, char **argv)
         used = nn_dataset_slice(&train, 0, (size_t)a.limit);
     int classes = train.num_classes > test.num_classes ? train.num_classes
                                                        : test.num_classes;
-    const char *preset_opt;
-    m = nn_model_from_spec(a.model, train.shape, classes, &preset_opt, &err);
-    if (!m) {
-        cli_error("--model: %s", err.msg);
+    if (!a.checkpoint) {
+        size_t n = strlen(a.out) + sizeof ".ckpt";
+        if ((ckpt = malloc(n)))
+            snprintf(ckpt, n, "%s.ckpt", a.out);
+        a.checkpoint = ckpt;
+    }
+    if (!a.checkpoint) {
+        cli_error("out of memory");
         goto done;
     }
-    if (!a.optimizer)
-        nn_optimizer_parse(preset_opt ? preset_opt : "rmsprop", &opt);
-    if (a.lr > 0)
-        opt.lr = (float)a.lr;
-    nn_rng rng;
-    nn_rng_seed(&rng, (uint64_t)a.seed);
-    if (nn_model_init(m, &rng, &err) ||
-        nn_model_compile(m, NN_LOSS_CATEGORICAL_CROSSENTROPY, opt, &err)) {
-        cli_nn_error(&err);
-        goto done;
+    if (a.resume) {
+        /* The checkpoint carries the model, its optimizer and position. */
+        if (!(m = nn_model_load(a.checkpoint, &err))) {
+            cli_nn_error(&err);
+            goto done;
+        }
+        nn_shape in = nn_model_input_shape(m);
+        if (nn_shape_size(in) != nn_shape_size(train.shape)) {
+            cli_error("%s: the checkpoint's model does not take %s's images",
+                      a.checkpoint, dir);
+            goto done;
+        }
+    } else {
+        const char *preset_opt;
+        m = nn_model_from_spec(a.model, train.shape, classes, &preset_opt,
+                               &err);
+        if (!m) {
+            cli_error("--model: %s", err.msg);
+            goto done;
+        }
+        if (!a.optimizer)
+            nn_optimizer_parse(preset_opt ? preset_opt : "rmsprop", &opt);
+        if (a.lr > 0)
+            opt.lr = (float)a.lr;
+        nn_rng rng;
+        nn_rng_seed(&rng, (uint64_t)a.seed);
+        if (nn_model_init(m, &rng, &err) ||
+            nn_model_compile(m, NN_LOSS_CATEGORICAL_CROSSENTROPY, opt,
+                             &err)) {
+            cli_nn_error(&err);
+            goto done;
+        }
     }
     FILE *human = a.json ? stderr : stdout;
     size_t need = nn_model_summary(m, NULL, 0);
@@ -250,25 +410,41 @@ int cmd_train(int argc, char **argv)
         free(sum);
     }
     progress p = {.f = human, .tty = isatty(fileno(human)),
-                  .epochs = (int)a.epochs};
+                  .epochs = (int)a.epochs, .epoch = -1, .m = m,
+                  .checkpoint = a.checkpoint};
     nn_fit_options fo = nn_fit_defaults();
     fo.epochs = (int)a.epochs;
     fo.batch_size = (int)a.batch;
     fo.validation_split = (float)a.vsplit;
     fo.seed = (uint64_t)a.seed;
+    fo.augment = a.augment;
+    fo.lr_decay = (float)a.lr_decay;
+    fo.patience = (int)a.patience;
+    fo.resume = a.resume;
     fo.on_batch = on_batch;
     fo.on_epoch = on_epoch;
     fo.user = &p;
+    catch_signals();
     double t0 = now();
     if (nn_model_fit(m, &used, &fo, &hist, &err) != NN_OK) {
-        cli_nn_error(&err);
+        if (err.code == NN_ERR_INTERRUPTED && stop_signal) {
+            rc = interrupted(m, a.checkpoint, argc, argv);
+            goto done;
+        }
+        if (!p.failed)
+            cli_nn_error(&err);
         goto done;
     }
     double secs = now() - t0;
+    if (hist.epochs < fo.epochs)
+        fprintf(human, "early stopping after epoch %d: no lower loss for %ld "
+                "epochs; kept the weights of the best epoch\n", hist.epochs,
+                a.patience);
     if (nn_model_save(m, a.out, false, &err) != NN_OK) {
         cli_nn_error(&err);
         goto done;
     }
+    unlink(a.checkpoint);   /* the model is safe: the checkpoint goes */
     if (a.plot && plot_history(a.plot, &hist))
         goto done;
     nn_eval ev;
@@ -284,6 +460,7 @@ int cmd_train(int argc, char **argv)
     }
     rc = 0;
 done:
+    free(ckpt);
     nn_history_free(&hist);
     nn_model_free(m);
     nn_dataset_free(&train);

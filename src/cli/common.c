@@ -192,7 +192,42 @@ void cli_json_string(FILE *f, const char *s)
     fputc('"', f);
 }
 
-void cli_print_confusion(FILE *f, const uint32_t *cm, int K)
+bool cli_class_names(const char *arg, int K, char ***names)
+{
+    int n = 1;
+    for (const char *c = arg; *c; c++)
+        n += *c == ',';
+    if (n != K) {
+        cli_error("--classes: %d names given, the model has %d classes", n,
+                  K);
+        return false;
+    }
+    size_t len = strlen(arg) + 1;
+    char **v = malloc(sizeof(char *) * (size_t)K + len);
+    if (!v) {
+        cli_error("out of memory");
+        return false;
+    }
+    char *text = (char *)(v + K);
+    memcpy(text, arg, len);
+    for (int i = 0; i < K; i++) {
+        v[i] = text;
+        char *comma = strchr(text, ',');
+        if (comma)
+            *comma = '\0';
+        if (!*v[i]) {
+            free(v);
+            cli_error("--classes: name %d is empty", i + 1);
+            return false;
+        }
+        text = comma ? comma + 1 : text + strlen(text);
+    }
+    *names = v;
+    return true;
+}
+
+void cli_print_confusion(FILE *f, const uint32_t *cm, int K,
+                         char *const *names)
 {
     fprintf(f, "confusion matrix (rows: true class, columns: predicted)\n");
     fprintf(f, "%6s", "");
@@ -210,5 +245,11 @@ void cli_print_confusion(FILE *f, const uint32_t *cm, int K)
             fprintf(f, "  %.4f\n", (double)cm[(size_t)i * K + i] / row);
         else
             fprintf(f, "  -\n");
+    }
+    if (names) {
+        fprintf(f, "classes:");
+        for (int i = 0; i < K; i++)
+            fprintf(f, " %d=%s", i, names[i]);
+        fprintf(f, "\n");
     }
 }

@@ -59,6 +59,8 @@ void nn_model_free(nn_model *m)
     free(m->grads);
     free(m->opt_state);
     free(m->ws);
+    free(m->pos.hist);
+    free(m->best);
     free(m);
 }
 

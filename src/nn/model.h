@@ -7,6 +7,27 @@
 
 #include "nn/layer.h"
 
+/* Where a fit stands (nn_fit_options.resume; saved in checkpoints). */
+typedef struct nn_fit_pos {
+    bool valid;
+    int epoch, step;          /* the next step: `step` of epoch `epoch` */
+    double loss_sum;          /* the current epoch's sums so far */
+    uint64_t correct, seen;
+    nn_rng rng;               /* m->rng (dropout, augmentation) there */
+    float base_lr;            /* learning rate before any decay */
+    double best;              /* early stopping: lowest monitored loss, */
+    int best_epoch, wait;     /* its epoch (-1: none), epochs since */
+    int n_hist;               /* completed epochs' statistics */
+    nn_epoch_stats *hist;     /* (n_hist), owned */
+    /* The settings the run started with; resume requires the same. */
+    uint64_t seed;
+    int batch_size;
+    uint32_t n_train;
+    float lr_decay, validation_split;
+    int patience;
+    nn_augment augment;
+} nn_fit_pos;
+
 struct nn_model {
     nn_shape input;
     size_t in_size;
@@ -34,6 +55,8 @@ struct nn_model {
     float *g[2];
 
     nn_rng rng;          /* training randomness: dropout, augmentation */
+    nn_fit_pos pos;      /* training position while fit runs */
+    float *best;         /* (n_params) early stopping's best weights, or NULL */
 };
 
 /* Makes sure the workspace holds batches of B; reallocates only to grow. */

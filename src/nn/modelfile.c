@@ -24,6 +24,9 @@
 #define HEADER_SIZE 64
 #define LAYER_SIZE 40
 #define FLAG_OPT_STATE 1u
+#define FLAG_POSITION 2u     /* a training position follows the state */
+#define POS_SIZE 120
+#define HIST_SIZE 40
 
 static void put_f32(unsigned char *p, float f)
 {
@@ -49,6 +52,68 @@ static void put_u64(unsigned char *p, uint64_t v)
 static uint64_t get_u64(const unsigned char *p)
 {
     return (uint64_t)nn_get_u32(p) | (uint64_t)nn_get_u32(p + 4) << 32;
+}
+
+static void put_f64(unsigned char *p, double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, 8);
+    put_u64(p, u);
+}
+
+static double get_f64(const unsigned char *p)
+{
+    uint64_t u = get_u64(p);
+    double d;
+    memcpy(&d, &u, 8);
+    return d;
+}
+
+/* The training position (docs/model-format.md, "Training position"):
+ *   0 epoch  4 step  8 loss sum (f64)  16 correct (u64)  24 seen (u64)
+ *  32 generator state (4 x u32)  48 base learning rate (f32)
+ *  52 best epoch (u32, 0xffffffff: none)  56 best loss (f64)  64 wait
+ *  68 flags (bit 0: best weights follow)  72 seed (u64)  80 batch size
+ *  84 training samples  88 lr decay (f32)  92 patience
+ *  96 augment shift, rotate, scale (3 x f32)  108 validation split (f32)
+ * 112 reserved  116 history entries
+ * then per entry loss, accuracy, val_loss, val_accuracy, seconds (f64). */
+static void encode_position(const nn_fit_pos *p, bool best,
+                            unsigned char *b)
+{
+    memset(b, 0, POS_SIZE);
+    nn_put_u32(b, (uint32_t)p->epoch);
+    nn_put_u32(b + 4, (uint32_t)p->step);
+    put_f64(b + 8, p->loss_sum);
+    put_u64(b + 16, p->correct);
+    put_u64(b + 24, p->seen);
+    for (int i = 0; i < 4; i++)
+        nn_put_u32(b + 32 + 4 * i, p->rng.s[i]);
+    put_f32(b + 48, p->base_lr);
+    nn_put_u32(b + 52, p->best_epoch < 0 ? 0xffffffffu
+                                         : (uint32_t)p->best_epoch);
+    put_f64(b + 56, p->best);
+    nn_put_u32(b + 64, (uint32_t)p->wait);
+    nn_put_u32(b + 68, best ? 1u : 0u);
+    put_u64(b + 72, p->seed);
+    nn_put_u32(b + 80, (uint32_t)p->batch_size);
+    nn_put_u32(b + 84, p->n_train);
+    put_f32(b + 88, p->lr_decay);
+    nn_put_u32(b + 92, (uint32_t)p->patience);
+    put_f32(b + 96, p->augment.shift);
+    put_f32(b + 100, p->augment.rotate);
+    put_f32(b + 104, p->augment.scale);
+    put_f32(b + 108, p->validation_split);
+    nn_put_u32(b + 116, (uint32_t)p->n_hist);
+}
+
+static void encode_hist(const nn_epoch_stats *h, unsigned char *b)
+{
+    put_f64(b, h->loss);
+    put_f64(b + 8, h->accuracy);
+    put_f64(b + 16, h->val_loss);
+    put_f64(b + 24, h->val_accuracy);
+    put_f64(b + 32, h->seconds);
 }
 
 /* Header layout (offsets):
@@ -126,7 +191,9 @@ nn_status nn_model_save(const nn_model *m, const char *path, bool with_state,
         return s;
     unsigned char h[HEADER_SIZE], r[LAYER_SIZE], o[OPT_SIZE];
     uLong crc = crc32(0L, Z_NULL, 0);
-    encode_header(m, with_state ? FLAG_OPT_STATE : 0, h);
+    bool pos = with_state && m->pos.valid;
+    encode_header(m, (with_state ? FLAG_OPT_STATE : 0) |
+                     (pos ? FLAG_POSITION : 0), h);
     bool ok = write_bytes(af.f, h, sizeof h, &crc);
     for (int i = 0; ok && i < m->n_layers; i++) {
         encode_layer(&m->layers[i], r);
@@ -140,6 +207,18 @@ nn_status nn_model_save(const nn_model *m, const char *path, bool with_state,
     ok = ok && write_floats(af.f, m->params, m->n_params, &crc);
     if (with_state)
         ok = ok && write_floats(af.f, m->opt_state, 2 * m->n_params, &crc);
+    if (pos) {
+        bool best = m->pos.best_epoch >= 0 && m->best;
+        unsigned char pb[POS_SIZE], hb[HIST_SIZE];
+        encode_position(&m->pos, best, pb);
+        ok = ok && write_bytes(af.f, pb, sizeof pb, &crc);
+        for (int i = 0; ok && i < m->pos.n_hist; i++) {
+            encode_hist(&m->pos.hist[i], hb);
+            ok = ok && write_bytes(af.f, hb, sizeof hb, &crc);
+        }
+        if (best)
+            ok = ok && write_floats(af.f, m->best, m->n_params, &crc);
+    }
     unsigned char c[4];
     nn_put_u32(c, (uint32_t)crc);
     ok = ok && fwrite(c, 1, 4, af.f) == 4;
@@ -153,6 +232,58 @@ nn_status nn_model_save(const nn_model *m, const char *path, bool with_state,
 }
 
 /* ------------------------------------------------------------- loading */
+
+/* Reads the training position at b (sizes already checked); false if its
+ * values are out of range or memory runs out. */
+static bool decode_position(nn_model *m, const unsigned char *b,
+                            uint32_t n_hist, bool best)
+{
+    nn_fit_pos *p = &m->pos;
+    uint32_t be = nn_get_u32(b + 52);
+    *p = (nn_fit_pos){
+        .valid = true,
+        .epoch = (int)(nn_get_u32(b) & 0x7fffffff),
+        .step = (int)(nn_get_u32(b + 4) & 0x7fffffff),
+        .loss_sum = get_f64(b + 8),
+        .correct = get_u64(b + 16),
+        .seen = get_u64(b + 24),
+        .base_lr = get_f32(b + 48),
+        .best_epoch = be == 0xffffffffu ? -1 : (int)(be & 0x7fffffff),
+        .best = get_f64(b + 56),
+        .wait = (int)(nn_get_u32(b + 64) & 0x7fffffff),
+        .seed = get_u64(b + 72),
+        .batch_size = (int)(nn_get_u32(b + 80) & 0x7fffffff),
+        .n_train = nn_get_u32(b + 84),
+        .lr_decay = get_f32(b + 88),
+        .patience = (int)(nn_get_u32(b + 92) & 0x7fffffff),
+        .augment = {get_f32(b + 96), get_f32(b + 100), get_f32(b + 104)},
+        .validation_split = get_f32(b + 108),
+        .n_hist = (int)n_hist,
+    };
+    for (int i = 0; i < 4; i++)
+        p->rng.s[i] = nn_get_u32(b + 32 + 4 * i);
+    if ((uint32_t)p->epoch != n_hist || p->epoch > NN_MAX_EPOCHS ||
+        p->seen > p->n_train || p->correct > p->seen ||
+        (best != (p->best_epoch >= 0)) || p->best_epoch >= p->epoch ||
+        !isfinite(p->loss_sum) || !(p->base_lr > 0.0f))
+        return false;
+    const unsigned char *h = b + POS_SIZE;
+    if (n_hist) {
+        if (!(p->hist = malloc(sizeof *p->hist * n_hist)))
+            return false;
+        for (uint32_t i = 0; i < n_hist; i++, h += HIST_SIZE)
+            p->hist[i] = (nn_epoch_stats){get_f64(h), get_f64(h + 8),
+                                          get_f64(h + 16), get_f64(h + 24),
+                                          get_f64(h + 32)};
+    }
+    if (best) {
+        if (!(m->best = malloc(sizeof(float) * m->n_params)))
+            return false;
+        for (size_t i = 0; i < m->n_params; i++, h += 4)
+            m->best[i] = get_f32(h);
+    }
+    return true;
+}
 
 static nn_model *load_fail(nn_model *m, nn_error *err, nn_status code,
                            const char *what)
@@ -182,7 +313,8 @@ nn_model *nn_model_load_mem(const void *data, size_t size, nn_error *err)
     if ((uint32_t)crc != crc_stored)
         return load_fail(NULL, err, NN_ERR_FORMAT,
                          "checksum mismatch (file is damaged or truncated)");
-    if (flags & ~FLAG_OPT_STATE)
+    if ((flags & ~(FLAG_OPT_STATE | FLAG_POSITION)) ||
+        ((flags & FLAG_POSITION) && !(flags & FLAG_OPT_STATE)))
         return load_fail(NULL, err, NN_ERR_FORMAT, "unknown flags");
     uint32_t rank = nn_get_u32(p + 16), nl = nn_get_u32(p + 32);
     uint64_t np = get_u64(p + 48);
@@ -192,6 +324,22 @@ nn_model *nn_model_load_mem(const void *data, size_t size, nn_error *err)
     uint64_t nfloat = np * ((flags & FLAG_OPT_STATE) ? 3 : 1);
     uint64_t expect = HEADER_SIZE + (uint64_t)nl * LAYER_SIZE + OPT_SIZE +
                       4 * nfloat + 4;
+    const unsigned char *pb = NULL;   /* the training position, if any */
+    uint32_t n_hist = 0;
+    bool best = false;
+    if (flags & FLAG_POSITION) {
+        if (size < expect + POS_SIZE)
+            return load_fail(NULL, err, NN_ERR_FORMAT,
+                             "file size does not match its header");
+        pb = p + expect - 4;
+        n_hist = nn_get_u32(pb + 116);
+        best = nn_get_u32(pb + 68) & 1u;
+        if (n_hist > NN_MAX_EPOCHS || (nn_get_u32(pb + 68) & ~1u))
+            return load_fail(NULL, err, NN_ERR_FORMAT,
+                             "invalid training position");
+        expect += POS_SIZE + (uint64_t)n_hist * HIST_SIZE +
+                  (best ? 4 * np : 0);
+    }
     if (expect != size)
         return load_fail(NULL, err, NN_ERR_FORMAT,
                          "file size does not match its header");
@@ -260,6 +408,9 @@ nn_model *nn_model_load_mem(const void *data, size_t size, nn_error *err)
             m->opt_state[i] = get_f32(f);
         m->opt_step = get_u64(p + 56);
     }
+    if ((flags & FLAG_POSITION) && !decode_position(m, pb, n_hist, best)) {
+        return load_fail(m, err, NN_ERR_FORMAT, "invalid training position");
+    }
     return m;
 }
 
@@ -277,7 +428,8 @@ nn_model *nn_model_load(const char *path, nn_error *err)
         return NULL;
     }
     uint64_t max = HEADER_SIZE + (uint64_t)NN_MAX_LAYERS * LAYER_SIZE +
-                   OPT_SIZE + 12 * (uint64_t)NN_MAX_PARAMS + 4;
+                   OPT_SIZE + 16 * (uint64_t)NN_MAX_PARAMS + POS_SIZE +
+                   (uint64_t)NN_MAX_EPOCHS * HIST_SIZE + 4;
     if ((uint64_t)st.st_size > max) {
         fclose(f);
         nn_fail(err, NN_ERR_LIMIT, "%s: file is larger than any model",

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "nn/augment.h"
 #include "nn/internal.h"
 #include "nn/loss.h"
 #include "nn/model.h"
@@ -270,6 +271,75 @@ static double now_seconds(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* The settings a fit runs with, as the position records them. */
+static void pos_settings(nn_fit_pos *p, const nn_fit_options *o,
+                         size_t n_train)
+{
+    p->seed = o->seed;
+    p->batch_size = o->batch_size;
+    p->n_train = (uint32_t)n_train;
+    p->lr_decay = o->lr_decay;
+    p->validation_split = o->validation_data ? -1.0f : o->validation_split;
+    p->patience = o->patience;
+    p->augment = o->augment;
+}
+
+/* Resuming requires the settings the position was made with. */
+static nn_status check_resume(const nn_model *m, const nn_fit_options *o,
+                              size_t n_train, nn_error *err)
+{
+    const nn_fit_pos *p = &m->pos;
+    if (!p->valid)
+        return nn_fail(err, NN_ERR_STATE, "fit: nothing to resume (the model "
+                       "carries no training position)");
+    nn_fit_pos now = {0};
+    pos_settings(&now, o, n_train);
+    const char *what = now.seed != p->seed ? "seed"
+        : now.batch_size != p->batch_size ? "batch size"
+        : now.n_train != p->n_train ? "number of training samples"
+        : now.lr_decay != p->lr_decay ? "learning-rate decay"
+        : now.validation_split != p->validation_split ? "validation data"
+        : now.patience != p->patience ? "patience"
+        : memcmp(&now.augment, &p->augment, sizeof now.augment) ?
+          "augmentation" : NULL;
+    if (what)
+        return nn_fail(err, NN_ERR_ARG, "fit: resume needs the same %s as "
+                       "the interrupted run", what);
+    if (p->epoch > o->epochs)
+        return nn_fail(err, NN_ERR_ARG, "fit: the checkpoint is at epoch %d, "
+                       "past the %d epochs asked for", p->epoch, o->epochs);
+    return NN_OK;
+}
+
+static bool augmenting(const nn_augment *a)
+{
+    return a->shift > 0.0f || a->rotate > 0.0f || a->scale > 0.0f;
+}
+
+static nn_status check_fit_options(const nn_model *m,
+                                   const nn_fit_options *o, nn_error *err)
+{
+    if (o->epochs < 1 || o->epochs > NN_MAX_EPOCHS || o->batch_size < 1)
+        return nn_fail(err, NN_ERR_ARG, "fit: epochs must be 1..%d and the "
+                       "batch size at least 1", NN_MAX_EPOCHS);
+    if (!(o->validation_split >= 0.0f && o->validation_split < 1.0f))
+        return nn_fail(err, NN_ERR_ARG,
+                       "fit: validation split must be in [0, 1)");
+    if (!(o->lr_decay >= 0.0f && o->lr_decay <= 1.0f))
+        return nn_fail(err, NN_ERR_ARG, "fit: lr_decay must be in [0, 1]");
+    if (o->patience < 0)
+        return nn_fail(err, NN_ERR_ARG, "fit: patience must be >= 0");
+    const nn_augment *a = &o->augment;
+    if (!(a->shift >= 0.0f && a->shift <= 64.0f && a->rotate >= 0.0f &&
+          a->rotate <= 180.0f && a->scale >= 0.0f && a->scale < 1.0f))
+        return nn_fail(err, NN_ERR_ARG, "fit: augmentation needs shift "
+                       "0..64 pixels, rotation 0..180 degrees, scale 0..1");
+    if (augmenting(a) && m->input.rank != 3)
+        return nn_fail(err, NN_ERR_ARG, "fit: augmentation needs image "
+                       "inputs (height, width, channels)");
+    return NN_OK;
+}
+
 nn_status nn_model_fit(nn_model *m, const nn_dataset *train,
                        const nn_fit_options *opts, nn_history *history,
                        nn_error *err)
@@ -278,14 +348,9 @@ nn_status nn_model_fit(nn_model *m, const nn_dataset *train,
         *history = (nn_history){0};
     nn_status s;
     if ((s = check_ready(m, err)) ||
-        (s = check_data(m, train, true, "fit", err)))
+        (s = check_data(m, train, true, "fit", err)) ||
+        (s = check_fit_options(m, opts, err)))
         return s;
-    if (opts->epochs < 1 || opts->batch_size < 1)
-        return nn_fail(err, NN_ERR_ARG, "fit: epochs and batch size must be "
-                       "at least 1");
-    if (!(opts->validation_split >= 0.0f && opts->validation_split < 1.0f))
-        return nn_fail(err, NN_ERR_ARG,
-                       "fit: validation split must be in [0, 1)");
     if (train->n > UINT32_MAX)
         return nn_fail(err, NN_ERR_LIMIT, "fit: too many samples");
 
@@ -303,6 +368,8 @@ nn_status nn_model_fit(nn_model *m, const nn_dataset *train,
     }
     if (vd && (s = check_data(m, vd, true, "validation", err)))
         return s;
+    if (opts->resume && (s = check_resume(m, opts, tr.n, err)))
+        return s;
 
     int B = opts->batch_size;
     if ((size_t)B > tr.n)
@@ -310,33 +377,60 @@ nn_status nn_model_fit(nn_model *m, const nn_dataset *train,
     if ((s = nn_model_reserve(m, B, err)) != NN_OK)
         return s;
     size_t K = m->layers[m->n_layers - 1].out_size;
+    bool aug = augmenting(&opts->augment);
     /* Everything the epochs need is allocated here, none in the steps. */
     uint32_t *order = malloc(sizeof(uint32_t) * tr.n);
     uint8_t *lab = malloc((size_t)B);                   /* (B) */
     float *tbuf = tr.targets ? malloc(sizeof(float) * K * (size_t)B)
                              : NULL;                    /* (B, K) */
-    nn_epoch_stats *hist = history ? calloc((size_t)opts->epochs,
-                                            sizeof *hist) : NULL;
-    if (!order || !lab || (tr.targets && !tbuf) || (history && !hist)) {
+    float *ascratch = aug ? malloc(sizeof(float) *
+                                   nn_augment_scratch_floats(m->input, B))
+                          : NULL;
+    nn_epoch_stats *hist = calloc((size_t)opts->epochs, sizeof *hist);
+    float *best = opts->patience && !m->best
+                      ? malloc(sizeof(float) * m->n_params) : NULL;
+    if (!order || !lab || (tr.targets && !tbuf) || (aug && !ascratch) ||
+        !hist || (opts->patience && !m->best && !best)) {
         free(order);
         free(lab);
         free(tbuf);
+        free(ascratch);
         free(hist);
+        free(best);
         return nn_fail(err, NN_ERR_NOMEM, "fit: out of memory");
     }
+    if (best)
+        m->best = best;
+
+    /* The training position: fresh, or the one the model carries. */
+    nn_fit_pos *p = &m->pos;
+    if (opts->resume) {
+        if (p->n_hist > 0)
+            memcpy(hist, p->hist, sizeof *hist * (size_t)p->n_hist);
+    } else {
+        free(p->hist);
+        *p = (nn_fit_pos){.valid = true, .base_lr = m->opt.lr,
+                          .best = INFINITY, .best_epoch = -1};
+        pos_settings(p, opts, tr.n);
+        nn_rng_seed(&p->rng, opts->seed ^ 0x5eed5eedull);
+    }
+    free(p->hist);
+    p->hist = hist;
+    if (history)
+        history->epoch = hist;
+
+    /* Each epoch shuffles the previous epoch's order; a resumed run
+     * replays the shuffles of the epochs before its own. */
     for (size_t i = 0; i < tr.n; i++)
         order[i] = (uint32_t)i;
     nn_rng shuffle_rng;
     nn_rng_seed(&shuffle_rng, opts->seed);
-    nn_rng_seed(&m->rng, opts->seed ^ 0x5eed5eedull);
-    if (history)
-        history->epoch = hist;
+    m->rng = p->rng;
 
     int steps = (int)((tr.n + (size_t)B - 1) / (size_t)B);
+    bool early_stop = false;
     s = NN_OK;
-    for (int e = 0; e < opts->epochs && s == NN_OK; e++) {
-        double t0 = now_seconds(), loss_sum = 0.0;
-        size_t seen = 0, correct = 0;
+    for (int e = 0; e < opts->epochs && s == NN_OK && !early_stop; e++) {
         if (opts->shuffle)
             for (size_t i = tr.n - 1; i > 0; i--) {
                 size_t j = nn_rng_below(&shuffle_rng, (uint32_t)(i + 1));
@@ -344,11 +438,19 @@ nn_status nn_model_fit(nn_model *m, const nn_dataset *train,
                 order[i] = order[j];
                 order[j] = t;
             }
+        if (e < p->epoch)
+            continue;                          /* done before the resume */
+        if (opts->lr_decay > 0.0f)
+            m->opt.lr = (float)(p->base_lr * pow(opts->lr_decay, e));
+        double t0 = now_seconds();
         bool stop = false;
-        for (int st = 0; st < steps; st++) {
+        for (int st = p->step; st < steps && !stop; st++) {
             size_t begin = (size_t)st * (size_t)B;
             int bs = (int)(tr.n - begin < (size_t)B ? tr.n - begin : (size_t)B);
             nn_model_gather(m, &tr, order, begin, bs);
+            if (aug)
+                nn_augment_batch(m->x_buf, bs, m->input, &opts->augment,
+                                 &m->rng, ascratch);
             const uint8_t *labels = NULL;
             const float *targets = NULL;
             if (tr.labels) {
@@ -364,25 +466,26 @@ nn_status nn_model_fit(nn_model *m, const nn_dataset *train,
             }
             int ok = 0;
             double l = step(m, NULL, labels, targets, bs, true, &ok);
-            loss_sum += l * bs;
-            correct += (size_t)ok;
-            seen += (size_t)bs;
+            p->loss_sum += l * bs;
+            p->correct += (uint64_t)ok;
+            p->seen += (uint64_t)bs;
+            p->step = st + 1;
+            p->rng = m->rng;
             if (opts->on_batch &&
                 !opts->on_batch(opts->user, e, st + 1, steps,
-                                loss_sum / (double)seen,
-                                (double)correct / (double)seen))
+                                p->loss_sum / (double)p->seen,
+                                (double)p->correct / (double)p->seen))
                 stop = true;
-            if (stop)
-                break;
         }
-        nn_epoch_stats es = {.loss = loss_sum / (double)seen,
-                             .accuracy = (double)correct / (double)seen,
-                             .val_loss = NAN, .val_accuracy = NAN};
-        if (stop) {
+        if (stop && p->step < steps) {
             s = nn_fail(err, NN_ERR_INTERRUPTED,
                         "training stopped during epoch %d", e + 1);
             break;
         }
+        nn_epoch_stats es = {.loss = p->loss_sum / (double)p->seen,
+                             .accuracy = (double)p->correct /
+                                         (double)p->seen,
+                             .val_loss = NAN, .val_accuracy = NAN};
         if (vd) {
             nn_eval ev;
             if ((s = nn_model_evaluate(m, vd, &ev, NULL, err)) != NN_OK)
@@ -391,16 +494,50 @@ nn_status nn_model_fit(nn_model *m, const nn_dataset *train,
             es.val_accuracy = ev.accuracy;
         }
         es.seconds = now_seconds() - t0;
-        if (history) {
-            hist[e] = es;
-            history->epochs = e + 1;
+        if (opts->patience) {   /* Keras' EarlyStopping, min_delta 0 */
+            double watched = vd ? es.val_loss : es.loss;
+            if (watched < p->best) {
+                p->best = watched;
+                p->best_epoch = e;
+                p->wait = 0;
+                memcpy(m->best, m->params, sizeof(float) * m->n_params);
+            } else if (++p->wait >= opts->patience) {
+                early_stop = true;
+            }
         }
-        if (opts->on_epoch && !opts->on_epoch(opts->user, e, &es))
+        hist[e] = es;
+        p->n_hist = e + 1;
+        p->epoch = e + 1;
+        p->step = 0;
+        p->loss_sum = 0.0;
+        p->correct = p->seen = 0;
+        if (history)
+            history->epochs = e + 1;
+        if (stop || (opts->on_epoch && !opts->on_epoch(opts->user, e, &es)))
             s = nn_fail(err, NN_ERR_INTERRUPTED,
                         "training stopped after epoch %d", e + 1);
+    }
+    if (s == NN_OK) {
+        if (opts->patience && p->best_epoch >= 0)
+            memcpy(m->params, m->best, sizeof(float) * m->n_params);
+        /* Finished: the position goes; the history stays the caller's. */
+        p->hist = NULL;
+        p->n_hist = 0;
+        p->valid = false;
+        if (!history)
+            free(hist);
+    } else if (history) {
+        /* The model keeps its own copy for a checkpoint. */
+        nn_epoch_stats *keep = malloc(sizeof *keep * (size_t)opts->epochs);
+        if (keep)
+            memcpy(keep, hist, sizeof *keep * (size_t)opts->epochs);
+        p->hist = keep;
+        if (!keep)
+            p->n_hist = 0;
     }
     free(order);
     free(lab);
     free(tbuf);
+    free(ascratch);
     return s;
 }

@@ -138,6 +138,36 @@ expect_fail "evaluate folder as model" "$T: " "$DIGITS" evaluate --model "$T" --
 expect_fail "out into missing folder" "cannot create" "$DIGITS" train --data "$D" --model "dense(10,softmax)" --epochs 1 --out "$T/no/such/dir/m.nn"
 ls "$T"/*.tmp.* >/dev/null 2>&1 && bad "temporary files left behind" || ok
 
+# --- training options: augmentation, schedule, early stopping, class names
+expect_fail "bad augment" "--augment: expected" "$DIGITS" train --augment=2,x --data "$T/none"
+expect_fail "augment out of range" "--augment: " "$DIGITS" train --augment=2,200,0.1 --data "$T/none"
+expect_fail "bad lr-decay" "--lr-decay" "$DIGITS" train --lr-decay 2 --data "$T/none"
+expect_fail "bad patience" "--patience" "$DIGITS" train --patience 0 --data "$T/none"
+expect_ok "train augment decay patience" "$DIGITS" train --data "$D" --model "dense(16,relu) dense(10,softmax)" --epochs 3 --augment --lr-decay 0.9 --patience 1 --validation-split 0.2 --out "$T/aug.nn"
+grep -q '^test_acc: ' "$T/out" && ok || bad "train with augmentation: no test_acc"
+[ -f "$T/aug.nn" ] && [ ! -e "$T/aug.nn.ckpt" ] && ok || bad "checkpoint not removed after training"
+expect_fail "resume without checkpoint" "aug.nn.ckpt: cannot open" "$DIGITS" train --data "$D" --out "$T/aug.nn" --resume
+expect_ok "evaluate classes" "$DIGITS" evaluate --model "$T/m.nn" --data "$D" --classes a,b,c,d,e,f,g,h,i,j
+grep -q '^classes: 0=a 1=b' "$T/out" && ok || bad "evaluate --classes legend"
+expect_fail "classes count" "--classes: 2 names given, the model has 10" "$DIGITS" evaluate --model "$T/m.nn" --data "$D" --classes a,b
+
+# --- Ctrl-C: a checkpoint at the step reached, the command to resume, and
+# the resumed run ends with the same model as one never interrupted
+D2=$T/mid; make_set "$D2" 3000
+run_train() { "$DIGITS" train --data "$D2" --model "conv2d(8,3,relu) maxpool(2) flatten dropout(0.2) dense(10,softmax)" --epochs 6 --batch-size 16 --augment "$@"; }
+"$DIGITS" train --data "$D2" --model "conv2d(8,3,relu) maxpool(2) flatten dropout(0.2) dense(10,softmax)" --epochs 6 --batch-size 16 --augment --out "$T/int.nn" >"$T/int.out" 2>"$T/int.err" &
+pid=$!
+i=0; while [ ! -e "$T/int.nn.ckpt" ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i + 1)); done
+sleep 0.1
+kill -INT $pid; wait $pid; rc=$?
+if [ $rc -eq 130 ] && grep -q 'checkpoint saved to .*int.nn.ckpt; resume with' "$T/int.err" && [ -e "$T/int.nn.ckpt" ] && [ ! -e "$T/int.nn" ]; then ok
+else bad "SIGINT: exit $rc, $(tail -2 "$T/int.err")"; fi
+grep -q -- '--resume$' "$T/int.err" && ok || bad "SIGINT: no resume command"
+expect_ok "resume after SIGINT" run_train --out "$T/int.nn" --resume
+expect_ok "uninterrupted run" run_train --out "$T/whole.nn"
+cmp -s "$T/int.nn" "$T/whole.nn" && ok || bad "resumed model differs from an uninterrupted run"
+[ ! -e "$T/int.nn.ckpt" ] && ok || bad "checkpoint left after resumed run"
+
 # --- the real data set, when present: a subset, one epoch, well above chance
 if [ -f "$MNIST/train-images-idx3-ubyte" ] || [ -f "$MNIST/train-images-idx3-ubyte.gz" ]; then
     expect_ok "real MNIST info" "$DIGITS" info --data "$MNIST"
