@@ -8,35 +8,8 @@
 # Usage: DIGITS=build/digits sh tests/cli/predict.sh
 # Ends with "N passed, N failed"; exits non-zero if any failed.
 set -u
-DIGITS=${DIGITS:-build/digits}
-case $DIGITS in /*) ;; *) DIGITS=$(pwd)/$DIGITS ;; esac
+. "$(dirname "$0")/lib.sh"
 ROOT=$(pwd)
-MNIST=${MNIST_DIR:-$(pwd)/data/mnist}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-
-expect_ok() {
-    name=$1; shift
-    if "$@" >"$T/out" 2>"$T/err"; then ok; else
-        bad "$name: exit $? ($(head -c 300 "$T/err"))"; fi
-}
-
-# expect_fail NAME PATTERN CMD...: exit 1, one line on stderr matching.
-expect_fail() {
-    name=$1 pat=$2; shift 2
-    "$@" >"$T/out" 2>"$T/err"
-    rc=$?
-    lines=$(wc -l <"$T/err")
-    if [ $rc -ne 1 ]; then bad "$name: exit $rc, want 1 ($(head -c 300 "$T/err"))"
-    elif [ "$lines" -ne 1 ]; then bad "$name: $lines lines on stderr: $(cat "$T/err")"
-    elif ! grep -q '^digits: ' "$T/err"; then bad "$name: no 'digits: ' prefix: $(cat "$T/err")"
-    elif ! grep -Eq -- "$pat" "$T/err"; then bad "$name: stderr '$(cat "$T/err")' lacks /$pat/"
-    else ok; fi
-}
 
 # --- bytes: be32 N, and a PGM picture writer (P5 is read by predict too)
 oct() { printf "\\$(printf %03o "$1")"; }
@@ -154,5 +127,4 @@ else
     echo "SKIP: round trip needs MNIST in $MNIST"
 fi
 
-echo "predict: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish predict

@@ -4,36 +4,7 @@
 # real MNIST files. Usage: DIGITS=build/digits sh tests/cli/run.sh
 # Ends with "N passed, N failed"; exits non-zero if any failed.
 set -u
-DIGITS=${DIGITS:-build/digits}
-case $DIGITS in /*) ;; *) DIGITS=$(pwd)/$DIGITS ;; esac
-MNIST=${MNIST_DIR:-$(pwd)/data/mnist}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-
-# expect_ok NAME CMD...: exit 0
-expect_ok() {
-    name=$1; shift
-    if "$@" >"$T/out" 2>"$T/err"; then ok; else
-        bad "$name: exit $? ($(head -c 300 "$T/err"))"; fi
-}
-
-# expect_fail NAME PATTERN CMD...: exit status exactly 1, exactly one line
-# on stderr, matching PATTERN (grep -E), starting with "digits: ".
-expect_fail() {
-    name=$1 pat=$2; shift 2
-    "$@" >"$T/out" 2>"$T/err"
-    rc=$?
-    lines=$(wc -l <"$T/err")
-    if [ $rc -ne 1 ]; then bad "$name: exit $rc, want 1 ($(head -c 300 "$T/err"))"
-    elif [ "$lines" -ne 1 ]; then bad "$name: $lines lines on stderr: $(cat "$T/err")"
-    elif ! grep -q '^digits: ' "$T/err"; then bad "$name: no 'digits: ' prefix: $(cat "$T/err")"
-    elif ! grep -Eq -- "$pat" "$T/err"; then bad "$name: stderr '$(cat "$T/err")' lacks /$pat/"
-    else ok; fi
-}
+. "$(dirname "$0")/lib.sh"
 
 # --- an IDX writer in sh: idx FILE TYPE RANK DIMS... then payload on stdin
 be32() { printf "\\$(printf %03o $(($1 >> 24 & 255)))\\$(printf %03o $(($1 >> 16 & 255)))\\$(printf %03o $(($1 >> 8 & 255)))\\$(printf %03o $(($1 & 255)))"; }
@@ -180,5 +151,4 @@ else
     echo "SKIP: real MNIST not in $MNIST (run scripts/fetch-mnist)"
 fi
 
-echo "cli: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish cli
