@@ -325,6 +325,18 @@ typedef struct nn_augment {
     float shift, rotate, scale;
 } nn_augment;
 
+/* The learning rate of epoch e (from 0) of E, from the compiled rate lr:
+ *   NN_LR_CONSTANT     lr
+ *   NN_LR_EXPONENTIAL  lr * lr_decay^e           (Keras ExponentialDecay,
+ *                                                 staircase, one epoch)
+ *   NN_LR_COSINE       lr * (1 + cos(pi e / E)) / 2  (Keras CosineDecay to
+ *                                                 0, stepped per epoch) */
+typedef enum nn_lr_schedule {
+    NN_LR_CONSTANT = 0,
+    NN_LR_EXPONENTIAL,
+    NN_LR_COSINE
+} nn_lr_schedule;
+
 typedef struct nn_fit_options {
     int epochs;                 /* default 1 */
     int batch_size;             /* default 32, as Keras */
@@ -333,8 +345,8 @@ typedef struct nn_fit_options {
     const nn_dataset *validation_data;  /* overrides validation_split */
     uint64_t seed;              /* shuffling, dropout, augmentation */
     nn_augment augment;         /* rank-3 (image) inputs only; zero: none */
-    float lr_decay;             /* learning rate times lr_decay after every
-                                   epoch; 0 or 1: constant */
+    nn_lr_schedule lr_schedule; /* default NN_LR_CONSTANT */
+    float lr_decay;             /* NN_LR_EXPONENTIAL's factor, (0, 1] */
     int patience;               /* early stopping, as Keras' EarlyStopping(
                                    restore_best_weights=True): stop after
                                    `patience` epochs without a lower

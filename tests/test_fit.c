@@ -72,11 +72,10 @@ static void expect_same_params(nn_model *a, nn_model *b)
 
 /* ------------------------------------------------------- lr schedule */
 
-/* Full-batch SGD without shuffling: epoch e is one step at lr * decay^e,
- * which nn_model_train_batch can take by hand. */
-static void test_lr_decay_by_hand(void **state)
+/* Full-batch SGD without shuffling: epoch e is one step at the
+ * schedule's rate, which nn_model_train_batch can take by hand. */
+static void lr_schedule_by_hand(nn_lr_schedule sched, const float *lrs)
 {
-    (void)state;
     const char *spec = "dense(6,tanh) dense(3,softmax)";
     nn_model *a = model(spec, nn_sgd(0.1f, 0.0f, false));
     nn_model *b = model(spec, nn_sgd(0.1f, 0.0f, false));
@@ -85,25 +84,35 @@ static void test_lr_decay_by_hand(void **state)
     o.epochs = 3;
     o.batch_size = N;
     o.shuffle = false;
+    o.lr_schedule = sched;
     o.lr_decay = 0.5f;
     nn_error e;
     assert_int_equal(nn_model_fit(a, &d, &o, NULL, &e), NN_OK);
-    assert_float_equal(nn_model_optimizer(a).lr, 0.025f, 1e-9);
+    assert_float_equal(nn_model_optimizer(a).lr, lrs[2], 1e-7);
 
-    float x[N * SIDE * SIDE];
+    static float x[N * SIDE * SIDE];
     for (int i = 0; i < N * SIDE * SIDE; i++)
         x[i] = images[i] * (1.0f / 255.0f);
     for (int ep = 0; ep < 3; ep++) {
-        float lr = (float)(0.1f * pow(0.5f, ep));
         assert_int_equal(nn_model_compile(b,
                              NN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY,
-                             nn_sgd(lr, 0.0f, false), &e), NN_OK);
+                             nn_sgd(lrs[ep], 0.0f, false), &e), NN_OK);
         assert_int_equal(nn_model_train_batch(b, x, labels, NULL, N, true,
                                               NULL, NULL, &e), NN_OK);
     }
     expect_same_params(a, b);
     nn_model_free(a);
     nn_model_free(b);
+}
+
+static void test_lr_schedules_by_hand(void **state)
+{
+    (void)state;
+    /* 0.1 * 0.5^e; 0.1 * (1 + cos(pi e / 3)) / 2 */
+    const float expo[3] = {0.1f, 0.05f, 0.025f};
+    const float cosine[3] = {0.1f, 0.075f, 0.025f};
+    lr_schedule_by_hand(NN_LR_EXPONENTIAL, expo);
+    lr_schedule_by_hand(NN_LR_COSINE, cosine);
 }
 
 /* ---------------------------------------------------- early stopping */
@@ -185,7 +194,7 @@ static nn_fit_options resume_options(void)
     o.seed = 77;
     o.validation_split = 0.25f;
     o.augment = (nn_augment){1.0f, 10.0f, 0.1f};
-    o.lr_decay = 0.8f;
+    o.lr_schedule = NN_LR_COSINE;
     o.patience = 3;
     return o;
 }
@@ -257,6 +266,11 @@ static void test_resume_needs_same_options(void **state)
     assert_non_null(strstr(e.msg, "batch size"));
     o = resume_options();
     o.resume = true;
+    o.epochs = 5;    /* the cosine schedule depends on the run's length */
+    assert_int_equal(nn_model_fit(m, &d, &o, NULL, &e), NN_ERR_ARG);
+    assert_non_null(strstr(e.msg, "epochs"));
+    o = resume_options();
+    o.resume = true;
     o.seed = 78;
     assert_int_equal(nn_model_fit(m, &d, &o, NULL, &e), NN_ERR_ARG);
     assert_non_null(strstr(e.msg, "seed"));
@@ -287,6 +301,7 @@ static void test_bad_options(void **state)
     nn_dataset d = data(labels);
     nn_error e;
     nn_fit_options o = nn_fit_defaults();
+    o.lr_schedule = NN_LR_EXPONENTIAL;
     o.lr_decay = 1.5f;
     assert_int_equal(nn_model_fit(flat, &d, &o, NULL, &e), NN_ERR_ARG);
     o = nn_fit_defaults();
@@ -302,7 +317,7 @@ int main(void)
 {
     make_data();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lr_decay_by_hand),
+        cmocka_unit_test(test_lr_schedules_by_hand),
         cmocka_unit_test(test_patience_keeps_best),
         cmocka_unit_test(test_resume_is_bit_identical),
         cmocka_unit_test(test_resume_needs_same_options),

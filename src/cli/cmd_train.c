@@ -49,8 +49,10 @@ static void usage(void)
          "                         it by up to R degrees, zoom by up to Z "
          "(default\n"
          "                         2,10,0.1), anew for every batch\n"
-         "  --lr-decay F           multiply the learning rate by F after "
-         "every epoch\n"
+         "  --lr-decay F|cosine    multiply the learning rate by F after "
+         "every epoch,\n"
+         "                         or lower it along a half cosine to 0 "
+         "over the run\n"
          "  --patience N           stop after N epochs without a lower "
          "validation\n"
          "                         loss (training loss without "
@@ -158,6 +160,7 @@ typedef struct train_args {
     const char *data, *model, *out, *optimizer, *plot, *checkpoint;
     long epochs, batch, seed, threads, limit, patience;
     double lr, vsplit, lr_decay;
+    bool cosine;
     nn_augment augment;
     bool json, resume;
 } train_args;
@@ -241,7 +244,9 @@ static int parse(int argc, char **argv, train_args *a)
             break;
         case 'A': ok = parse_augment(optarg, &a->augment); break;
         case 'D':
-            ok = cli_float("--lr-decay", optarg, 1e-6, 1.0, &a->lr_decay);
+            a->cosine = !strcmp(optarg, "cosine");
+            ok = a->cosine ||
+                 cli_float("--lr-decay", optarg, 1e-6, 1.0, &a->lr_decay);
             break;
         case 'p':
             ok = cli_int("--patience", optarg, 1, 100000, &a->patience);
@@ -418,6 +423,8 @@ int cmd_train(int argc, char **argv)
     fo.validation_split = (float)a.vsplit;
     fo.seed = (uint64_t)a.seed;
     fo.augment = a.augment;
+    fo.lr_schedule = a.cosine ? NN_LR_COSINE
+                   : a.lr_decay > 0 ? NN_LR_EXPONENTIAL : NN_LR_CONSTANT;
     fo.lr_decay = (float)a.lr_decay;
     fo.patience = (int)a.patience;
     fo.resume = a.resume;

@@ -23,8 +23,9 @@ typedef struct nn_fit_pos {
     uint64_t seed;
     int batch_size;
     uint32_t n_train;
+    nn_lr_schedule lr_schedule;
     float lr_decay, validation_split;
-    int patience;
+    int patience, epochs;     /* epochs: the cosine schedule's length */
     nn_augment augment;
 } nn_fit_pos;
 

@@ -25,7 +25,7 @@
 #define LAYER_SIZE 40
 #define FLAG_OPT_STATE 1u
 #define FLAG_POSITION 2u     /* a training position follows the state */
-#define POS_SIZE 120
+#define POS_SIZE 128
 #define HIST_SIZE 40
 
 static void put_f32(unsigned char *p, float f)
@@ -76,7 +76,7 @@ static double get_f64(const unsigned char *p)
  *  68 flags (bit 0: best weights follow)  72 seed (u64)  80 batch size
  *  84 training samples  88 lr decay (f32)  92 patience
  *  96 augment shift, rotate, scale (3 x f32)  108 validation split (f32)
- * 112 reserved  116 history entries
+ * 112 schedule  116 history entries  120 epochs (cosine)  124 reserved
  * then per entry loss, accuracy, val_loss, val_accuracy, seconds (f64). */
 static void encode_position(const nn_fit_pos *p, bool best,
                             unsigned char *b)
@@ -104,7 +104,9 @@ static void encode_position(const nn_fit_pos *p, bool best,
     put_f32(b + 100, p->augment.rotate);
     put_f32(b + 104, p->augment.scale);
     put_f32(b + 108, p->validation_split);
+    nn_put_u32(b + 112, (uint32_t)p->lr_schedule);
     nn_put_u32(b + 116, (uint32_t)p->n_hist);
+    nn_put_u32(b + 120, (uint32_t)p->epochs);
 }
 
 static void encode_hist(const nn_epoch_stats *h, unsigned char *b)
@@ -258,14 +260,17 @@ static bool decode_position(nn_model *m, const unsigned char *b,
         .patience = (int)(nn_get_u32(b + 92) & 0x7fffffff),
         .augment = {get_f32(b + 96), get_f32(b + 100), get_f32(b + 104)},
         .validation_split = get_f32(b + 108),
+        .lr_schedule = (nn_lr_schedule)(nn_get_u32(b + 112) & 0xff),
         .n_hist = (int)n_hist,
+        .epochs = (int)(nn_get_u32(b + 120) & 0x7fffffff),
     };
     for (int i = 0; i < 4; i++)
         p->rng.s[i] = nn_get_u32(b + 32 + 4 * i);
     if ((uint32_t)p->epoch != n_hist || p->epoch > NN_MAX_EPOCHS ||
         p->seen > p->n_train || p->correct > p->seen ||
         (best != (p->best_epoch >= 0)) || p->best_epoch >= p->epoch ||
-        !isfinite(p->loss_sum) || !(p->base_lr > 0.0f))
+        !isfinite(p->loss_sum) || !(p->base_lr > 0.0f) ||
+        nn_get_u32(b + 112) > NN_LR_COSINE || p->epochs > NN_MAX_EPOCHS)
         return false;
     const unsigned char *h = b + POS_SIZE;
     if (n_hist) {

@@ -278,7 +278,9 @@ static void pos_settings(nn_fit_pos *p, const nn_fit_options *o,
     p->seed = o->seed;
     p->batch_size = o->batch_size;
     p->n_train = (uint32_t)n_train;
-    p->lr_decay = o->lr_decay;
+    p->lr_schedule = o->lr_schedule;
+    p->lr_decay = o->lr_schedule == NN_LR_EXPONENTIAL ? o->lr_decay : 0.0f;
+    p->epochs = o->lr_schedule == NN_LR_COSINE ? o->epochs : 0;
     p->validation_split = o->validation_data ? -1.0f : o->validation_split;
     p->patience = o->patience;
     p->augment = o->augment;
@@ -297,7 +299,9 @@ static nn_status check_resume(const nn_model *m, const nn_fit_options *o,
     const char *what = now.seed != p->seed ? "seed"
         : now.batch_size != p->batch_size ? "batch size"
         : now.n_train != p->n_train ? "number of training samples"
-        : now.lr_decay != p->lr_decay ? "learning-rate decay"
+        : now.lr_schedule != p->lr_schedule || now.lr_decay != p->lr_decay
+          ? "learning-rate schedule"
+        : now.epochs != p->epochs ? "number of epochs (cosine schedule)"
         : now.validation_split != p->validation_split ? "validation data"
         : now.patience != p->patience ? "patience"
         : memcmp(&now.augment, &p->augment, sizeof now.augment) ?
@@ -325,8 +329,12 @@ static nn_status check_fit_options(const nn_model *m,
     if (!(o->validation_split >= 0.0f && o->validation_split < 1.0f))
         return nn_fail(err, NN_ERR_ARG,
                        "fit: validation split must be in [0, 1)");
-    if (!(o->lr_decay >= 0.0f && o->lr_decay <= 1.0f))
-        return nn_fail(err, NN_ERR_ARG, "fit: lr_decay must be in [0, 1]");
+    if ((unsigned)o->lr_schedule > NN_LR_COSINE)
+        return nn_fail(err, NN_ERR_ARG, "fit: unknown learning-rate "
+                       "schedule %d", (int)o->lr_schedule);
+    if (o->lr_schedule == NN_LR_EXPONENTIAL &&
+        !(o->lr_decay > 0.0f && o->lr_decay <= 1.0f))
+        return nn_fail(err, NN_ERR_ARG, "fit: lr_decay must be in (0, 1]");
     if (o->patience < 0)
         return nn_fail(err, NN_ERR_ARG, "fit: patience must be >= 0");
     const nn_augment *a = &o->augment;
@@ -440,8 +448,12 @@ nn_status nn_model_fit(nn_model *m, const nn_dataset *train,
             }
         if (e < p->epoch)
             continue;                          /* done before the resume */
-        if (opts->lr_decay > 0.0f)
+        if (opts->lr_schedule == NN_LR_EXPONENTIAL)
             m->opt.lr = (float)(p->base_lr * pow(opts->lr_decay, e));
+        else if (opts->lr_schedule == NN_LR_COSINE)
+            m->opt.lr = (float)(p->base_lr * 0.5 *
+                                (1.0 + cos(3.14159265358979323846 * e /
+                                           opts->epochs)));
         double t0 = now_seconds();
         bool stop = false;
         for (int st = p->step; st < steps && !stop; st++) {
