@@ -52,8 +52,8 @@ if [ -z "${OPENBLAS_CORETYPE:-}" ] && [ "$CORE" = Prescott ]; then
 fi
 # ... and waiting OpenMP threads spin briefly, then sleep.
 if [ -z "${GOMP_SPINCOUNT:-}" ] && [ -z "${OMP_WAIT_POLICY:-}" ]; then
-    GOMP_SPINCOUNT=1000; export GOMP_SPINCOUNT
-    TUNED="${TUNED}GOMP_SPINCOUNT=1000"
+    GOMP_SPINCOUNT=3000; export GOMP_SPINCOUNT
+    TUNED="${TUNED}GOMP_SPINCOUNT=3000"
 fi
 
 # Peak memory of our process: GNU time if it works, else none.
