@@ -131,6 +131,12 @@ typedef struct nn_idx {
 /* Loads `path` into *out. On failure *out is zeroed and err names the file
  * and the problem. Free with nn_idx_free. */
 nn_status nn_idx_load(const char *path, nn_idx *out, nn_error *err);
+
+/* Same, from `size` bytes at `data` (raw or gzip, by content; not kept
+ * after the call); `name` is used in error messages (NULL: "IDX data").
+ * Accepts exactly what nn_idx_load accepts from a file of those bytes. */
+nn_status nn_idx_load_mem(const void *data, size_t size, const char *name,
+                          nn_idx *out, nn_error *err);
 void nn_idx_free(nn_idx *x);
 
 /* Loads an images file (rank 3: n, h, w, or rank 4: n, h, w, c) and a labels
