@@ -94,6 +94,9 @@ $(O)/fuzzers/%: $(O)/fuzz/fuzz_%.o $(O)/libnn.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
 
+$(O)/tests/cli/save_loop: $(O)/tests/cli/save_loop.o $(O)/libnn.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 $(O)/fuzz/mkseeds: $(O)/fuzz/mkseeds.o $(O)/libnn.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
@@ -107,8 +110,9 @@ unit-test: $(TEST_BIN) $(REPLAY_BIN)
 	  $(VALGRIND) $(O)/replay/$$t fuzz/seeds/$$t fuzz/regress/$$t || fail=1; done; \
 	exit $$fail
 
-cli-test: $(O)/digits
+cli-test: $(O)/digits $(O)/tests/cli/save_loop
 	DIGITS=$(O)/digits sh tests/cli/run.sh
+	DIGITS=$(O)/digits SAVE_LOOP=$(O)/tests/cli/save_loop sh tests/cli/crash.sh
 	DIGITS=$(O)/digits O=build sh tests/cli/predict.sh  # its picture renderer: plain build
 
 sanitize:
@@ -162,4 +166,4 @@ clean:
 	rm -rf build build-asan build-clang build-noblas build-fuzz build-vg
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(TEST_UTIL_OBJ:.o=.d) \
-  $(FUZZ_OBJ:.o=.d) $(O)/fuzz/mkseeds.d
+  $(FUZZ_OBJ:.o=.d) $(O)/fuzz/mkseeds.d $(O)/tests/cli/save_loop.d
