@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <zlib.h>
 
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
@@ -133,6 +134,60 @@ static bool header_size(const char *fmt, const unsigned char *p, size_t n,
         return false;
     }
     return false;
+}
+
+/* Checks a PNG's compressed image data (the IDAT chunks, one zlib stream)
+ * with zlib before stb_image sees it: stb's own inflater, given invalid
+ * Huffman codes, reads memory it never wrote (found by valgrind on damaged
+ * files), so a stream zlib finds invalid is refused here. Only errors in
+ * the coding are refused: a stream cut short, or a wrong Adler-32 (which
+ * stb does not check), is left to stb as before. The output goes to a
+ * small scratch buffer and is dropped. Returns zlib's message for an
+ * invalid stream, NULL otherwise. */
+static const char *png_deflate_error(const unsigned char *p, size_t n)
+{
+    static const char *const errs[] = {"out of memory", "invalid data"};
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    bool started = false, raw = false;
+    const char *bad = NULL;
+    unsigned char scratch[1 << 15];
+    for (size_t i = 8; i + 8 <= n && !bad;) {
+        size_t len = nn_get_u32_be(p + i);
+        const unsigned char *type = p + i + 4;
+        if (len > n - i - 8)
+            break;   /* a truncated chunk: stb reports it */
+        if (!memcmp(type, "CgBI", 4))
+            raw = true;   /* Apple's PNG: raw deflate, no zlib header */
+        if (!memcmp(type, "IEND", 4))
+            break;
+        if (!memcmp(type, "IDAT", 4) && len > 0) {
+            if (!started) {
+                if (inflateInit2(&z, raw ? -15 : 15) != Z_OK)
+                    return errs[0];
+                started = true;
+            }
+            z.next_in = (Bytef *)(uintptr_t)(p + i + 8);
+            z.avail_in = (uInt)len;
+            while (z.avail_in > 0 && !bad) {
+                z.next_out = scratch;
+                z.avail_out = sizeof scratch;
+                int rc = inflate(&z, Z_NO_FLUSH);
+                if (rc == Z_STREAM_END)
+                    break;   /* anything after the stream is stb's call */
+                if (rc == Z_NEED_DICT || rc == Z_MEM_ERROR ||
+                    (rc == Z_DATA_ERROR &&
+                     !(z.msg && !strcmp(z.msg, "incorrect data check"))))
+                    bad = z.msg ? z.msg : errs[1];
+                else if (rc != Z_OK)
+                    break;   /* Z_BUF_ERROR: no progress possible */
+            }
+        }
+        i += 12 + len;
+    }
+    if (started)
+        inflateEnd(&z);
+    return bad;
 }
 
 /* The Exif orientation (1..8) of a JPEG, 1 if it has none: phones store
@@ -343,6 +398,11 @@ nn_status nn_image_load_mem(const void *data, size_t size, const char *name,
     }
     if ((st = check_size((uint64_t)w, (uint64_t)h, name, fmt, err)) != NN_OK)
         return st;
+
+    const char *zerr = strcmp(fmt, "PNG") ? NULL : png_deflate_error(p, size);
+    if (zerr)
+        return nn_fail(err, NN_ERR_FORMAT, "%s: cannot decode PNG: corrupt "
+                       "compressed data (%s)", name, zerr);
 
     bool sixteen = stbi_is_16_bit_from_memory(p, len) != 0;
     void *px;
