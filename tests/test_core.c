@@ -382,6 +382,8 @@ static void test_summary_and_spec(void **state)
         assert_null(nn_model_from_spec(bad[i], nn_shape1(4), 10, NULL, &err));
         assert_true(err.msg[0] != '\0');
     }
+    assert_null(nn_model_from_spec(NULL, nn_shape1(4), 10, NULL, &err));
+    assert_int_equal(err.code, NN_ERR_ARG);
     m = nn_model_from_spec(" dense( 8 , activation=tanh )  dense(2,softmax) ",
                            nn_shape1(4), 10, NULL, &err);
     assert_non_null(m);

@@ -47,12 +47,15 @@ pA=$("$DIGITS" predict --model "$T/refA.nn" "$T/x.pgm")
 pB=$("$DIGITS" predict --model "$T/refB.nn" "$T/x.pgm")
 [ -n "$pA" ] && [ -n "$pB" ] && ok || bad "predict on the reference models"
 
-# check FILE: byte for byte refA or refB, and it predicts as that one did
+# check FILE WHAT: byte for byte refA or refB, and it predicts as that one
+# did. FILE is copied first (one open: a writer may rename a new file over
+# it meanwhile, but never changes an open file), then the copy is checked.
 check() {
-    if cmp -s "$1" "$T/refA.nn"; then want=$pA
-    elif cmp -s "$1" "$T/refB.nn"; then want=$pB
-    else bad "$2: $1 is neither complete model ($(wc -c <"$1") bytes)"; return; fi
-    got=$("$DIGITS" predict --model "$1" "$T/x.pgm" 2>&1)
+    cp "$1" "$T/snap.nn"
+    if cmp -s "$T/snap.nn" "$T/refA.nn"; then want=$pA
+    elif cmp -s "$T/snap.nn" "$T/refB.nn"; then want=$pB
+    else bad "$2: $1 is neither complete model ($(wc -c <"$T/snap.nn") bytes)"; return; fi
+    got=$("$DIGITS" predict --model "$T/snap.nn" "$T/x.pgm" 2>&1)
     [ "$got" = "$want" ] && ok || bad "$2: predicts '$got', want '$want'"
 }
 
