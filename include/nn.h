@@ -377,7 +377,8 @@ nn_status nn_model_predict_dataset(nn_model *m, const nn_dataset *data,
 /* Writes the model (architecture, loss, optimizer settings, parameters and,
  * when `with_state`, the optimizer state for resuming) to `path`
  * atomically: a temporary file in the same folder, fsync, rename. A crash
- * at any moment leaves either the old file or the new one.
+ * at any moment leaves either the old file or the new one; temporaries
+ * that killed writers left for `path` are removed.
  * Format: docs/model-format.md. */
 nn_status nn_model_save(const nn_model *m, const char *path, bool with_state,
                         nn_error *err);
