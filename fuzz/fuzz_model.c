@@ -6,7 +6,8 @@
  * replaced by the file's real CRC-32 before loading, so mutations get past
  * the checksum and reach the header, layer and parameter checks. Mode bit 0
  * clear: the file is loaded as it is (the checksum itself is tested).
- * A model that loads is summarised and, when small, run on one sample.
+ * A model that loads is summarised and, when small, run on one sample and
+ * trained one step on two.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -57,11 +58,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t out = nn_shape_size(nn_model_output_shape(m));
     if (forward_size(m) <= (1u << 18) &&
         nn_model_param_count(m) * in <= (1u << 26)) {
-        float *x = calloc(in, sizeof *x), *y = calloc(out, sizeof *y);
+        /* predict one sample, then one training step on two (the loaded
+         * optimizer settings and state at work) */
+        float *x = calloc(2 * in, sizeof *x), *y = calloc(2 * out, sizeof *y);
         if (x && y) {
-            for (size_t i = 0; i < in; i++)
+            for (size_t i = 0; i < 2 * in; i++)
                 x[i] = (float)(i % 7) / 7.0f;
             nn_model_predict(m, x, 1, y, &err);
+            uint8_t labels[2] = {0, (uint8_t)((out - 1) % 256)};
+            for (size_t i = 0; i < 2 * out; i++)
+                y[i] = i == 0 || i == out + labels[1] ? 1.0f : 0.0f;
+            double loss;
+            int correct;
+            if (nn_model_train_batch(m, x, labels, y, 2, true, &loss,
+                                     &correct, &err) == NN_OK &&
+                (correct < 0 || correct > 2))
+                abort();
         }
         free(x);
         free(y);
