@@ -1,7 +1,8 @@
 /*
  * fuzz_idx.c - libFuzzer target for the IDX reader, raw and gzip
  * (nn_idx_load_mem), checked against the file reader (nn_idx_load on the
- * same bytes in a memfd): both must give the same status and data.
+ * same bytes in a memfd): both must accept or refuse it, and agree on the
+ * data.
  *
  * Input: the file as it is (gzip is detected by content, as in files).
  */
@@ -60,7 +61,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     nn_idx y;
     nn_status sf;
     if (load_file(data, size, &y, &sf) == 0) {
-        if (sf != s)
+        /* Both succeed or both fail. The failure may differ: the file
+         * reader inflates ahead (zlib's gzread fills 128 KiB), so corrupt
+         * data after a bad header can be what it meets first. */
+        if ((sf == NN_OK) != (s == NN_OK))
             abort();
         if (s == NN_OK && (y.rank != x.rank ||
                            memcmp(y.dim, x.dim, sizeof x.dim) != 0 ||
