@@ -3,6 +3,7 @@
  * libFuzzer, so any compiler (gcc too) and valgrind can replay a corpus.
  * Usage: replay_TARGET FILE|DIR...  (directories: every regular file in
  * them, in name order). Exits 0 when every input ran; a crash is a crash.
+ * REPLAY_VERBOSE=1 prints each input's name on stderr before running it.
  */
 #include <dirent.h>
 #include <stdint.h>
@@ -15,6 +16,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int run_file(const char *path)
 {
+    if (getenv("REPLAY_VERBOSE"))   /* names each input (to find a culprit) */
+        fprintf(stderr, "replay: %s\n", path);
     FILE *f = fopen(path, "rb");
     if (!f) {
         perror(path);

@@ -190,6 +190,89 @@ static const char *png_deflate_error(const unsigned char *p, size_t n)
     return bad;
 }
 
+/* A JPEG whose scans use quantization or Huffman tables the file never
+ * defines: stb_image decodes it anyway, from table memory it never wrote,
+ * so the picture would hold leftover heap bytes (found by valgrind on a
+ * fuzzed file, fuzz/regress/image/jpeg-no-dqt-stb-uninit). Returns what
+ * is missing, or NULL; anything else unusual (truncation, bad lengths) is
+ * left to stb. Tables must be defined before the scan that uses them; in
+ * progressive files quantization tables anywhere (they are applied at
+ * the end). */
+static const char *jpeg_missing_table(const unsigned char *p, size_t n)
+{
+    unsigned qt = 0, dc = 0, ac = 0;   /* bit t: table t defined */
+    unsigned char cq[4];               /* each component's quant table */
+    int ncomp = -1;
+    bool progressive = false;
+    size_t i = 2;
+    while (i + 4 <= n) {
+        if (p[i] != 0xFF) {   /* junk between segments: stb scans on too */
+            i++;
+            continue;
+        }
+        unsigned m = p[i + 1];
+        if (m == 0xFF || m == 0x01 || (m >= 0xD0 && m <= 0xD8)) {
+            i += m == 0xFF ? 1 : 2;
+            continue;
+        }
+        if (m == 0xD9)
+            break;
+        size_t len = (size_t)p[i + 2] << 8 | p[i + 3];
+        if (len < 2 || len > n - i - 2)
+            return NULL;
+        const unsigned char *s = p + i + 4;
+        size_t sl = len - 2;
+        if (m == 0xDB) {                       /* DQT: (Pq Tq) + 64|128 */
+            for (size_t k = 0; k < sl; k += 1 + (s[k] >> 4 ? 128 : 64))
+                qt |= (s[k] & 15) < 4 ? 1u << (s[k] & 15) : 0;
+        } else if (m == 0xC4) {                /* DHT: (Tc Th) counts values */
+            for (size_t k = 0; k + 17 <= sl;) {
+                size_t cnt = 0;
+                for (int b = 1; b <= 16; b++)
+                    cnt += s[k + b];
+                unsigned th = s[k] & 15;
+                if (th < 4)
+                    *(s[k] >> 4 ? &ac : &dc) |= 1u << th;
+                k += 17 + cnt;
+            }
+        } else if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 &&
+                   m != 0xCC) {                /* SOF */
+            if (sl < 6 || s[5] > 4 || sl < 6 + 3 * (size_t)s[5])
+                return NULL;
+            progressive = m == 0xC2 || m == 0xC6 || m == 0xCA || m == 0xCE;
+            ncomp = s[5];
+            for (int c = 0; c < ncomp; c++)
+                cq[c] = s[8 + 3 * c] & 15;
+        } else if (m == 0xDA) {                /* SOS, then entropy data */
+            if (ncomp < 0 || sl < 1 || sl < 1 + 2 * (size_t)s[0] + 3)
+                return NULL;
+            for (int c = 0; c < ncomp && !progressive; c++)
+                if (cq[c] > 3 || !(qt >> cq[c] & 1))
+                    return "quantization table";
+            int ns = s[0];
+            unsigned ss = s[1 + 2 * ns], ah = s[3 + 2 * ns] >> 4;
+            bool need_dc = ss == 0 && (!progressive || ah == 0);
+            bool need_ac = !progressive || ss > 0;
+            for (int j = 0; j < ns; j++) {
+                unsigned td = s[2 + 2 * j] >> 4, ta = s[2 + 2 * j] & 15;
+                if ((need_dc && (td > 3 || !(dc >> td & 1))) ||
+                    (need_ac && (ta > 3 || !(ac >> ta & 1))))
+                    return "Huffman table";
+            }
+            i += 2 + len;
+            while (i + 1 < n && !(p[i] == 0xFF && p[i + 1] != 0 &&
+                                  !(p[i + 1] >= 0xD0 && p[i + 1] <= 0xD7)))
+                i++;
+            continue;
+        }
+        i += 2 + len;
+    }
+    for (int c = 0; c < ncomp && progressive; c++)
+        if (cq[c] > 3 || !(qt >> cq[c] & 1))
+            return "quantization table";
+    return NULL;
+}
+
 /* The Exif orientation (1..8) of a JPEG, 1 if it has none: phones store
  * the sensor's pixels and a tag saying how to turn them for viewing. */
 static int jpeg_orientation(const unsigned char *p, size_t n)
@@ -403,6 +486,11 @@ nn_status nn_image_load_mem(const void *data, size_t size, const char *name,
     if (zerr)
         return nn_fail(err, NN_ERR_FORMAT, "%s: cannot decode PNG: corrupt "
                        "compressed data (%s)", name, zerr);
+
+    const char *miss = strcmp(fmt, "JPEG") ? NULL : jpeg_missing_table(p, size);
+    if (miss)
+        return nn_fail(err, NN_ERR_FORMAT, "%s: cannot decode JPEG: a scan "
+                       "uses a %s the file does not define", name, miss);
 
     bool sixteen = stbi_is_16_bit_from_memory(p, len) != 0;
     void *px;
