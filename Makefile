@@ -4,6 +4,8 @@
 #   make sanitize     the same tests built with ASan + UBSan (in build-asan/)
 #   make check        all of CI: gcc, clang, no-BLAS and sanitizer builds, -Werror
 #   make bench        benchmarks (bench/README.md)
+#   make fuzz         libFuzzer targets in build-fuzz/fuzzers (fuzz/README.md)
+#   make valgrind     the unit tests under valgrind memcheck (in build-vg/)
 #   make install PREFIX=/usr/local
 # Variables: BLAS=openblas|none (default: openblas when pkg-config finds it),
 #            OPENMP=1|0, O=build folder, WERROR=1, SAN=1.
@@ -31,6 +33,9 @@ ifeq ($(SAN),1)
   CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   LDFLAGS += -fsanitize=address,undefined
 endif
+ifeq ($(FUZZ),1)
+  CFLAGS += -fsanitize=fuzzer-no-link -Wno-pass-failed
+endif
 ifeq ($(OPENMP),1)
   CFLAGS  += -fopenmp
   LDFLAGS += -fopenmp
@@ -52,8 +57,19 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(O)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(O)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(O)/tests/%)
 TEST_UTIL_OBJ := $(patsubst %.c,$(O)/%.o,$(wildcard tests/util/*.c))
+# Fuzz targets (fuzz/fuzz_*.c): libFuzzer programs in $(O)/fuzzers with
+# `make fuzz`; in every build also plain replay programs ($(O)/replay/*)
+# that run the same entry point over fuzz/seeds and fuzz/regress.
+FUZZ_TARGETS := $(patsubst fuzz/fuzz_%.c,%,$(sort $(wildcard fuzz/fuzz_*.c)))
+REPLAY_BIN := $(FUZZ_TARGETS:%=$(O)/replay/%)
+FUZZ_OBJ := $(FUZZ_TARGETS:%=$(O)/fuzz/fuzz_%.o) $(O)/fuzz/replay.o
+FUZZ_CC ?= clang
+# valgrind for `make valgrind` (VALGRIND is prefixed to each unit test)
+VALGRIND_CMD := valgrind -q --error-exitcode=1 --leak-check=full \
+  --errors-for-leak-kinds=definite,indirect,possible --track-fds=no
 
-.PHONY: all test unit-test cli-test sanitize check bench install uninstall clean fuzz
+.PHONY: all test unit-test cli-test sanitize check bench install uninstall \
+        clean fuzz fuzz-seeds valgrind
 
 all: $(O)/libnn.a $(O)/digits
 
@@ -71,13 +87,33 @@ $(O)/digits: $(CLI_OBJ) $(O)/libnn.a
 $(O)/tests/%: $(O)/tests/%.o $(TEST_UTIL_OBJ) $(O)/libnn.a
 	$(CC) $(LDFLAGS) $< $(TEST_UTIL_OBJ) $(O)/libnn.a $(LDLIBS) -lcmocka -o $@
 
+$(O)/replay/%: $(O)/fuzz/fuzz_%.o $(O)/fuzz/replay.o $(O)/libnn.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(O)/fuzzers/%: $(O)/fuzz/fuzz_%.o $(O)/libnn.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
+
+$(O)/tests/cli/save_loop: $(O)/tests/cli/save_loop.o $(O)/libnn.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(O)/fuzz/mkseeds: $(O)/fuzz/mkseeds.o $(O)/libnn.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 test: unit-test cli-test
 
-unit-test: $(TEST_BIN)
-	@fail=0; for t in $(TEST_BIN); do echo "== $$t"; $$t || fail=1; done; exit $$fail
+# Unit tests, then every fuzz target replayed over its seeds and the inputs
+# that once crashed it (fuzz/regress/TARGET).
+unit-test: $(TEST_BIN) $(REPLAY_BIN)
+	@fail=0; for t in $(TEST_BIN); do echo "== $$t"; $(VALGRIND) $$t || fail=1; done; \
+	for t in $(FUZZ_TARGETS); do echo "== replay $$t"; \
+	  $(VALGRIND) $(O)/replay/$$t fuzz/seeds/$$t fuzz/regress/$$t || fail=1; done; \
+	exit $$fail
 
-cli-test: $(O)/digits
+cli-test: $(O)/digits $(O)/tests/cli/save_loop
 	DIGITS=$(O)/digits sh tests/cli/run.sh
+	DIGITS=$(O)/digits SAVE_LOOP=$(O)/tests/cli/save_loop sh tests/cli/crash.sh
 	DIGITS=$(O)/digits O=build sh tests/cli/predict.sh  # its picture renderer: plain build
 
 sanitize:
@@ -91,11 +127,27 @@ check:
 	$(MAKE) WERROR=1 O=build-noblas BLAS=none unit-test
 	$(MAKE) WERROR=1 sanitize
 
+# The unit tests and replays under valgrind memcheck: no ASan, no OpenMP
+# or OpenBLAS threads (their thread pools only slow valgrind down and keep
+# per-thread buffers it would report). MNIST_DIR points nowhere so that
+# test_preprocess skips its MNIST round trip (2 epochs of training, many
+# minutes under valgrind; the ASan build runs it).
+valgrind:
+	MNIST_DIR=/nonexistent $(MAKE) O=build-vg BLAS=none OPENMP=0 \
+	  VALGRIND="$(VALGRIND_CMD)" unit-test
+
 bench: all
 	sh bench/run.sh
 
+# libFuzzer targets (clang, ASan + UBSan, no BLAS or OpenMP): run them with
+# scripts/fuzz SECONDS [TARGET...]; see fuzz/README.md.
 fuzz:
-	$(MAKE) -C fuzz
+	$(MAKE) O=build-fuzz CC=$(FUZZ_CC) BLAS=none OPENMP=0 SAN=1 FUZZ=1 \
+	  $(FUZZ_TARGETS:%=build-fuzz/fuzzers/%)
+
+# Regenerates the committed seed corpora (fuzz/seeds) from fuzz/mkseeds.c.
+fuzz-seeds: $(O)/fuzz/mkseeds
+	rm -rf fuzz/seeds && $(O)/fuzz/mkseeds fuzz/seeds
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
@@ -114,6 +166,7 @@ uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/share/digits
 
 clean:
-	rm -rf build build-asan build-clang build-noblas
+	rm -rf build build-asan build-clang build-noblas build-fuzz build-vg
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(TEST_UTIL_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(TEST_UTIL_OBJ:.o=.d) \
+  $(FUZZ_OBJ:.o=.d) $(O)/fuzz/mkseeds.d $(O)/tests/cli/save_loop.d

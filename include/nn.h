@@ -132,6 +132,12 @@ typedef struct nn_idx {
 /* Loads `path` into *out. On failure *out is zeroed and err names the file
  * and the problem. Free with nn_idx_free. */
 nn_status nn_idx_load(const char *path, nn_idx *out, nn_error *err);
+
+/* Same, from `size` bytes at `data` (raw or gzip, by content; not kept
+ * after the call); `name` is used in error messages (NULL: "IDX data").
+ * Accepts exactly what nn_idx_load accepts from a file of those bytes. */
+nn_status nn_idx_load_mem(const void *data, size_t size, const char *name,
+                          nn_idx *out, nn_error *err);
 void nn_idx_free(nn_idx *x);
 
 /* Loads an images file (rank 3: n, h, w, or rank 4: n, h, w, c) and a labels
@@ -416,7 +422,8 @@ nn_status nn_model_predict_dataset(nn_model *m, const nn_dataset *data,
 /* Writes the model (architecture, loss, optimizer settings, parameters and,
  * when `with_state`, the optimizer state for resuming) to `path`
  * atomically: a temporary file in the same folder, fsync, rename. A crash
- * at any moment leaves either the old file or the new one.
+ * at any moment leaves either the old file or the new one; temporaries
+ * that killed writers left for `path` are removed.
  * Format: docs/model-format.md. */
 nn_status nn_model_save(const nn_model *m, const char *path, bool with_state,
                         nn_error *err);

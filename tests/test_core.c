@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -354,6 +355,50 @@ static void test_model_file_round_trip(void **state)
     nn_model_free(m);
 }
 
+/* A save removes the temporaries of killed writers of the same path (pid
+ * gone), and nothing else: a live writer's, other names', odd names. */
+static void test_save_removes_stale_temporaries(void **state)
+{
+    (void)state;
+    nn_model *m = build(NN_ACT_RELU, NN_ACT_SOFTMAX,
+                        NN_LOSS_CATEGORICAL_CROSSENTROPY, 6);
+    pid_t dead = fork();   /* a pid that surely no longer runs */
+    assert_true(dead >= 0);
+    if (dead == 0)
+        _exit(0);
+    int st;
+    assert_int_equal(waitpid(dead, &st, 0), dead);
+    char names[6][64], path[512];
+    snprintf(names[0], 64, "s.nn.tmp.%ld.0", (long)dead);          /* stale */
+    snprintf(names[1], 64, "s.nn.tmp.%ld.17", (long)dead);         /* stale */
+    snprintf(names[2], 64, "s.nn.tmp.%ld.0", (long)getppid());     /* alive */
+    snprintf(names[3], 64, "other.nn.tmp.%ld.0", (long)dead);  /* not ours */
+    snprintf(names[4], 64, "s.nn.tmp.%ld.x", (long)dead);       /* not ours */
+    snprintf(names[5], 64, "s.nn.tmp.%ld", (long)dead);         /* not ours */
+    for (int i = 0; i < 6; i++) {
+        snprintf(path, sizeof path, "%s/%s", tmpdir, names[i]);
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        fclose(f);
+    }
+    nn_error err;
+    snprintf(path, sizeof path, "%s/s.nn", tmpdir);
+    assert_int_equal(nn_model_save(m, path, false, &err), NN_OK);
+    for (int i = 0; i < 6; i++) {
+        snprintf(path, sizeof path, "%s/%s", tmpdir, names[i]);
+        if ((access(path, F_OK) == 0) != (i >= 2))
+            fail_msg("%s: %s", names[i], i >= 2 ? "removed" : "left behind");
+        if (i >= 2)
+            unlink(path);
+    }
+    snprintf(path, sizeof path, "%s/s.nn", tmpdir);
+    nn_model *l = nn_model_load(path, &err);
+    assert_non_null(l);
+    nn_model_free(l);
+    unlink(path);
+    nn_model_free(m);
+}
+
 static void test_summary_and_spec(void **state)
 {
     (void)state;
@@ -377,6 +422,8 @@ static void test_summary_and_spec(void **state)
         assert_null(nn_model_from_spec(bad[i], nn_shape1(4), 10, NULL, &err));
         assert_true(err.msg[0] != '\0');
     }
+    assert_null(nn_model_from_spec(NULL, nn_shape1(4), 10, NULL, &err));
+    assert_int_equal(err.code, NN_ERR_ARG);
     m = nn_model_from_spec(" dense( 8 , activation=tanh )  dense(2,softmax) ",
                            nn_shape1(4), 10, NULL, &err);
     assert_non_null(m);
@@ -475,6 +522,7 @@ int main(void)
         cmocka_unit_test(test_gemm_matches_reference),
         cmocka_unit_test(test_gemm_one_row),
         cmocka_unit_test(test_model_file_round_trip),
+        cmocka_unit_test(test_save_removes_stale_temporaries),
         cmocka_unit_test(test_summary_and_spec),
         cmocka_unit_test(test_fit_deterministic),
         cmocka_unit_test(test_errors),

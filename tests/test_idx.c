@@ -89,6 +89,24 @@ static void expect_fail(const char *name, nn_status code, const char *word)
     assert_null(x.data);
     assert_int_equal(x.rank, 0);
     check_msg(&err, path, word);
+
+    /* the same bytes from memory: the same verdict and message */
+    static unsigned char bytes[1 << 16];
+    struct stat st;
+    long n = -1;
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+        st.st_size < (off_t)sizeof bytes)
+        n = tu_read(name, bytes, sizeof bytes);
+    if (n < 0)
+        return;
+    nn_error e2;
+    memset(&x, 0xab, sizeof x);
+    s = nn_idx_load_mem(bytes, (size_t)n, path, &x, &e2);
+    if (s != code || strcmp(e2.msg, err.msg) != 0)
+        fail_msg("%s from memory: got %s (%s), want %s (%s)", name,
+                 nn_status_str(s), e2.msg, nn_status_str(code), err.msg);
+    assert_null(x.data);
+    assert_int_equal(x.rank, 0);
 }
 
 static unsigned char buf[8192];
@@ -117,8 +135,63 @@ static void test_good_raw_and_gz(void **state)
         assert_memory_equal(x.data, buf + 16, 60);
         nn_idx_free(&x);
         assert_null(x.data);
+        /* the same bytes from memory */
+        static unsigned char file[8192];
+        long fn = tu_read(names[k], file, sizeof file);
+        assert_true(fn > 0);
+        s = nn_idx_load_mem(file, (size_t)fn, names[k], &x, &err);
+        if (s != NN_OK)
+            fail_msg("%s from memory: %s", names[k], err.msg);
+        assert_int_equal(x.rank, 3);
+        assert_int_equal(x.dim[2], 5);
+        assert_memory_equal(x.data, buf + 16, 60);
+        nn_idx_free(&x);
     }
     nn_idx_free(NULL);
+}
+
+/* nn_idx_load_mem: gzip members read on, other trailing data ignored
+ * (as zlib's gzread does for files), and the checks on its arguments. */
+static void test_load_mem(void **state)
+{
+    (void)state;
+    uint32_t dims[2] = {5, 8};
+    size_t n = make_idx(buf, 8, 2, dims, 40);
+    unsigned char z[512];
+    size_t zn = 0;
+    /* two gzip members: the header, then the data */
+    for (int part = 0; part < 2; part++) {
+        z_stream zs;
+        memset(&zs, 0, sizeof zs);
+        assert_int_equal(deflateInit2(&zs, 6, Z_DEFLATED, 31, 8,
+                                      Z_DEFAULT_STRATEGY), Z_OK);
+        zs.next_in = buf + (part ? 12 : 0);
+        zs.avail_in = part ? (uInt)(n - 12) : 12;
+        zs.next_out = z + zn;
+        zs.avail_out = (uInt)(sizeof z - zn);
+        assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+        zn = sizeof z - zs.avail_out;
+        deflateEnd(&zs);
+    }
+    memcpy(z + zn, "tail", 4);   /* not a gzip member: ignored */
+    write_raw("two.gz", z, zn + 4);
+    nn_idx x, y;
+    nn_error err;
+    assert_int_equal(nn_idx_load_mem(z, zn + 4, "two.gz", &x, &err), NN_OK);
+    assert_int_equal(nn_idx_load(tu_path("two.gz"), &y, &err), NN_OK);
+    assert_int_equal(x.rank, 2);
+    assert_int_equal(x.dim[1], 8);
+    assert_memory_equal(x.data, buf + 12, 40);
+    assert_memory_equal(y.data, buf + 12, 40);
+    nn_idx_free(&x);
+    nn_idx_free(&y);
+
+    assert_int_equal(nn_idx_load_mem(NULL, 0, NULL, &x, &err),
+                     NN_ERR_FORMAT);
+    assert_string_equal(err.msg, "IDX data: too short for an IDX header "
+                        "(0 bytes)");
+    assert_int_equal(nn_idx_load_mem(NULL, 5, "x", &x, &err), NN_ERR_ARG);
+    assert_int_equal(nn_idx_load_mem(buf, n, "x", NULL, &err), NN_ERR_ARG);
 }
 
 /* A gzip payload larger than the first 16 MiB buffer: it must grow, keep
@@ -549,6 +622,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_raw_and_gz),
         cmocka_unit_test(test_gz_past_first_buffer),
+        cmocka_unit_test(test_load_mem),
         cmocka_unit_test(test_save_round_trip),
         cmocka_unit_test(test_save_refuses),
         cmocka_unit_test(test_broken_headers),

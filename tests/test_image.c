@@ -560,6 +560,69 @@ static void test_damaged_no_crash(void **state)
     }
 }
 
+/* A PNG whose compressed data is invalid is refused before stb_image
+ * decodes it (stb's inflater reads memory it never wrote on such data:
+ * fuzz/regress/image/png-bad-huffman-stb-uninit, found by valgrind). A
+ * stream that is only cut short still goes to stb and fails there. */
+static void test_png_corrupt_deflate(void **state)
+{
+    (void)state;
+    unsigned char grey[8 * 8];
+    for (int i = 0; i < 64; i++)
+        grey[i] = (unsigned char)(i * 4);
+    assert_true(stbi_write_png(path_of("z.png"), 8, 8, 1, grey, 8));
+    size_t n;
+    unsigned char *p = read_bytes(path_of("z.png"), &n);
+    unsigned char *idat = NULL;
+    for (size_t i = 8; i + 4 <= n && !idat; i++)
+        if (!memcmp(p + i, "IDAT", 4))
+            idat = p + i;
+    assert_non_null(idat);
+    idat[4 + 2] = 0x07;   /* first deflate block: BFINAL=1, BTYPE=11 */
+    nn_image img;
+    nn_error err;
+    assert_int_equal(nn_image_load_mem(p, n, "z.png", &img, &err),
+                     NN_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, "z.png: cannot decode PNG: corrupt "
+                                    "compressed data (invalid block type)"));
+    assert_null(img.pixels);
+    free(p);
+}
+
+/* A JPEG whose scan uses a quantization or Huffman table the file never
+ * defines is refused: stb would decode it from memory it never wrote
+ * (fuzz/regress/image/jpeg-no-dqt-stb-uninit, found by valgrind). */
+static void test_jpeg_missing_tables(void **state)
+{
+    (void)state;
+    unsigned char grey[8 * 8];
+    for (int i = 0; i < 64; i++)
+        grey[i] = (unsigned char)(i * 4);
+    assert_true(stbi_write_jpg(path_of("t.jpg"), 8, 8, 1, grey, 90));
+    size_t n;
+    unsigned char *p = read_bytes(path_of("t.jpg"), &n);
+    const unsigned char markers[2] = {0xDB, 0xC4};   /* DQT, DHT */
+    const char *what[2] = {"quantization table", "Huffman table"};
+    for (int k = 0; k < 2; k++) {
+        nn_image img;
+        nn_error err;
+        assert_int_equal(nn_image_load_mem(p, n, "t.jpg", &img, &err), NN_OK);
+        nn_image_free(&img);
+        size_t at = 0;
+        for (size_t i = 2; i + 1 < n && !at; i++)
+            if (p[i] == 0xFF && p[i + 1] == markers[k])
+                at = i + 1;
+        assert_true(at > 0);
+        p[at] = 0xEF;   /* the table segment becomes an APP15: skipped */
+        assert_int_equal(nn_image_load_mem(p, n, "t.jpg", &img, &err),
+                         NN_ERR_FORMAT);
+        assert_non_null(strstr(err.msg, what[k]));
+        assert_null(img.pixels);
+        p[at] = markers[k];
+    }
+    free(p);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -588,6 +651,8 @@ int main(void)
         cmocka_unit_test(test_jpeg_orientation),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_damaged_no_crash),
+        cmocka_unit_test(test_png_corrupt_deflate),
+        cmocka_unit_test(test_jpeg_missing_tables),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -18,6 +18,8 @@
  * of the gzip stream (not another gzip member) is ignored, as zlib does.
  */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,12 +39,22 @@ static const uint64_t max_payload =
 
 /* ------------------------------------------------------------- reading */
 
-/* An open IDX file: raw (gz == NULL, read with read()) or gzip. */
+/* An open IDX file: raw (gz == NULL, read with read()) or gzip; or IDX
+ * bytes in memory (mem != NULL): raw (copied) or gzip (inflated here with
+ * the same rules as zlib's gzread: further gzip members are read on,
+ * anything else after a member is ignored, a stream cut short just ends). */
 typedef struct idx_reader {
-    const char *path;
+    const char *path; /* the file name, or the caller's name for memory */
     int fd;           /* -1 once handed to zlib */
     gzFile gz;        /* NULL for raw files */
     uint64_t size;    /* file length in bytes (compressed for gzip) */
+    const unsigned char *mem;   /* memory input (size bytes), or NULL */
+    size_t pos;       /* next unread byte of mem */
+    z_stream zs;      /* memory gzip: the inflate state, when zinit */
+    bool zinit;       /* memory input is gzip */
+    bool zmember_end; /* a gzip member just ended */
+    bool zend;        /* no more data will come */
+    bool ztrunc;      /* the data ended inside a gzip member */
 } idx_reader;
 
 /* Opens `path`: a regular file, or a clear error (a directory, a missing
@@ -82,8 +94,71 @@ static nn_status reader_open(idx_reader *r, const char *path, nn_error *err)
     return NN_OK;
 }
 
+/* Sets up a reader over `size` bytes at `data`. */
+static nn_status reader_open_mem(idx_reader *r, const void *data, size_t size,
+                                 const char *name, nn_error *err)
+{
+    memset(r, 0, sizeof *r);
+    r->path = name;
+    r->fd = -1;
+    r->mem = data;
+    r->size = size;
+    if (size < 2 || r->mem[0] != 0x1f || r->mem[1] != 0x8b)
+        return NN_OK;   /* raw */
+    int rc = inflateInit2(&r->zs, 15 + 16);   /* gzip wrapper only */
+    if (rc != Z_OK)
+        return nn_fail(err, rc == Z_MEM_ERROR ? NN_ERR_NOMEM : NN_ERR_FORMAT,
+                       "%s: cannot start gzip decoding", name);
+    r->zinit = true;
+    return NN_OK;
+}
+
+/* Inflates up to n bytes of memory gzip data into dst (adds to *got). */
+static nn_status mem_gz_read(idx_reader *r, unsigned char *dst, size_t n,
+                             size_t *got, nn_error *err)
+{
+    z_stream *z = &r->zs;
+    while (*got < n && !r->zend) {
+        size_t left = (size_t)r->size - r->pos;
+        if (r->zmember_end) {
+            /* another member follows, or the rest is ignored (as gzread) */
+            if (left < 2 || r->mem[r->pos] != 0x1f ||
+                r->mem[r->pos + 1] != 0x8b) {
+                r->zend = true;
+                break;
+            }
+            inflateReset(z);
+            r->zmember_end = false;
+        }
+        size_t want = n - *got;
+        z->next_in = (Bytef *)(uintptr_t)(r->mem + r->pos);
+        z->avail_in = left < IO_CHUNK ? (uInt)left : (uInt)IO_CHUNK;
+        z->next_out = dst + *got;
+        z->avail_out = want < IO_CHUNK ? (uInt)want : (uInt)IO_CHUNK;
+        uInt in0 = z->avail_in, out0 = z->avail_out;
+        int rc = inflate(z, Z_NO_FLUSH);
+        r->pos += in0 - z->avail_in;
+        *got += out0 - z->avail_out;
+        if (rc == Z_STREAM_END) {
+            r->zmember_end = true;
+        } else if (rc == Z_MEM_ERROR) {
+            return nn_fail(err, NN_ERR_NOMEM, "%s: out of memory", r->path);
+        } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
+            return nn_fail(err, NN_ERR_FORMAT, "%s: corrupt gzip data (%s)",
+                           r->path, z->msg ? z->msg : "inflate failed");
+        } else if (r->pos == r->size ||
+                   (in0 == z->avail_in && out0 == z->avail_out)) {
+            r->zend = r->ztrunc = true;   /* input ran out inside a member */
+        }
+    }
+    return NN_OK;
+}
+
 static void reader_close(idx_reader *r)
 {
+    if (r->zinit)
+        inflateEnd(&r->zs);
+    r->zinit = false;
     if (r->gz)
         gzclose(r->gz);
     else if (r->fd >= 0)
@@ -102,8 +177,11 @@ static nn_status gz_failure(idx_reader *r, nn_error *err)
                        strerror(errno));
     if (code == Z_MEM_ERROR)
         return nn_fail(err, NN_ERR_NOMEM, "%s: out of memory", r->path);
+    /* zlib prefixes its own name for the file, "<fd:3>: "; ours is first */
+    const char *colon = what && !strncmp(what, "<fd:", 4) ? strstr(what, ": ")
+                                                         : NULL;
     return nn_fail(err, NN_ERR_FORMAT, "%s: corrupt gzip data (%s)", r->path,
-                   what);
+                   colon ? colon + 2 : what);
 }
 
 /* Reads up to n bytes into dst; *got < n only at the end of the data (for
@@ -112,6 +190,15 @@ static nn_status reader_read(idx_reader *r, unsigned char *dst, size_t n,
                              size_t *got, nn_error *err)
 {
     *got = 0;
+    if (r->zinit)
+        return mem_gz_read(r, dst, n, got, err);
+    if (r->mem) {
+        size_t left = (size_t)r->size - r->pos;
+        *got = n < left ? n : left;
+        memcpy(dst, r->mem + r->pos, *got);
+        r->pos += *got;
+        return NN_OK;
+    }
     while (*got < n) {
         size_t want = n - *got < IO_CHUNK ? n - *got : IO_CHUNK;
         long long k;
@@ -211,7 +298,8 @@ static nn_status check_raw_length(const idx_reader *r, uint64_t header,
 static nn_status read_payload(idx_reader *r, uint64_t payload,
                               uint8_t **data, nn_error *err)
 {
-    size_t cap = r->gz && payload > GZ_FIRST ? GZ_FIRST : (size_t)payload;
+    bool gz = r->gz || r->zinit;
+    size_t cap = gz && payload > GZ_FIRST ? GZ_FIRST : (size_t)payload;
     size_t have = 0;
     uint8_t *buf = malloc(cap);
     nn_status s = NN_OK;
@@ -261,11 +349,29 @@ static nn_status expect_end(idx_reader *r, uint64_t payload, nn_error *err)
                        "%llu bytes of data the header promises", r->path,
                        (unsigned long long)payload);
     int code = Z_OK;
-    gzerror(r->gz, &code);
-    if (code == Z_BUF_ERROR)   /* zlib: "unexpected end of file" */
+    if (r->gz)
+        gzerror(r->gz, &code);
+    if (code == Z_BUF_ERROR || r->ztrunc)   /* "unexpected end of file" */
         return nn_fail(err, NN_ERR_FORMAT, "%s: truncated gzip data (the "
                        "stream ends before its trailer)", r->path);
     return NN_OK;
+}
+
+/* Header, length check, payload and (gzip) proper end, from an open
+ * reader, which it closes. */
+static nn_status load_from(idx_reader *r, nn_idx *out, nn_error *err)
+{
+    bool gz = r->gz || r->zinit;
+    uint64_t payload = 0, header = 0;
+    nn_status s = read_header(r, out, &payload, &header, err);
+    if (s == NN_OK && !gz)
+        s = check_raw_length(r, header, payload, err);
+    if (s == NN_OK)
+        s = read_payload(r, payload, &out->data, err);
+    if (s == NN_OK && gz)
+        s = expect_end(r, payload, err);
+    reader_close(r);
+    return s;
 }
 
 nn_status nn_idx_load(const char *path, nn_idx *out, nn_error *err)
@@ -279,15 +385,30 @@ nn_status nn_idx_load(const char *path, nn_idx *out, nn_error *err)
     nn_status s = reader_open(&r, path, err);
     if (s != NN_OK)
         return s;
-    uint64_t payload = 0, header = 0;
-    s = read_header(&r, out, &payload, &header, err);
-    if (s == NN_OK && !r.gz)
-        s = check_raw_length(&r, header, payload, err);
-    if (s == NN_OK)
-        s = read_payload(&r, payload, &out->data, err);
-    if (s == NN_OK && r.gz)
-        s = expect_end(&r, payload, err);
-    reader_close(&r);
+    s = load_from(&r, out, err);
+    if (s != NN_OK)
+        nn_idx_free(out);
+    else
+        nn_ok(err);
+    return s;
+}
+
+nn_status nn_idx_load_mem(const void *data, size_t size, const char *name,
+                          nn_idx *out, nn_error *err)
+{
+    if (!out)
+        return nn_fail(err, NN_ERR_ARG, "nn_idx_load_mem: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!name)
+        name = "IDX data";
+    if (!data && size)
+        return nn_fail(err, NN_ERR_ARG, "%s: data is NULL", name);
+    static const unsigned char none[1];
+    idx_reader r;
+    nn_status s = reader_open_mem(&r, data ? data : none, size, name, err);
+    if (s != NN_OK)
+        return s;
+    s = load_from(&r, out, err);
     if (s != NN_OK)
         nn_idx_free(out);
     else

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <zlib.h>
 
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
@@ -133,6 +134,143 @@ static bool header_size(const char *fmt, const unsigned char *p, size_t n,
         return false;
     }
     return false;
+}
+
+/* Checks a PNG's compressed image data (the IDAT chunks, one zlib stream)
+ * with zlib before stb_image sees it: stb's own inflater, given invalid
+ * Huffman codes, reads memory it never wrote (found by valgrind on damaged
+ * files), so a stream zlib finds invalid is refused here. Only errors in
+ * the coding are refused: a stream cut short, or a wrong Adler-32 (which
+ * stb does not check), is left to stb as before. The output goes to a
+ * small scratch buffer and is dropped. Returns zlib's message for an
+ * invalid stream, NULL otherwise. */
+static const char *png_deflate_error(const unsigned char *p, size_t n)
+{
+    static const char *const errs[] = {"out of memory", "invalid data"};
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    bool started = false, raw = false;
+    const char *bad = NULL;
+    unsigned char scratch[1 << 15];
+    for (size_t i = 8; i + 8 <= n && !bad;) {
+        size_t len = nn_get_u32_be(p + i);
+        const unsigned char *type = p + i + 4;
+        if (len > n - i - 8)
+            break;   /* a truncated chunk: stb reports it */
+        if (!memcmp(type, "CgBI", 4))
+            raw = true;   /* Apple's PNG: raw deflate, no zlib header */
+        if (!memcmp(type, "IEND", 4))
+            break;
+        if (!memcmp(type, "IDAT", 4) && len > 0) {
+            if (!started) {
+                if (inflateInit2(&z, raw ? -15 : 15) != Z_OK)
+                    return errs[0];
+                started = true;
+            }
+            z.next_in = (Bytef *)(uintptr_t)(p + i + 8);
+            z.avail_in = (uInt)len;
+            while (z.avail_in > 0 && !bad) {
+                z.next_out = scratch;
+                z.avail_out = sizeof scratch;
+                int rc = inflate(&z, Z_NO_FLUSH);
+                if (rc == Z_STREAM_END)
+                    break;   /* anything after the stream is stb's call */
+                if (rc == Z_NEED_DICT || rc == Z_MEM_ERROR ||
+                    (rc == Z_DATA_ERROR &&
+                     !(z.msg && !strcmp(z.msg, "incorrect data check"))))
+                    bad = z.msg ? z.msg : errs[1];
+                else if (rc != Z_OK)
+                    break;   /* Z_BUF_ERROR: no progress possible */
+            }
+        }
+        i += 12 + len;
+    }
+    if (started)
+        inflateEnd(&z);
+    return bad;
+}
+
+/* A JPEG whose scans use quantization or Huffman tables the file never
+ * defines: stb_image decodes it anyway, from table memory it never wrote,
+ * so the picture would hold leftover heap bytes (found by valgrind on a
+ * fuzzed file, fuzz/regress/image/jpeg-no-dqt-stb-uninit). Returns what
+ * is missing, or NULL; anything else unusual (truncation, bad lengths) is
+ * left to stb. Tables must be defined before the scan that uses them; in
+ * progressive files quantization tables anywhere (they are applied at
+ * the end). */
+static const char *jpeg_missing_table(const unsigned char *p, size_t n)
+{
+    unsigned qt = 0, dc = 0, ac = 0;   /* bit t: table t defined */
+    unsigned char cq[4];               /* each component's quant table */
+    int ncomp = -1;
+    bool progressive = false;
+    size_t i = 2;
+    while (i + 4 <= n) {
+        if (p[i] != 0xFF) {   /* junk between segments: stb scans on too */
+            i++;
+            continue;
+        }
+        unsigned m = p[i + 1];
+        if (m == 0xFF || m == 0x01 || (m >= 0xD0 && m <= 0xD8)) {
+            i += m == 0xFF ? 1 : 2;
+            continue;
+        }
+        if (m == 0xD9)
+            break;
+        size_t len = (size_t)p[i + 2] << 8 | p[i + 3];
+        if (len < 2 || len > n - i - 2)
+            return NULL;
+        const unsigned char *s = p + i + 4;
+        size_t sl = len - 2;
+        if (m == 0xDB) {                       /* DQT: (Pq Tq) + 64|128 */
+            for (size_t k = 0; k < sl; k += 1 + (s[k] >> 4 ? 128 : 64))
+                qt |= (s[k] & 15) < 4 ? 1u << (s[k] & 15) : 0;
+        } else if (m == 0xC4) {                /* DHT: (Tc Th) counts values */
+            for (size_t k = 0; k + 17 <= sl;) {
+                size_t cnt = 0;
+                for (int b = 1; b <= 16; b++)
+                    cnt += s[k + b];
+                unsigned th = s[k] & 15;
+                if (th < 4)
+                    *(s[k] >> 4 ? &ac : &dc) |= 1u << th;
+                k += 17 + cnt;
+            }
+        } else if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 &&
+                   m != 0xCC) {                /* SOF */
+            if (sl < 6 || s[5] > 4 || sl < 6 + 3 * (size_t)s[5])
+                return NULL;
+            progressive = m == 0xC2 || m == 0xC6 || m == 0xCA || m == 0xCE;
+            ncomp = s[5];
+            for (int c = 0; c < ncomp; c++)
+                cq[c] = s[8 + 3 * c] & 15;
+        } else if (m == 0xDA) {                /* SOS, then entropy data */
+            if (ncomp < 0 || sl < 1 || sl < 1 + 2 * (size_t)s[0] + 3)
+                return NULL;
+            for (int c = 0; c < ncomp && !progressive; c++)
+                if (cq[c] > 3 || !(qt >> cq[c] & 1))
+                    return "quantization table";
+            int ns = s[0];
+            unsigned ss = s[1 + 2 * ns], ah = s[3 + 2 * ns] >> 4;
+            bool need_dc = ss == 0 && (!progressive || ah == 0);
+            bool need_ac = !progressive || ss > 0;
+            for (int j = 0; j < ns; j++) {
+                unsigned td = s[2 + 2 * j] >> 4, ta = s[2 + 2 * j] & 15;
+                if ((need_dc && (td > 3 || !(dc >> td & 1))) ||
+                    (need_ac && (ta > 3 || !(ac >> ta & 1))))
+                    return "Huffman table";
+            }
+            i += 2 + len;
+            while (i + 1 < n && !(p[i] == 0xFF && p[i + 1] != 0 &&
+                                  !(p[i + 1] >= 0xD0 && p[i + 1] <= 0xD7)))
+                i++;
+            continue;
+        }
+        i += 2 + len;
+    }
+    for (int c = 0; c < ncomp && progressive; c++)
+        if (cq[c] > 3 || !(qt >> cq[c] & 1))
+            return "quantization table";
+    return NULL;
 }
 
 /* The Exif orientation (1..8) of a JPEG, 1 if it has none: phones store
@@ -343,6 +481,16 @@ nn_status nn_image_load_mem(const void *data, size_t size, const char *name,
     }
     if ((st = check_size((uint64_t)w, (uint64_t)h, name, fmt, err)) != NN_OK)
         return st;
+
+    const char *zerr = strcmp(fmt, "PNG") ? NULL : png_deflate_error(p, size);
+    if (zerr)
+        return nn_fail(err, NN_ERR_FORMAT, "%s: cannot decode PNG: corrupt "
+                       "compressed data (%s)", name, zerr);
+
+    const char *miss = strcmp(fmt, "JPEG") ? NULL : jpeg_missing_table(p, size);
+    if (miss)
+        return nn_fail(err, NN_ERR_FORMAT, "%s: cannot decode JPEG: a scan "
+                       "uses a %s the file does not define", name, miss);
 
     bool sixteen = stbi_is_16_bit_from_memory(p, len) != 0;
     void *px;

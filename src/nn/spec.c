@@ -217,6 +217,10 @@ nn_model *nn_model_from_spec(const char *spec, nn_shape input,
     char buf[512];
     if (optimizer_out)
         *optimizer_out = NULL;
+    if (!spec) {
+        nn_fail(err, NN_ERR_ARG, "model spec: NULL");
+        return NULL;
+    }
     if (num_classes <= 0)
         num_classes = 10;
     if (num_classes > NN_MAX_CLASSES) {
