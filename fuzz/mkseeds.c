@@ -136,8 +136,72 @@ static void model_seed(const char *name, nn_shape in, const char *spec,
     put("model", raw, buf, n + 1);
 }
 
+/* A checkpoint: a fit stopped mid-epoch, with history, early stopping's
+ * best weights and every kind of schedule state in its training position. */
+static bool stop_at_epoch_2(void *user, int epoch, int step, int steps,
+                            double loss, double acc)
+{
+    (void)user, (void)steps, (void)loss, (void)acc;
+    return !(epoch == 2 && step == 1);
+}
+
+static void write_seed(const char *name, nn_model *m)
+{
+    nn_error err;
+    char path[512];
+    snprintf(path, sizeof path, "%s/model.tmp", root);
+    if (nn_model_save(m, path, true, &err) != NN_OK)
+        die(err.msg);
+    FILE *f = fopen(path, "rb");
+    static unsigned char buf[1 << 16];
+    buf[0] = 1;
+    size_t n = f ? fread(buf + 1, 1, sizeof buf - 1, f) : 0;
+    if (!f || n == 0 || n == sizeof buf - 1)
+        die(path);
+    fclose(f);
+    remove(path);
+    put("model", name, buf, n + 1);
+    char raw[600];
+    snprintf(raw, sizeof raw, "%s-nofix", name);
+    buf[0] = 0;
+    put("model", raw, buf, n + 1);
+}
+
+static void checkpoint_seed(void)
+{
+    static uint8_t x[12 * 16], y[12];
+    for (int i = 0; i < 12 * 16; i++)
+        x[i] = (uint8_t)(i * 37);
+    for (int i = 0; i < 12; i++)
+        y[i] = (uint8_t)(i % 2);
+    nn_dataset d = {.n = 12, .shape = nn_shape3(4, 4, 1), .x_u8 = x,
+                    .scale = 1.0f / 255.0f, .labels = y, .num_classes = 2};
+    nn_error err;
+    nn_model *m = nn_model_from_spec("dense(3,relu) dense(2,softmax)",
+                                     d.shape, 2, NULL, &err);
+    nn_rng rng;
+    nn_rng_seed(&rng, 7);
+    if (!m || nn_model_init(m, &rng, &err) != NN_OK ||
+        nn_model_compile(m, NN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY,
+                         nn_adam(), &err) != NN_OK)
+        die(err.msg);
+    nn_fit_options o = nn_fit_defaults();
+    o.epochs = 4;
+    o.batch_size = 4;
+    o.validation_split = 0.25f;
+    o.patience = 3;
+    o.lr_schedule = NN_LR_COSINE;
+    o.augment = (nn_augment){1.0f, 5.0f, 0.1f};
+    o.on_batch = stop_at_epoch_2;
+    if (nn_model_fit(m, &d, &o, NULL, &err) != NN_ERR_INTERRUPTED)
+        die("checkpoint seed: fit did not stop");
+    write_seed("checkpoint", m);
+    nn_model_free(m);
+}
+
 static void model_seeds(void)
 {
+    checkpoint_seed();
     model_seed("mlp", nn_shape3(4, 4, 1), "dense(3,relu) dense(2,softmax)",
                NN_LOSS_CATEGORICAL_CROSSENTROPY, nn_rmsprop(), false);
     model_seed("mlp-state", nn_shape1(5), "dense(4,tanh) dense(3,sigmoid)",
