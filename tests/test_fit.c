@@ -310,6 +310,12 @@ static void test_bad_options(void **state)
     o = nn_fit_defaults();
     o.patience = -1;
     assert_int_equal(nn_model_fit(flat, &d, &o, NULL, &e), NN_ERR_ARG);
+    /* a label past the model's outputs is refused, not read past */
+    float x[2 * SIDE * SIDE] = {0};
+    const uint8_t lab[2] = {1, 3};
+    assert_int_equal(nn_model_train_batch(flat, x, lab, NULL, 2, true, NULL,
+                                          NULL, &e), NN_ERR_ARG);
+    assert_non_null(strstr(e.msg, "label 3"));
     nn_model_free(flat);
 }
 

@@ -111,6 +111,12 @@ nn_status nn_model_train_batch(nn_model *m, const float *x,
     if (B < 1 || (!labels && !targets))
         return nn_fail(err, NN_ERR_ARG, "train_batch: need B >= 1 and "
                        "labels or targets");
+    size_t K = m->layers[m->n_layers - 1].out_size;
+    for (int b = 0; labels && b < B; b++)
+        if (labels[b] >= K)
+            return nn_fail(err, NN_ERR_ARG, "train_batch: label %d of "
+                           "sample %d is out of range for %zu outputs",
+                           labels[b], b, K);
     if ((s = nn_model_reserve(m, B, err)) != NN_OK)
         return s;
     double l = step(m, x, labels, targets, B, apply, correct);
