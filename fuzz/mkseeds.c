@@ -11,16 +11,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wshadow"
-#pragma GCC diagnostic ignored "-Wstrict-prototypes"
-#endif
-#include <stb/stb_image_write.h>
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
-
+#include "data/stb_write.h"
 #include "nn.h"
 
 static const char *root;
@@ -106,21 +97,25 @@ static void idx_seeds(void)
 
 /* ---------------------------------------------------------------- models */
 
-static void model_seed(const char *name, nn_shape in, const char *spec,
-                       nn_loss loss, nn_optimizer opt, bool state)
+/* A checkpoint: a fit stopped mid-epoch, with history, early stopping's
+ * best weights and every kind of schedule state in its training position.
+ * (Its history holds epoch times, so its bytes differ from run to run.) */
+static bool stop_at_epoch_2(void *user, int epoch, int step, int steps,
+                            double loss, double acc)
+{
+    (void)user, (void)steps, (void)loss, (void)acc;
+    return !(epoch == 2 && step == 1);
+}
+
+/* The model file as two seeds: NAME (mode 1: the CRC is fixed up) and
+ * NAME-nofix (mode 0: the file as it is). */
+static void write_seed(const char *name, nn_model *m, bool state)
 {
     nn_error err;
-    nn_model *m = nn_model_from_spec(spec, in, 0, NULL, &err);
-    nn_rng rng;
-    nn_rng_seed(&rng, 7);
-    if (!m || nn_model_init(m, &rng, &err) != NN_OK ||
-        nn_model_compile(m, loss, opt, &err) != NN_OK)
-        die(err.msg);
     char path[512];
     snprintf(path, sizeof path, "%s/model.tmp", root);
     if (nn_model_save(m, path, state, &err) != NN_OK)
         die(err.msg);
-    nn_model_free(m);
     FILE *f = fopen(path, "rb");
     static unsigned char buf[1 << 16];
     buf[0] = 1;   /* mode: fix up the CRC */
@@ -136,35 +131,18 @@ static void model_seed(const char *name, nn_shape in, const char *spec,
     put("model", raw, buf, n + 1);
 }
 
-/* A checkpoint: a fit stopped mid-epoch, with history, early stopping's
- * best weights and every kind of schedule state in its training position. */
-static bool stop_at_epoch_2(void *user, int epoch, int step, int steps,
-                            double loss, double acc)
-{
-    (void)user, (void)steps, (void)loss, (void)acc;
-    return !(epoch == 2 && step == 1);
-}
-
-static void write_seed(const char *name, nn_model *m)
+static void model_seed(const char *name, nn_shape in, const char *spec,
+                       nn_loss loss, nn_optimizer opt, bool state)
 {
     nn_error err;
-    char path[512];
-    snprintf(path, sizeof path, "%s/model.tmp", root);
-    if (nn_model_save(m, path, true, &err) != NN_OK)
+    nn_model *m = nn_model_from_spec(spec, in, 0, NULL, &err);
+    nn_rng rng;
+    nn_rng_seed(&rng, 7);
+    if (!m || nn_model_init(m, &rng, &err) != NN_OK ||
+        nn_model_compile(m, loss, opt, &err) != NN_OK)
         die(err.msg);
-    FILE *f = fopen(path, "rb");
-    static unsigned char buf[1 << 16];
-    buf[0] = 1;
-    size_t n = f ? fread(buf + 1, 1, sizeof buf - 1, f) : 0;
-    if (!f || n == 0 || n == sizeof buf - 1)
-        die(path);
-    fclose(f);
-    remove(path);
-    put("model", name, buf, n + 1);
-    char raw[600];
-    snprintf(raw, sizeof raw, "%s-nofix", name);
-    buf[0] = 0;
-    put("model", raw, buf, n + 1);
+    write_seed(name, m, state);
+    nn_model_free(m);
 }
 
 static void checkpoint_seed(void)
@@ -195,7 +173,7 @@ static void checkpoint_seed(void)
     o.on_batch = stop_at_epoch_2;
     if (nn_model_fit(m, &d, &o, NULL, &err) != NN_ERR_INTERRUPTED)
         die("checkpoint seed: fit did not stop");
-    write_seed("checkpoint", m);
+    write_seed("checkpoint", m, true);
     nn_model_free(m);
 }
 
