@@ -11,14 +11,9 @@
 # Usage: DIGITS=build/digits SAVE_LOOP=build/tests/cli/save_loop \
 #        sh tests/cli/crash.sh   [KILLS=30]
 set -u
-DIGITS=${DIGITS:-build/digits}
+. "$(dirname "$0")/lib.sh"
 SAVE_LOOP=${SAVE_LOOP:-build/tests/cli/save_loop}
 KILLS=${KILLS:-30}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 
 # a random delay of 0 to $1 milliseconds, as "0.123" (for sleep)
 rand_sleep() {
@@ -118,5 +113,4 @@ wait $p1 && wait $p2 && ok || bad "concurrent save loops failed"
 check "$C" "after concurrent saves"
 [ "$(tmps "$C")" -eq 0 ] && ok || bad "temporaries left by concurrent writers"
 
-echo "crash: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish crash
