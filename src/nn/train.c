@@ -429,9 +429,7 @@ nn_status nn_model_fit(nn_model *m, const nn_dataset *train,
         nn_rng_seed(&p->rng, opts->seed ^ 0x5eed5eedull);
     }
     free(p->hist);
-    p->hist = hist;
-    if (history)
-        history->epoch = hist;
+    p->hist = hist;    /* the model's; the caller's history gets it at the end */
 
     /* Each epoch shuffles the previous epoch's order; a resumed run
      * replays the shuffles of the epochs before its own. */
@@ -529,29 +527,27 @@ nn_status nn_model_fit(nn_model *m, const nn_dataset *train,
         p->step = 0;
         p->loss_sum = 0.0;
         p->correct = p->seen = 0;
-        if (history)
-            history->epochs = e + 1;
         if (stop || (opts->on_epoch && !opts->on_epoch(opts->user, e, &es)))
             s = nn_fail(err, NN_ERR_INTERRUPTED,
                         "training stopped after epoch %d", e + 1);
     }
-    if (s == NN_OK) {
+    /* The history: handed over when fit finished, else copied, since the
+     * model keeps its own for a checkpoint. */
+    if (history) {
+        size_t bytes = sizeof *hist * (size_t)p->n_hist;
+        history->epoch = s == NN_OK ? hist : malloc(bytes ? bytes : 1);
+        if (history->epoch && s != NN_OK)
+            memcpy(history->epoch, hist, bytes);
+        history->epochs = history->epoch ? p->n_hist : 0;
+    }
+    if (s == NN_OK) {   /* finished: the position goes */
         if (opts->patience && p->best_epoch >= 0)
             memcpy(m->params, m->best, sizeof(float) * m->n_params);
-        /* Finished: the position goes; the history stays the caller's. */
+        if (!history)
+            free(hist);
         p->hist = NULL;
         p->n_hist = 0;
         p->valid = false;
-        if (!history)
-            free(hist);
-    } else if (history) {
-        /* The model keeps its own copy for a checkpoint. */
-        nn_epoch_stats *keep = malloc(sizeof *keep * (size_t)opts->epochs);
-        if (keep)
-            memcpy(keep, hist, sizeof *keep * (size_t)opts->epochs);
-        p->hist = keep;
-        if (!keep)
-            p->n_hist = 0;
     }
     free(order);
     free(lab);
