@@ -321,11 +321,6 @@ static nn_status check_resume(const nn_model *m, const nn_fit_options *o,
     return NN_OK;
 }
 
-static bool augmenting(const nn_augment *a)
-{
-    return a->shift > 0.0f || a->rotate > 0.0f || a->scale > 0.0f;
-}
-
 static nn_status check_fit_options(const nn_model *m,
                                    const nn_fit_options *o, nn_error *err)
 {
@@ -344,11 +339,10 @@ static nn_status check_fit_options(const nn_model *m,
     if (o->patience < 0)
         return nn_fail(err, NN_ERR_ARG, "fit: patience must be >= 0");
     const nn_augment *a = &o->augment;
-    if (!(a->shift >= 0.0f && a->shift <= 64.0f && a->rotate >= 0.0f &&
-          a->rotate <= 180.0f && a->scale >= 0.0f && a->scale < 1.0f))
-        return nn_fail(err, NN_ERR_ARG, "fit: augmentation needs shift "
-                       "0..64 pixels, rotation 0..180 degrees, scale 0..1");
-    if (augmenting(a) && m->input.rank != 3)
+    nn_status s = nn_augment_check(a, err);
+    if (s != NN_OK)
+        return s;
+    if (nn_augment_enabled(a) && m->input.rank != 3)
         return nn_fail(err, NN_ERR_ARG, "fit: augmentation needs image "
                        "inputs (height, width, channels)");
     return NN_OK;
@@ -391,7 +385,7 @@ nn_status nn_model_fit(nn_model *m, const nn_dataset *train,
     if ((s = nn_model_reserve(m, B, err)) != NN_OK)
         return s;
     size_t K = m->layers[m->n_layers - 1].out_size;
-    bool aug = augmenting(&opts->augment);
+    bool aug = nn_augment_enabled(&opts->augment);
     /* Everything the epochs need is allocated here, none in the steps. */
     uint32_t *order = malloc(sizeof(uint32_t) * tr.n);
     uint8_t *lab = malloc((size_t)B);                   /* (B) */
