@@ -12,7 +12,7 @@
 static void usage(void)
 {
     puts("usage: digits predict [--model FILE] [--json] [--top K] [--show]\n"
-         "                      [--ink auto|dark|light] IMAGE...\n\n"
+         "                      [--ink auto|dark|light] [--raw] IMAGE...\n\n"
          "Recognises the digit in each picture: PNG, JPEG, BMP, GIF or\n"
          "binary PGM/PPM, any size up to 16384 pixels a side and 64 Mpx;\n"
          "'-' reads one picture from standard input. Each picture is made\n"
@@ -31,6 +31,9 @@ static void usage(void)
          "                (on stderr with --json)\n"
          "  --ink MODE    dark (ink darker than the paper), light, or auto\n"
          "                (default: decided from the picture)\n"
+         "  --raw         no preparation: each picture is already a 28x28\n"
+         "                MNIST-style digit (light ink on black), and its grey\n"
+         "                levels / 255 are the model's input as they are\n"
          "  --threads N   threads (default: all cores)\n"
          "  --classes A,B,...  names of the classes in label order, "
          "printed after\n"
@@ -95,7 +98,7 @@ static void show(FILE *f, const uint8_t *px, const nn_preprocess_info *info)
 
 typedef struct predict_args {
     const char *model;
-    bool json, show;
+    bool json, show, raw;
     long top, threads;
     nn_preprocess_options pre;
     const char *classes;
@@ -138,7 +141,20 @@ static int predict_one(nn_model *m, int K, const predict_args *a,
         return cli_nn_error(&err);
     uint8_t px[NN_DIGIT_SIDE * NN_DIGIT_SIDE];
     nn_preprocess_info info;
-    s = nn_preprocess_digit(&img, &a->pre, px, &info, &err);
+    if (a->raw) {   /* the picture is the input: 28x28, used as it is */
+        if (img.w != NN_DIGIT_SIDE || img.h != NN_DIGIT_SIDE) {
+            int w = img.w, h = img.h;
+            nn_image_free(&img);
+            return cli_error("%s: --raw needs a %dx%d picture, got %dx%d",
+                             label, NN_DIGIT_SIDE, NN_DIGIT_SIDE, w, h);
+        }
+        memcpy(px, img.pixels, sizeof px);
+        info = (nn_preprocess_info){.found = true, .box_w = NN_DIGIT_SIDE,
+                                    .box_h = NN_DIGIT_SIDE};
+        s = NN_OK;
+    } else {
+        s = nn_preprocess_digit(&img, &a->pre, px, &info, &err);
+    }
     nn_image_free(&img);
     if (s != NN_OK)
         return cli_error("%s: %s", file, err.msg);
@@ -218,6 +234,7 @@ int cmd_predict(int argc, char **argv)
         {"ink", required_argument, 0, 'i'},
         {"threads", required_argument, 0, 't'},
         {"classes", required_argument, 0, 'N'},
+        {"raw", no_argument, 0, 'r'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -230,6 +247,7 @@ int cmd_predict(int argc, char **argv)
         case 'm': a.model = optarg; break;
         case 'j': a.json = true; break;
         case 's': a.show = true; break;
+        case 'r': a.raw = true; break;
         case 'N': a.classes = optarg; break;
         case 'k':
             if (!cli_int("--top", optarg, 1, NN_MAX_CLASSES, &a.top))
