@@ -70,7 +70,7 @@ median() {                                  # median of the numbers in file $1
 
 MODEL=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
 echo "machine: ${MODEL:-unknown}, $(nproc) cores; OpenBLAS kernels $CORE" \
-     "(OpenBLAS' own choice: $("$TMP/sgemm" core | sed 's/^core=//'))"
+     "(OpenBLAS' own choice: $(env -u OPENBLAS_CORETYPE "$TMP/sgemm" core | sed 's/^core=//'))"
 echo "settings: ${TUNED:-none added}; runs: $RUNS (medians)"
 if [ -n "$TORCH" ]; then
     echo "pytorch: $TORCH, set_num_threads(${TORCH_THREADS:-1}), OpenBLAS threads default"
