@@ -15,6 +15,15 @@
 
 #include "nn/loss.h"
 
+#define XENT_EPS 1e-7f
+
+/* Keras' clip of a probability before its log: [eps, 1 - eps]. */
+static float xent_clip(float p)
+{
+    const float hi = 1.0f - XENT_EPS;
+    return p < XENT_EPS ? XENT_EPS : p > hi ? hi : p;
+}
+
 const char *nn_loss_name(nn_loss l)
 {
     switch (l) {
@@ -38,15 +47,6 @@ bool nn_loss_parse(const char *name, nn_loss *out)
         return true;
     }
     return false;
-}
-
-#define XENT_EPS 1e-7f
-
-/* Keras' clip of a probability before its log: [eps, 1 - eps]. */
-static float xent_clip(float p)
-{
-    const float hi = 1.0f - XENT_EPS;
-    return p < XENT_EPS ? XENT_EPS : p > hi ? hi : p;
 }
 
 static int argmax(const float *v, int n)
