@@ -160,15 +160,20 @@ train "$T/sgd.nn" --model "dense(64,tanh) dense(10,softmax)" --optimizer sgd --l
 check "$T/sgd.nn" sgd
 
 # --- a checkpoint (optimizer state and training position): interrupt a
-# long run after its first epoch
-"$DIGITS" train --data "$DATA" --model "dense(32,relu) dense(10,softmax)" --optimizer adam \
-    --limit 500 --epochs 100000 --out "$T/long.nn" --checkpoint "$T/ck.nn" >"$T/ck.log" 2>&1 &
+# long run after its first epoch (bounded by timeout, and stopped if this
+# script is)
+timeout 300 "$DIGITS" train --data "$DATA" --model "dense(32,relu) dense(10,softmax)" \
+    --optimizer adam --limit 500 --epochs 100000 --out "$T/long.nn" --checkpoint "$T/ck.nn" \
+    >"$T/ck.log" 2>&1 &
 pid=$!
+trap 'kill -TERM $pid 2>/dev/null; rm -rf "$T"' EXIT
+trap 'exit 1' INT TERM
 i=0
 while [ ! -f "$T/ck.nn" ] && [ $i -lt 600 ] && kill -0 $pid 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
 kill -TERM $pid 2>/dev/null
 wait $pid
 rc=$?
+trap 'rm -rf "$T"' EXIT
 [ $rc -eq 143 ] && [ -f "$T/ck.nn" ] && ok || bad "interrupted training: exit $rc, $(tail -2 "$T/ck.log")"
 if "$PY" - "$READER" "$T/ck.nn" >"$T/cmp" 2>&1 <<'EOF'
 import os, sys
