@@ -8,7 +8,9 @@
 # reader on the same files: the same class for every image and every
 # probability within 1e-5; `digits evaluate --json` and the reader's
 # evaluate on an IDX subset (raw and gzip): the same confusion matrix and
-# accuracy, test_loss within 1e-5. Damaged files are refused by both.
+# accuracy, test_loss within 1e-5. A model file written from the document
+# by a third program (vector input, mean squared error, SGD state) is taken
+# by the tool and run alike. Damaged files are refused by both.
 # Needs python3 with numpy (scripts/install-deps installs python3-numpy);
 # without it the test says SKIP. Without MNIST it uses random 28x28 data.
 # Usage: DIGITS=build/digits sh tests/cli/reader.sh
@@ -189,6 +191,37 @@ print("steps %d, epoch %d" % (m.steps, p["epoch"]))
 EOF
 then ok; else bad "checkpoint read: $(tail -3 "$T/cmp")"; fi
 check "$T/ck.nn" checkpoint
+
+# --- the other way round: a file written from the document by a third
+# program (a vector input, batch norm on vectors, a sigmoid output, mean
+# squared error, SGD with Nesterov momentum and its state) is taken by the
+# tool, and both run it alike
+if "$PY" - "$T/written.nn" <<'EOF'
+import struct, sys, zlib
+import numpy as np
+rng = np.random.default_rng(7)
+layers = [  # kind, activation, units, kernel, stride, padding, rate, params
+    (1, 3, 16, 0, 0, 0, 0.0, [rng.normal(0, 0.05, (784, 16)), rng.normal(0, 0.1, 16)]),
+    (7, 0, 0, 0, 0, 0, 0.99, [rng.uniform(0.5, 2, 16), rng.normal(0, 0.5, 16),
+                              rng.normal(0, 0.3, 16), rng.uniform(0.2, 3, 16)]),
+    (1, 2, 10, 0, 0, 0, 0.0, [rng.normal(0, 0.5, (16, 10)), rng.normal(0, 0.1, 10)]),
+]
+params = np.concatenate([a.ravel() for l in layers for a in l[7]]).astype("<f4")
+n = len(params)
+state = np.concatenate([rng.normal(0, 0.01, n), np.zeros(n)]).astype("<f4")
+b = bytearray(b"DIGITSNN")
+b += struct.pack("<3I3I4I2Q", 1, 1, 1, 784, 1, 1, len(layers), 3, 1, 1, n, 7)
+for k, a, u, ke, st, pa, r, ps in layers:
+    b += struct.pack("<6IfIQ", k, a, u, ke, st, pa, r, 0, sum(x.size for x in ps))
+b += struct.pack("<6f", 0.01, 0.9, 0, 0, 0, 0)
+b += params.tobytes() + state.tobytes()
+b += struct.pack("<I", zlib.crc32(bytes(b)))
+open(sys.argv[1], "wb").write(bytes(b))
+EOF
+then ok; else bad "writing a model file"; fi
+expect_ok "tool reads a written file" "$DIGITS" summary --model "$T/written.nn"
+grep -q "batch_normalization" "$T/out" && ok || bad "summary of the written file: $(cat "$T/out")"
+check "$T/written.nn" written
 
 # --- damaged files: both refuse them
 cp "$T/mlp.nn" "$T/bad.nn"
