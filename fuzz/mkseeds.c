@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#include "data/stb_write.h"
+#include "cli/stb_write.h"
 #include "nn.h"
 
 static const char *root;

@@ -507,12 +507,14 @@ static void test_pair(void **state)
     assert_int_equal(d.labels[1], 8);
     assert_int_equal(d.labels[3], 7);
     assert_null(d.x_f32);
-    assert_non_null(d.owned_);
+    assert_non_null(d.owned[0]);
+    assert_non_null(d.owned[1]);
     assert_memory_equal(d.x_u8, buf + 16, 24);
     assert_float_equal(d.scale, 1.0f / 255.0f, 1e-9f);
     nn_dataset_free(&d);
     assert_null(d.x_u8);
-    assert_null(d.owned_);
+    assert_null(d.owned[0]);
+    assert_null(d.owned[1]);
     assert_int_equal(d.n, 0);
     nn_dataset_free(NULL);
 
@@ -544,7 +546,8 @@ static void expect_pair_fail(const char *img, const char *lab, int max,
         fail_msg("%s + %s: got %s (%s)", img, lab, nn_status_str(s), err.msg);
     assert_null(d.x_u8);
     assert_null(d.labels);
-    assert_null(d.owned_);
+    assert_null(d.owned[0]);
+    assert_null(d.owned[1]);
     check_msg(&err, tu_path(blame), word);
 }
 
@@ -609,7 +612,8 @@ static void test_slice(void **state)
     assert_ptr_equal(s.x_u8, p.x_u8 + 12);   /* 2 samples of 2x3 */
     assert_int_equal(s.labels[0], 0);
     assert_int_equal(s.labels[1], 7);
-    assert_null(s.owned_);
+    assert_null(s.owned[0]);
+    assert_null(s.owned[1]);
     nn_dataset_free(&s);   /* owns nothing: p stays valid */
     assert_int_equal(p.labels[3], 7);
     nn_dataset_free(&p);

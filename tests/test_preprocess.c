@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "data/stb_write.h"
+#include "cli/stb_write.h"
 
 #include "nn.h"
 

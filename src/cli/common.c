@@ -161,13 +161,13 @@ int cli_run_fetch(const char *dir)
 }
 
 nn_model *cli_model_from_file_or_spec(const char *arg, nn_shape input,
-                                      int classes, const char **optimizer)
+                                      int classes, nn_optimizer *optimizer)
 {
     nn_error err;
     struct stat st;
     nn_model *m;
     if (optimizer)
-        *optimizer = NULL;
+        memset(optimizer, 0, sizeof *optimizer);
     if (stat(arg, &st) == 0 || strchr(arg, '/') || strstr(arg, ".nn"))
         m = nn_model_load(arg, &err);
     else
@@ -251,5 +251,20 @@ void cli_print_confusion(FILE *f, const uint32_t *cm, int K,
         for (int i = 0; i < K; i++)
             fprintf(f, " %d=%s", i, names[i]);
         fprintf(f, "\n");
+    }
+}
+
+void cli_optimizer_names(char *buf, size_t size)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int k = 1; k < NN_OPT_KIND_COUNT; k++) {
+        const char *sep = k == 1 ? "" : k + 1 < NN_OPT_KIND_COUNT ? ", "
+                                                                 : " or ";
+        int n = snprintf(buf + len, size - len, "%s%s", sep,
+                         nn_optimizer_name((nn_optimizer_kind)k));
+        if (n < 0 || (size_t)n >= size - len)
+            break;
+        len += (size_t)n;
     }
 }
