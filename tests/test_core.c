@@ -305,7 +305,8 @@ static void test_mlp_grads_thread_independent(void **state)
                              m, NN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY,
                              nn_rmsprop(), &e), NN_OK);
         n = nn_model_param_count(m);
-        assert_int_equal(nn_model_train_batch(m, x, lab, NULL, NB, false, NULL,
+        assert_int_equal(nn_model_train_batch(m, &(nn_batch){.x = x,
+                                              .labels = lab, .size = NB},
                                               NULL, &e), NN_OK);
         g[t] = malloc(sizeof(float) * n);
         memcpy(g[t], nn_model_grads(m), sizeof(float) * n);
