@@ -234,18 +234,19 @@ void cli_print_confusion(FILE *f, const uint32_t *cm, int K,
     for (int j = 0; j < K; j++)
         fprintf(f, " %5d", j);
     fprintf(f, "  accuracy\n");
+    double *acc = malloc(sizeof(double) * (size_t)K);
+    if (acc)
+        nn_confusion_accuracy(cm, K, acc);
     for (int i = 0; i < K; i++) {
-        uint64_t row = 0;
         fprintf(f, "%6d", i);
-        for (int j = 0; j < K; j++) {
+        for (int j = 0; j < K; j++)
             fprintf(f, " %5u", cm[(size_t)i * K + j]);
-            row += cm[(size_t)i * K + j];
-        }
-        if (row)
-            fprintf(f, "  %.4f\n", (double)cm[(size_t)i * K + i] / row);
+        if (acc && !isnan(acc[i]))
+            fprintf(f, "  %.4f\n", acc[i]);
         else
             fprintf(f, "  -\n");
     }
+    free(acc);
     if (names) {
         fprintf(f, "classes:");
         for (int i = 0; i < K; i++)

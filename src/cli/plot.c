@@ -339,11 +339,7 @@ int plot_errors(const char *path, const nn_dataset *data, const float *probs,
     size_t wrong[MAX], nwrong = 0;
     int pred[MAX];
     for (size_t i = 0; i < data->n; i++) {
-        const float *p = probs + i * (size_t)K;
-        int best = 0;
-        for (int k = 1; k < K; k++)
-            if (p[k] > p[best])
-                best = k;
+        int best = (int)nn_argmax(probs + i * (size_t)K, (size_t)K);
         if (best == data->labels[i])
             continue;
         if (nwrong < MAX) {
@@ -441,6 +437,8 @@ int plot_confusion(const char *path, const uint32_t *cm, int K)
     text(&p, left + K * cell / 2.0, 34, 1, CENTRE, 0x404040, "predicted");
     text(&p, 8, top + K * cell / 2.0 - 3, 1, LEFT, 0x404040, "true");
     text(&p, left + K * cell + 36, top - 14, 1, CENTRE, 0x404040, "right");
+    double acc[100];
+    nn_confusion_accuracy(cm, K, acc);
     for (int j = 0; j < K; j++)
         text(&p, left + j * cell + cell / 2.0, top - 14, 1, CENTRE, 0x202020,
              "%d", j);
@@ -465,8 +463,7 @@ int plot_confusion(const char *path, const uint32_t *cm, int K)
         }
         if (row)
             text(&p, left + K * cell + 36, top + i * cell + cell / 2.0 - 3, 1,
-                 CENTRE, 0x202020, "%.1f%%",
-                 100.0 * cm[i * K + i] / (double)row);
+                 CENTRE, 0x202020, "%.1f%%", 100.0 * acc[i]);
     }
     return pen_close(&p, &af);
 }
