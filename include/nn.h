@@ -185,6 +185,8 @@ typedef enum nn_layer_kind {
     NN_LAYER_FLATTEN,
     NN_LAYER_DROPOUT,
     NN_LAYER_BATCHNORM,
+    NN_LAYER_GLOBAL_AVGPOOL2D,
+    NN_LAYER_LEAKY_RELU,
     NN_LAYER_KIND_COUNT   /* one past the last kind (kinds start at 1):
                              the size of an array indexed by kind */
 } nn_layer_kind;
@@ -200,7 +202,8 @@ typedef struct nn_layer_spec {
     int kernel;       /* conv2d: kernel size; pools: pool size */
     int stride;       /* conv2d / pools; 0 means default */
     nn_padding padding;
-    float rate;       /* dropout rate; batchnorm momentum */
+    float rate;       /* dropout rate; batchnorm momentum; leaky relu
+                         alpha */
 } nn_layer_spec;
 
 nn_layer_spec nn_dense(int units, nn_activation act);
@@ -211,6 +214,11 @@ nn_layer_spec nn_avgpool2d(int pool, int stride);
 nn_layer_spec nn_flatten(void);
 nn_layer_spec nn_dropout(float rate);
 nn_layer_spec nn_batchnorm(void);
+/* GlobalAveragePooling2D: (H, W, C) -> (C), each channel's mean. */
+nn_layer_spec nn_global_avgpool2d(void);
+/* LeakyReLU: x if x > 0 else alpha x, alpha in [0, 1); Keras' default
+ * is 0.3. A layer, as in Keras, not an activation of dense / conv2d. */
+nn_layer_spec nn_leaky_relu(float alpha);
 
 const char *nn_activation_name(nn_activation a);   /* "relu", ... */
 /* Parses "relu" etc.; returns false on an unknown name. */
@@ -241,7 +249,8 @@ nn_status nn_model_add(nn_model *m, nn_layer_spec spec, nn_error *err);
  * spaces:
  *   dense(UNITS[,ACT])  conv2d(FILTERS,KERNEL[,ACT][,stride=S][,padding=same])
  *   maxpool(POOL[,stride=S])  avgpool(POOL[,stride=S])  flatten
- *   dropout(RATE)  batchnorm
+ *   dropout(RATE)  batchnorm  globalavgpool2d (or gap)
+ *   leakyrelu([ALPHA]) (default 0.3)
  * e.g. "dense(512,relu) dense(10,softmax)". Presets end in a softmax layer
  * of `num_classes` units (0 means 10). Returns NULL and fills err on a
  * syntax or shape error. `optimizer_out`, if not NULL, receives the

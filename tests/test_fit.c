@@ -144,6 +144,7 @@ static void test_lr_schedule_keeps_compiled_rate(void **state)
     o.lr_schedule = NN_LR_EXPONENTIAL;
     o.lr_decay = 0.5f;
     nn_error e;
+    assert_non_null(tu_tmpdir_make("sched"));
 
     /* Adam at 1e-3, 4 epochs halving the rate: still 1e-3 afterwards */
     nn_model *m = model(spec, nn_adam());
@@ -161,6 +162,7 @@ static void test_lr_schedule_keeps_compiled_rate(void **state)
     assert_true(nn_model_optimizer(l).lr == 1e-3f);
     nn_model_free(l);
     nn_model_free(m);
+    tu_tmpdir_remove();
     o.on_epoch = NULL;
     o.user = NULL;
 

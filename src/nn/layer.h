@@ -77,6 +77,8 @@ extern const nn_layer_ops nn_avgpool2d_ops;   /* pool.c */
 extern const nn_layer_ops nn_flatten_ops;     /* flatten.c */
 extern const nn_layer_ops nn_dropout_ops;     /* dropout.c */
 extern const nn_layer_ops nn_batchnorm_ops;   /* batchnorm.c */
+extern const nn_layer_ops nn_gap2d_ops;       /* gap.c */
+extern const nn_layer_ops nn_leaky_relu_ops;  /* leaky_relu.c */
 
 /* Activations, applied in place on rows of n: y = f(z). */
 void nn_activate(nn_activation a, float *z, int B, int n);

@@ -35,6 +35,15 @@ static const nn_layer_kind_info kinds[NN_LAYER_KIND_COUNT] = {
         NN_LAYER_BATCHNORM, "batch_normalization", "BatchNormalization",
         "batchnorm batch_normalization", "", 0,
         {.kind = NN_LAYER_BATCHNORM, .rate = 0.99f}, &nn_batchnorm_ops},
+    [NN_LAYER_GLOBAL_AVGPOOL2D] = {
+        NN_LAYER_GLOBAL_AVGPOOL2D, "global_average_pooling2d",
+        "GlobalAveragePooling2D",
+        "globalavgpool2d gap global_average_pooling2d", "", 0,
+        {.kind = NN_LAYER_GLOBAL_AVGPOOL2D}, &nn_gap2d_ops},
+    [NN_LAYER_LEAKY_RELU] = {
+        NN_LAYER_LEAKY_RELU, "leaky_re_lu", "LeakyReLU",
+        "leakyrelu leaky_relu leaky_re_lu", "r", 0,
+        {.kind = NN_LAYER_LEAKY_RELU, .rate = 0.3f}, &nn_leaky_relu_ops},
 };
 
 const nn_layer_kind_info *nn_layer_kind_info_for(nn_layer_kind k)
@@ -115,3 +124,15 @@ nn_layer_spec nn_dropout(float rate)
 }
 
 nn_layer_spec nn_batchnorm(void) { return defaults(NN_LAYER_BATCHNORM); }
+
+nn_layer_spec nn_global_avgpool2d(void)
+{
+    return defaults(NN_LAYER_GLOBAL_AVGPOOL2D);
+}
+
+nn_layer_spec nn_leaky_relu(float alpha)
+{
+    nn_layer_spec s = defaults(NN_LAYER_LEAKY_RELU);
+    s.rate = alpha;
+    return s;
+}

@@ -279,7 +279,7 @@ size_t nn_model_summary(const nn_model *m, char *buf, size_t size)
                                "________________________";
     static const char dbl[] = "========================================="
                               "========================";
-    char name[48], shp[40], num[32];
+    char name[96], shp[40], num[32];
     int count[NN_LAYER_KIND_COUNT] = {0};
     size_t nontrain = 0;
     sb_printf(&b, "Model: \"sequential\"\n%s\n", rule);

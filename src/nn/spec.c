@@ -203,7 +203,8 @@ static nn_status to_spec(const layer_text *lt, nn_layer_spec *sp,
             role = 'u';
         } else if (!strcmp(k, "kernel") || !strcmp(k, "pool")) {
             role = 'k';
-        } else if (!strcmp(k, "rate") || !strcmp(k, "momentum")) {
+        } else if (!strcmp(k, "rate") || !strcmp(k, "momentum") ||
+                   !strcmp(k, "alpha")) {
             role = 'r';
         } else {
             return nn_fail(err, NN_ERR_ARG, "model spec: %s: unknown option "
