@@ -13,8 +13,13 @@
  *    never exits.
  *  - Ownership is stated at each declaration. Objects returned by *_new or
  *    *_load are freed with the matching *_free, which accepts NULL.
- *  - There is no global state: randomness comes from an nn_rng the caller
- *    seeds, so two models in one process never disturb each other.
+ *  - No hidden global state: randomness comes from an nn_rng the caller
+ *    seeds, so two models in one process never disturb each other. What
+ *    is process-wide: the thread count (nn_set_threads, which is OpenMP's
+ *    own) and OpenBLAS' thread count, which libnn keeps at 1.
+ *  - Threads: one model must not be used from two threads at once (its
+ *    workspace, gradients and training position are shared by its calls);
+ *    different models may be used from different threads.
  */
 #ifndef NN_H
 #define NN_H
