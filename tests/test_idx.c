@@ -595,6 +595,15 @@ static void test_slice(void **state)
     assert_int_equal(s.num_classes, 3);
     assert_int_equal(s.shape.dim[0], 2);
 
+    /* the row width: target_width when set, whatever num_classes says */
+    nn_dataset w = d;
+    w.num_classes = 0;
+    w.target_width = 3;
+    assert_ptr_equal(nn_dataset_slice(&w, 2, 1).targets, t + 6);
+    w.target_width = 0;                  /* unknown: no view past row 0 */
+    assert_null(nn_dataset_slice(&w, 2, 1).targets);
+    assert_ptr_equal(nn_dataset_slice(&w, 0, 1).targets, t);
+
     s = nn_dataset_slice(&d, 3, 10);   /* clamped to the end */
     assert_int_equal(s.n, 2);
     assert_ptr_equal(s.labels, lab + 3);

@@ -35,6 +35,8 @@ nn_status nn_read_stream(FILE *f, const char *name, size_t max,
 {
     *data = NULL;
     *size = 0;
+    if (max > SIZE_MAX - 2)
+        max = SIZE_MAX - 2;
     /* Room for up to max + 1 bytes (so that one more than the limit is
      * seen) and the NUL after them; grows for pipes and devices. */
     size_t cap = size_hint && size_hint <= max ? size_hint + 2 : 1 << 16;

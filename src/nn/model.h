@@ -1,6 +1,6 @@
 /*
- * model.h - the model's private layout, shared by model.c, train.c and
- * modelfile.c.
+ * model.h - the model's private layout and the internal calls shared by
+ * model.c, train.c, fit.c, evaluate.c and modelfile.c.
  */
 #ifndef NN_MODEL_H
 #define NN_MODEL_H
