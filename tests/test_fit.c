@@ -188,6 +188,30 @@ static void test_lr_schedule_keeps_compiled_rate(void **state)
     nn_model_free(b);
 }
 
+/* A checkpoint written before the fix (fuzz/regress/model/
+ * checkpoint-decayed-lr: Adam at 1e-3, cosine over 4 epochs, stopped in
+ * epoch 2, one mode byte before the file) recorded the decayed rate,
+ * 5e-4, as the optimizer's: it still loads, and the compiled rate is the
+ * one the run started from again. */
+static void test_old_checkpoint_gets_compiled_rate(void **state)
+{
+    (void)state;
+    void *d;
+    size_t n;
+    nn_error e;
+    if (nn_read_file("fuzz/regress/model/checkpoint-decayed-lr", 1 << 20,
+                     &d, &n, &e) != NN_OK)
+        fail_msg("%s (run from the repository's root)", e.msg);
+    assert_true(n > 1);
+    nn_model *m = nn_model_load_mem((const char *)d + 1, n - 1, &e);
+    free(d);
+    if (!m)
+        fail_msg("old checkpoint: %s", e.msg);
+    assert_int_equal(nn_model_optimizer(m).kind, NN_OPT_ADAM);
+    assert_true(nn_model_optimizer(m).lr == 1e-3f);
+    nn_model_free(m);
+}
+
 /* Soft targets with a validation split: the rows are as wide as the
  * model's outputs even when the data set does not say so (num_classes 0),
  * and the validation part is the last rows of targets, not "no labels". */
@@ -438,6 +462,7 @@ int main(void)
         cmocka_unit_test(test_lr_schedules_by_hand),
         cmocka_unit_test(test_lr_schedule_keeps_compiled_rate),
         cmocka_unit_test(test_targets_validation_split),
+        cmocka_unit_test(test_old_checkpoint_gets_compiled_rate),
         cmocka_unit_test(test_patience_keeps_best),
         cmocka_unit_test(test_resume_is_bit_identical),
         cmocka_unit_test(test_resume_needs_same_options),
