@@ -283,6 +283,27 @@ static bool run_steps(nn_model *m, const nn_dataset *tr, int B, int steps,
     return true;
 }
 
+/* The epoch's statistics: the training sums of the position, validation
+ * loss and accuracy (NAN without validation data), seconds since t0. */
+static nn_status epoch_stats(nn_model *m, const nn_dataset *vd, double t0,
+                             nn_epoch_stats *es, nn_error *err)
+{
+    const nn_fit_pos *p = &m->pos;
+    *es = (nn_epoch_stats){.loss = p->loss_sum / (double)p->seen,
+                           .accuracy = (double)p->correct / (double)p->seen,
+                           .val_loss = NAN, .val_accuracy = NAN};
+    if (vd) {
+        nn_eval ev;
+        nn_status s = nn_model_evaluate(m, vd, &ev, NULL, err);
+        if (s != NN_OK)
+            return s;
+        es->val_loss = ev.loss;
+        es->val_accuracy = ev.accuracy;
+    }
+    es->seconds = now_seconds() - t0;
+    return NN_OK;
+}
+
 /* Keras' EarlyStopping (min_delta 0, restore_best_weights): true when
  * `patience` epochs went by without a lower monitored loss. */
 static bool early_stopping(nn_model *m, int e, double watched)
@@ -382,15 +403,9 @@ nn_status nn_model_fit(nn_model *m, const nn_dataset *train,
                         "training stopped during epoch %d", e + 1);
             break;
         }
-        nn_epoch_stats es = {.loss = p->loss_sum / (double)p->seen,
-                             .accuracy = (double)p->correct / (double)p->seen,
-                             .val_loss = NAN, .val_accuracy = NAN};
-        nn_eval ev;
-        if (vd && (s = nn_model_evaluate(m, vd, &ev, NULL, err)) != NN_OK)
+        nn_epoch_stats es;
+        if ((s = epoch_stats(m, vd, t0, &es, err)) != NN_OK)
             break;
-        if (vd)
-            es.val_loss = ev.loss, es.val_accuracy = ev.accuracy;
-        es.seconds = now_seconds() - t0;
         if (opts->patience)
             stop_early = early_stopping(m, e, vd ? es.val_loss : es.loss);
         end_epoch(p, e, &es);
