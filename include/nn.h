@@ -379,7 +379,10 @@ typedef struct nn_augment {
  *   NN_LR_EXPONENTIAL  lr * lr_decay^e           (Keras ExponentialDecay,
  *                                                 staircase, one epoch)
  *   NN_LR_COSINE       lr * (1 + cos(pi e / E)) / 2  (Keras CosineDecay to
- *                                                 0, stepped per epoch) */
+ *                                                 0, stepped per epoch)
+ * fit hands each step its epoch's rate; the compiled rate (what
+ * nn_model_optimizer and a saved file report) stays as compiled, so a
+ * second fit starts the schedule from it again. */
 typedef enum nn_lr_schedule {
     NN_LR_CONSTANT = 0,
     NN_LR_EXPONENTIAL,
