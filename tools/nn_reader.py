@@ -40,7 +40,8 @@ MAX_LAYERS = 64
 MAX_PARAMS = 1 << 28
 
 KINDS = {1: "dense", 2: "conv2d", 3: "max_pooling2d", 4: "average_pooling2d",
-         5: "flatten", 6: "dropout", 7: "batch_normalization"}
+         5: "flatten", 6: "dropout", 7: "batch_normalization",
+         8: "global_average_pooling2d", 9: "leaky_re_lu"}
 ACTIVATIONS = {0: "linear", 1: "relu", 2: "sigmoid", 3: "tanh", 4: "softmax"}
 LOSSES = {1: "categorical_crossentropy", 2: "sparse_categorical_crossentropy",
           3: "mse"}
@@ -112,6 +113,14 @@ class Layer:
             return ((H - n) // st + 1, (W - n) // st + 1, C), []
         if k == 5:                                   # flatten
             return (size,), []
+        if k == 8:                                   # global average pooling
+            if len(s) != 3:
+                raise FormatError("%s needs (H, W, C) input" % self.name)
+            return (s[2],), []
+        if k == 9:                                   # leaky ReLU
+            if not 0.0 <= self.rate < 1.0:
+                raise FormatError("leaky_re_lu: alpha outside [0, 1)")
+            return s, []
         if k == 6:                                   # dropout
             if not 0.0 <= self.rate < 1.0:
                 raise FormatError("dropout: rate outside [0, 1)")
@@ -147,6 +156,10 @@ class Layer:
             return x.reshape(B, -1)
         if k == 6:
             return x                                 # identity at inference
+        if k == 8:
+            return x.mean(axis=(1, 2))
+        if k == 9:
+            return np.where(x > 0, x, self.rate * x)
         p = self.params
         return (p["gamma"] * (x - p["moving_mean"]) /
                 np.sqrt(p["moving_variance"] + BN_EPSILON) + p["beta"])
@@ -178,9 +191,9 @@ class Layer:
                                         (1 if self.kind == 2 else self.kernel)))
         if self.kind == 2:
             extra.append("same" if self.padding else "valid")
-        if self.kind in (6, 7):
-            extra.append(("rate=%g" if self.kind == 6 else "momentum=%g")
-                         % self.rate)
+        if self.kind in (6, 7, 9):
+            extra.append({6: "rate=%g", 7: "momentum=%g", 9: "alpha=%g"}
+                         [self.kind] % self.rate)
         return "%-20s %-16s %-16s %10d  %s" % (
             self.name, shape_str(self.in_shape), shape_str(self.out_shape),
             self.n_params, " ".join(extra))

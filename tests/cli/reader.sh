@@ -144,7 +144,8 @@ check "$T/cnn.nn" cnn
 # 1, all at the bottom/right) and with an even kernel (4: a total of 3,
 # 1 before and 2 after), valid conv2d, softmax over a conv's channels, both poolings with
 # strides other than their size, batch norm on images and on vectors,
-# dropout, flatten, and dense layers with every activation
+# dropout, flatten, and dense layers with every activation; then global
+# average pooling and leaky ReLU
 ALL="conv2d(16,3,relu,stride=2,padding=same) batchnorm(momentum=0.9)
  conv2d(16,4,tanh,padding=same) avgpool(3,stride=2) conv2d(16,3,relu,padding=same)
  maxpool(2,stride=1) conv2d(8,1,softmax) conv2d(8,2,sigmoid) maxpool(2) flatten dropout(0.2)
@@ -157,6 +158,15 @@ for k in conv2d batch_normalization average_pooling2d max_pooling2d flatten drop
     grep -q "$k" "$T/out" && ok || bad "all-layers model lacks $k: $(cat "$T/out")"
 done
 check "$T/all.nn" all-layers
+# global average pooling and leaky ReLU, on images and on vectors
+GAP="conv2d(16,3,relu,stride=2) leakyrelu(0.1) conv2d(32,3,linear,padding=same)
+ batchnorm(momentum=0.9) leakyrelu gap dense(32,linear) leakyrelu(0.2) dense(10,softmax)"
+train "$T/gap.nn" --model "$GAP" --optimizer adam --lr 0.003 --limit 2000 --batch-size 16
+expect_ok "reader info gap" "$PY" "$READER" info "$T/gap.nn"
+for k in global_average_pooling2d "leaky_re_lu .*alpha=0.1" "leaky_re_lu .*alpha=0.3" "^leaky_re_lu *(32) "; do
+    grep -q "$k" "$T/out" && ok || bad "gap model lacks $k: $(cat "$T/out")"
+done
+check "$T/gap.nn" gap-leakyrelu
 # plain SGD
 train "$T/sgd.nn" --model "dense(64,tanh) dense(10,softmax)" --optimizer sgd --limit 1000
 check "$T/sgd.nn" sgd
