@@ -37,23 +37,24 @@ static void usage(void)
          "                the class number (JSON: \"class\")");
 }
 
-/* Reads all of standard input (at most the image file limit). */
+/* Reads all of standard input, but never more than one byte past the
+ * image file limit: nn_image_load_mem then reports the limit. */
 static unsigned char *read_stdin(size_t *n)
 {
+    const size_t max = (size_t)NN_MAX_IMAGE_BYTES + 1;
     size_t cap = 1 << 16;
     unsigned char *buf = malloc(cap);
     *n = 0;
-    while (buf) {
+    while (buf && *n < max) {
         if (*n == cap) {
-            if (cap > NN_MAX_IMAGE_BYTES)
-                break;  /* nn_image_load_mem reports the limit */
-            unsigned char *nb = realloc(buf, cap * 2);
+            size_t ncap = cap * 2 < max ? cap * 2 : max;
+            unsigned char *nb = realloc(buf, ncap);
             if (!nb) {
                 free(buf);
                 return NULL;
             }
             buf = nb;
-            cap *= 2;
+            cap = ncap;
         }
         size_t got = fread(buf + *n, 1, cap - *n, stdin);
         *n += got;
