@@ -31,10 +31,6 @@ bool cli_check_output(const char *opt, const char *path)
         cli_error("%s: empty file name", opt);
         return false;
     }
-    if (path[strlen(path) - 1] == '/') {
-        cli_error("%s: '%s' names a folder, not a file", opt, path);
-        return false;
-    }
     if (lstat(path, &st) == 0) {
         bool link = S_ISLNK(st.st_mode);
         if (link && stat(path, &st) != 0) {
@@ -55,6 +51,9 @@ bool cli_check_output(const char *opt, const char *path)
             return true;   /* the file it points to is replaced */
     } else if (errno != ENOENT) {
         cli_error("%s: %s: %s", opt, path, strerror(errno));
+        return false;
+    } else if (path[strlen(path) - 1] == '/') {
+        cli_error("%s: '%s' names a folder, not a file", opt, path);
         return false;
     }
     char dir[4096];
