@@ -129,8 +129,8 @@ bool cli_check_shape(const nn_model *m, nn_shape data, const char *what,
         for (int i = 0; i < data.rank; i++)
             nb += snprintf(b + nb, sizeof b - (size_t)nb, "%s%d",
                            i ? "x" : "", data.dim[i]);
-        cli_error("%s: the model takes %s inputs, but %s holds %s images",
-                  what, a, dir, b);
+        cli_error("%s: the model takes %s inputs, not the %s images of %s",
+                  what, a, b, dir);
     }
     return ok;
 }

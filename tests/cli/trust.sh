@@ -228,7 +228,10 @@ fi
 # --- a model runs only on data of its exact input shape
 W=$T/wide; make_set "$W" 50 56 14
 expect_ok "train on 56x14" "$DIGITS" train --data "$W" --model "$SMALL" --epochs 1 --out "$T/wide.nn"
-expect_fail "56x14 model on 28x28 data" "wide.nn: the model takes 56x14x1 inputs, but .* holds 28x28x1 images" "$DIGITS" evaluate --model "$T/wide.nn" --data "$D"
+expect_fail "56x14 model on 28x28 data" "wide.nn: the model takes 56x14x1 inputs, not the 28x28x1 images of .*/d$" "$DIGITS" evaluate --model "$T/wide.nn" --data "$D"
+{ printf 'P5\n28 28\n255\n'; head -c 784 /dev/urandom; } >"$T/x.pgm"
+expect_fail "56x14 model on a 28x28 picture" "wide.nn: the model takes 56x14x1 inputs, not the 28x28x1 images of digits predict" "$DIGITS" predict --model "$T/wide.nn" "$T/x.pgm"
+expect_fail "resume on data of another shape" "own.nn.ckpt: the model takes 28x28x1 inputs, not the 56x14x1 images of" "$DIGITS" train --data "$W" --model "$CONV" --epochs 8 --batch-size 16 --optimizer adam --out "$T/own.nn" --resume
 
 # --- --resume needs the model, optimizer and learning rate of the checkpoint
 expect_fail "resume with another --model" "--model: .*own.nn.ckpt was made with another model" "$DIGITS" train --data "$D2" --model "$SMALL" --epochs 8 --batch-size 16 --optimizer adam --out "$T/own.nn" --resume
