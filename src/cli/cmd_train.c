@@ -2,7 +2,9 @@
  * cmd_train.c - `digits train`: build, fit, save, evaluate; Keras-style
  * progress while it runs.
  */
+#define _XOPEN_SOURCE 700   /* realpath */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
@@ -162,8 +164,28 @@ static bool ckpt_is_ours(const progress *p)
     return p->ours && st.st_dev == p->dev && st.st_ino == p->ino;
 }
 
+/* fsyncs the folder that holds path (after a rename there). */
+static void sync_folder(const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        snprintf(dir, sizeof dir, "%.*s",
+                 slash == path ? 1 : (int)(slash - path), path);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+}
+
 /* Writes the checkpoint unless another run has taken the file over (then
- * says so once and writes no more). False after an error line. */
+ * says so once and writes no more). It is saved (atomically) under a name
+ * of this process's own, identified there, then renamed into place: so
+ * the file we later recognise as ours is the one we wrote, never one
+ * another run renamed there meanwhile. False after an error line. */
 static bool ckpt_write(progress *p)
 {
     if (p->foreign)
@@ -174,13 +196,35 @@ static bool ckpt_write(progress *p)
                   "alone and writing no more checkpoints", p->checkpoint);
         return true;
     }
-    nn_error err;
-    if (nn_model_save(p->m, p->checkpoint, true, &err) != NN_OK) {
-        cli_nn_error(&err);
+    /* "<ckpt>.tmp.<pid>.<n>": a killed run's is removed by the next save
+     * (docs/limits.md, "Saving") */
+    size_t n = strlen(p->checkpoint) + 64;
+    char *tmp = malloc(n);
+    if (!tmp) {
+        cli_error("out of memory");
         p->failed = true;
         return false;
     }
-    ckpt_mark(p);
+    snprintf(tmp, n, "%s.tmp.%ld.999999999", p->checkpoint, (long)getpid());
+    nn_error err;
+    struct stat st;
+    bool ok = nn_model_save(p->m, tmp, true, &err) == NN_OK;
+    if (!ok)
+        cli_error("%s: %s", p->checkpoint, err.msg);
+    else if (stat(tmp, &st) != 0 || rename(tmp, p->checkpoint) != 0)
+        ok = !cli_error("%s: cannot write: %s", p->checkpoint,
+                        strerror(errno));
+    if (!ok) {
+        unlink(tmp);
+        free(tmp);
+        p->failed = true;
+        return false;
+    }
+    free(tmp);
+    sync_folder(p->checkpoint);
+    p->ours = true;
+    p->dev = st.st_dev;
+    p->ino = st.st_ino;
     p->last_ckpt = now();
     return true;
 }
@@ -580,6 +624,17 @@ int cmd_train(int argc, char **argv)
     if (check_outputs(&a)) {
         free(ckpt);
         return 1;
+    }
+    struct stat lst;
+    if (a.checkpoint && lstat(a.checkpoint, &lst) == 0 &&
+        S_ISLNK(lst.st_mode)) {
+        /* a link: the checkpoint is the file it points to */
+        char *real = realpath(a.checkpoint, NULL);
+        if (!real)
+            return cli_error("--checkpoint: %s: %s", a.checkpoint,
+                             strerror(errno));
+        free(ckpt);
+        a.checkpoint = ckpt = real;
     }
     nn_set_threads((int)a.threads);
 
