@@ -3,6 +3,7 @@
  * the confusion matrix.
  */
 #include <getopt.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,10 +69,7 @@ static int predict_all(nn_model *m, const nn_dataset *d, int K, scores *sc,
         }
         for (size_t i = 0; i < n; i++) {
             const float *p = y + i * (size_t)K;
-            int best = 0;
-            for (int k = 1; k < K; k++)
-                if (p[k] > p[best])
-                    best = k;
+            int best = (int)nn_argmax(p, (size_t)K);
             sc->pred[b + i] = best;
             sc->prob[b + i] = p[best];
         }

@@ -37,38 +37,6 @@ static void usage(void)
          "                the class number (JSON: \"class\")");
 }
 
-/* Reads all of standard input, but never more than one byte past the
- * image file limit: nn_image_load_mem then reports the limit. */
-static unsigned char *read_stdin(size_t *n)
-{
-    const size_t max = (size_t)NN_MAX_IMAGE_BYTES + 1;
-    size_t cap = 1 << 16;
-    unsigned char *buf = malloc(cap);
-    *n = 0;
-    while (buf && *n < max) {
-        if (*n == cap) {
-            size_t ncap = cap * 2 < max ? cap * 2 : max;
-            unsigned char *nb = realloc(buf, ncap);
-            if (!nb) {
-                free(buf);
-                return NULL;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t got = fread(buf + *n, 1, cap - *n, stdin);
-        *n += got;
-        if (got == 0) {
-            if (ferror(stdin)) {
-                free(buf);
-                return NULL;
-            }
-            break;
-        }
-    }
-    return buf;
-}
-
 /* The 28x28 input as text art, two characters per pixel so that it keeps
  * its shape in a terminal. */
 static void show(FILE *f, const uint8_t *px, const nn_preprocess_info *info)
@@ -127,10 +95,11 @@ static int predict_one(nn_model *m, int K, const predict_args *a,
     const char *label = file;
     if (!strcmp(file, "-")) {
         size_t n;
-        unsigned char *buf = read_stdin(&n);
-        if (!buf)
-            return cli_error("standard input: cannot read");
-        s = nn_image_load_mem(buf, n, "standard input", &img, &err);
+        void *buf;
+        s = nn_read_stream(stdin, "standard input", NN_MAX_IMAGE_BYTES, 0,
+                           &buf, &n, &err);
+        if (s == NN_OK)
+            s = nn_image_load_mem(buf, n, "standard input", &img, &err);
         free(buf);
     } else {
         s = nn_image_load(file, &img, &err);

@@ -19,7 +19,9 @@
 
 static void usage(void)
 {
-    puts("usage: digits train [OPTIONS]\n\n"
+    char names[128];
+    cli_optimizer_names(names, sizeof names);
+    printf("usage: digits train [OPTIONS]\n\n"
          "Trains a model on the training set, saves it, then prints the\n"
          "test set's loss and accuracy (test_loss: / test_acc: lines).\n\n"
          "  --data DIR             data folder (default $DIGITS_DATA or "
@@ -33,8 +35,7 @@ static void usage(void)
          "(default mlp)\n"
          "  --epochs N             passes over the training set (default 5)\n"
          "  --batch-size N         samples per step (default 128)\n"
-         "  --optimizer NAME       rmsprop, sgd or adam (default: the "
-         "preset's)\n"
+         "  --optimizer NAME       %s (default: the preset's)\n"
          "  --lr X                 learning rate (default: Keras' for the "
          "optimizer)\n"
          "  --seed N               seed for weights and shuffling (default 42)\n"
@@ -76,7 +77,7 @@ static void usage(void)
          "  --no-checkpoint        write no checkpoint at all (Ctrl-C just "
          "stops)\n"
          "  --resume               continue from the checkpoint (same "
-         "options)");
+         "options)\n", names);
 }
 
 typedef struct progress {
@@ -540,7 +541,7 @@ static bool same_layers(const nn_model *x, const nn_model *y)
 static nn_model *fresh_model(const train_args *a, nn_shape shape, int classes)
 {
     nn_error err;
-    const char *preset_opt;
+    nn_optimizer preset_opt;
     nn_model *m = nn_model_from_spec(a->model, shape, classes, &preset_opt,
                                      &err);
     if (!m) {
@@ -549,7 +550,7 @@ static nn_model *fresh_model(const train_args *a, nn_shape shape, int classes)
     }
     nn_optimizer opt;
     if (!a->optimizer || !nn_optimizer_parse(a->optimizer, &opt))
-        nn_optimizer_parse(preset_opt ? preset_opt : "rmsprop", &opt);
+        opt = preset_opt.kind ? preset_opt : nn_rmsprop();
     if (a->lr > 0)
         opt.lr = (float)a->lr;
     nn_rng rng;
@@ -610,9 +611,12 @@ int cmd_train(int argc, char **argv)
     if (rc)
         return rc < 0 ? 0 : rc;
     nn_optimizer opt;
-    if (a.optimizer && !nn_optimizer_parse(a.optimizer, &opt))
-        return cli_error("--optimizer: expected rmsprop, sgd or adam, got "
-                         "'%s'", a.optimizer);
+    if (a.optimizer && !nn_optimizer_parse(a.optimizer, &opt)) {
+        char names[128];
+        cli_optimizer_names(names, sizeof names);
+        return cli_error("--optimizer: expected %s, got '%s'", names,
+                         a.optimizer);
+    }
     char *ckpt = NULL;
     if (!a.checkpoint && !a.no_ckpt) {
         size_t n = strlen(a.out) + sizeof ".ckpt";
