@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -267,6 +268,37 @@ static void test_load_refuses_foreign_file_early(void **state)
     assert_non_null(strstr(err.msg, "not a digits model file"));
 }
 
+/* A checkpoint the tool saves under its own temporary name first
+ * ("<ckpt>.tmp.<pid>.<n>") and a writer killed during that save leave
+ * "<ckpt>.tmp.<pid>.<n>.tmp.<pid>.<m>": the next save to <ckpt> removes
+ * both when <pid> is gone, and nothing of a live process. */
+static void test_removes_nested_stale_temporaries(void **state)
+{
+    (void)state;
+    pid_t dead = fork();
+    if (dead == 0)
+        _exit(0);
+    assert_true(dead > 0);
+    assert_int_equal(waitpid(dead, NULL, 0), dead);
+    char names[4][96];
+    snprintf(names[0], 96, "c.ckpt.tmp.%ld.999999999", (long)dead);
+    snprintf(names[1], 96, "c.ckpt.tmp.%ld.999999999.tmp.%ld.0", (long)dead,
+             (long)dead);
+    snprintf(names[2], 96, "c.ckpt.tmp.%ld.9.tmp.%ld.0", (long)getppid(),
+             (long)getppid());                                  /* alive */
+    snprintf(names[3], 96, "c.ckpt.tmp.%ld.9.tmp.x", (long)dead); /* not ours */
+    for (int i = 0; i < 4; i++)
+        assert_true(tu_write(names[i], "x", 1));
+    nn_model *m = small(true);
+    nn_error err;
+    assert_int_equal(nn_model_save(m, tu_path("c.ckpt"), true, &err), NN_OK);
+    assert_int_equal(access(tu_path(names[0]), F_OK), -1);
+    assert_int_equal(access(tu_path(names[1]), F_OK), -1);
+    assert_int_equal(access(tu_path(names[2]), F_OK), 0);
+    assert_int_equal(access(tu_path(names[3]), F_OK), 0);
+    nn_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -277,6 +309,7 @@ int main(void)
         cmocka_unit_test(test_fit_position),
         cmocka_unit_test(test_fit_position_interrupted),
         cmocka_unit_test(test_load_refuses_foreign_file_early),
+        cmocka_unit_test(test_removes_nested_stale_temporaries),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -37,6 +37,27 @@ static char *dup_str(const char *s)
     return d;
 }
 
+/* "<n>", or "<n>.tmp.<pid>.<m>": the temporary of a save to a writer's
+ * own temporary name (the tool saves checkpoints that way, then renames
+ * them into place). */
+static bool counter_ok(const char *k)
+{
+    size_t d = strspn(k, "0123456789");
+    if (!d)
+        return false;
+    if (!k[d])
+        return true;
+    if (strncmp(k + d, ".tmp.", 5) != 0)
+        return false;
+    k += d + 5;
+    d = strspn(k, "0123456789");
+    if (!d || k[d] != '.')
+        return false;
+    k += d + 1;
+    d = strspn(k, "0123456789");
+    return d && !k[d];
+}
+
 /* Removes "<base>.tmp.<pid>.<n>" in path's folder for every pid that is
  * not a live process: temporaries of writers that were killed. Best
  * effort: any failure just leaves files in place. */
@@ -67,8 +88,7 @@ static void remove_stale(const char *path)
         if (errno || end == n + blen + 5 || *end != '.' || pid <= 0 ||
             pid == (long)getpid())
             continue;
-        const char *k = end + 1;
-        if (!*k || k[strspn(k, "0123456789")] != '\0')
+        if (!counter_ok(end + 1))
             continue;
         if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
             continue;   /* alive (or not ours to ask): leave it */
