@@ -710,10 +710,14 @@ int cmd_train(int argc, char **argv)
                 snprintf(why, sizeof why, "weights not finite");
             else
                 snprintf(why, sizeof why, "loss %g", p.div_loss);
+            /* an earlier checkpoint stays: it was finite, and is the
+             * user's to resume or remove */
+            bool kept = p.checkpoint && p.ours && ckpt_is_ours(&p);
             cli_error("epoch %d: training diverged (%s); %s not written; "
-                      "try a lower --lr than %g", p.diverged, why, a.out,
-                      (double)lr);
-            ckpt_remove(&p);
+                      "try a lower --lr than %g%s%s%s", p.diverged, why,
+                      a.out, (double)lr, kept ? " (the checkpoint of an "
+                      "earlier epoch stays in " : "",
+                      kept ? p.checkpoint : "", kept ? ")" : "");
         } else if (err.code == NN_ERR_INTERRUPTED && stop_signal) {
             rc = interrupted(&p, argc, argv);
         } else if (!p.failed) {

@@ -186,6 +186,21 @@ cp "$T/m.orig" "$T/div.nn"
 expect_fail "diverging run" "epoch [0-9]+: training diverged.*lower --lr" "$DIGITS" train --data "$D" --model "$DEEP" --optimizer sgd --lr 100 --epochs 3 --batch-size 16 --out "$T/div.nn"
 cmp -s "$T/div.nn" "$T/m.orig" && ok || bad "diverging run replaced the previous model"
 [ ! -e "$T/div.nn.ckpt" ] && ok || bad "diverging run left a checkpoint"
+# diverging later (fixed data: epoch 3 with every kernel family and
+# thread count tried): the finite checkpoint of an earlier epoch stays
+mkdir "$T/fixed"
+/usr/bin/python3 - "$T/fixed" <<'PY'
+import random, struct, sys
+r, n = random.Random(10), 500
+img = bytes(r.randrange(256) for _ in range(n * 784))
+lab = bytes(i % 10 for i in range(n))
+for s in ("train", "t10k"):
+    open(sys.argv[1] + "/" + s + "-images-idx3-ubyte", "wb").write(struct.pack(">IIII", 0x803, n, 28, 28) + img)
+    open(sys.argv[1] + "/" + s + "-labels-idx1-ubyte", "wb").write(struct.pack(">II", 0x801, n) + lab)
+PY
+expect_fail "diverging after an epoch" "epoch [2-7]: training diverged.*checkpoint of an earlier epoch stays in .*div2.nn.ckpt" "$DIGITS" train --data "$T/fixed" --model "$DEEP" --optimizer sgd --lr 0.1 --epochs 8 --checkpoint-every 0 --out "$T/div2.nn"
+[ ! -e "$T/div2.nn" ] && ok || bad "diverging run wrote its model"
+expect_ok "the earlier checkpoint loads" "$DIGITS" summary --model "$T/div2.nn.ckpt"
 
 # === Data the tool reads ===================================================
 
