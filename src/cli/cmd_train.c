@@ -210,8 +210,11 @@ static bool ckpt_write(progress *p)
     nn_error err;
     struct stat st;
     bool ok = nn_model_save(p->m, tmp, true, &err) == NN_OK;
-    if (!ok)
-        cli_error("%s: %s", p->checkpoint, err.msg);
+    size_t tl = strlen(tmp);
+    if (!ok)   /* the message names our temporary name: name the file */
+        cli_error("%s: %s", p->checkpoint,
+                  strncmp(err.msg, tmp, tl) == 0 && err.msg[tl] == ':'
+                      ? err.msg + tl + 2 : err.msg);
     else if (stat(tmp, &st) != 0 || rename(tmp, p->checkpoint) != 0)
         ok = !cli_error("%s: cannot write: %s", p->checkpoint,
                         strerror(errno));
