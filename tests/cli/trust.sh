@@ -8,6 +8,7 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 ROOT=$(pwd)
+cd "$T"   # a broken build writing "" or "/" must not litter the checkout
 
 # --- IDX files in sh (as run.sh): set DIR N [H W]
 be32() { printf "\\$(printf %03o $(($1 >> 24 & 255)))\\$(printf %03o $(($1 >> 16 & 255)))\\$(printf %03o $(($1 >> 8 & 255)))\\$(printf %03o $(($1 & 255)))"; }
@@ -224,15 +225,15 @@ expect_fail "info never downloads" "data/mnist: no such folder" "$DIGITS" info
 [ ! -e "$T/fetched" ] && [ ! -e "$T/empty/data" ] && ok || bad "evaluate or info downloaded"
 expect_ok "train fetches into the default folder" "$DIGITS" train --model "dense(10,softmax)" --epochs 1 --out "$T/x.nn"
 [ -e "$T/fetched" ] && [ -f "$T/empty/data/mnist/t10k-labels-idx1-ubyte" ] && ok || bad "default folder: not fetched"
-cd "$ROOT"
+cd "$T"
 unset DIGITS_FETCH
 # fetch-mnist adds nothing to, and replaces nothing in, a folder with other files
 mkdir "$T/theirs"; echo "notes" >"$T/theirs/README"
-MNIST_SOURCE_DIR=$T/none scripts/fetch-mnist "$T/theirs" >"$T/out" 2>"$T/err" && bad "fetch-mnist into a folder with other files succeeded" || ok
+MNIST_SOURCE_DIR=$T/none "$ROOT/scripts/fetch-mnist" "$T/theirs" >"$T/out" 2>"$T/err" && bad "fetch-mnist into a folder with other files succeeded" || ok
 grep -q "holds other files" "$T/err" && [ "$(ls "$T/theirs")" = README ] && ok || bad "fetch-mnist: $(cat "$T/err")"
 if [ -f "$MNIST/train-images-idx3-ubyte" ]; then
     mkdir "$T/mine"; cp "$D/train-images-idx3-ubyte" "$D/train-labels-idx1-ubyte" "$T/mine/"
-    MNIST_SOURCE_DIR=$MNIST scripts/fetch-mnist "$T/mine" >"$T/out" 2>"$T/err" && bad "fetch-mnist over the user's own files succeeded" || ok
+    MNIST_SOURCE_DIR=$MNIST "$ROOT/scripts/fetch-mnist" "$T/mine" >"$T/out" 2>"$T/err" && bad "fetch-mnist over the user's own files succeeded" || ok
     cmp -s "$T/mine/train-images-idx3-ubyte" "$D/train-images-idx3-ubyte" && [ ! -e "$T/mine/t10k-images-idx3-ubyte" ] && ok || bad "fetch-mnist replaced or added files: $(cat "$T/err")"
     MNIST_SOURCE_DIR=$MNIST "$DIGITS" fetch --data "$T/mine" >"$T/out" 2>"$T/err" && bad "digits fetch over the user's files succeeded" || ok
     cmp -s "$T/mine/train-images-idx3-ubyte" "$D/train-images-idx3-ubyte" && ok || bad "digits fetch replaced the user's file"
