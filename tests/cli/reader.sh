@@ -176,6 +176,7 @@ check "$T/sgd.nn" sgd
 # script is)
 timeout 300 "$DIGITS" train --data "$DATA" --model "dense(32,relu) dense(10,softmax)" \
     --optimizer adam --limit 500 --epochs 100000 --out "$T/long.nn" --checkpoint "$T/ck.nn" \
+    --checkpoint-every 0 \
     >"$T/ck.log" 2>&1 &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; rm -rf "$T"' EXIT
