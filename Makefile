@@ -81,8 +81,18 @@ $(O)/libnn.a: $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(O)/digits: $(CLI_OBJ) $(O)/libnn.a
-	$(CC) $(LDFLAGS) $(CLI_OBJ) $(O)/libnn.a $(LDLIBS) -o $@
+# digits serve: libmicrohttpd, and the page (web/index.html) compiled in as
+# a C array with the CSP hashes of its script and style (web/embed.sh).
+SERVE_LIBS := $(shell $(PKG_CONFIG) --libs libmicrohttpd) -lpthread
+WEB_OBJ := $(O)/web/page.o
+$(O)/web/page.c: web/index.html web/embed.sh
+	@mkdir -p $(dir $@)
+	sh web/embed.sh web/index.html >$@.tmp && mv $@.tmp $@
+$(O)/web/page.o: $(O)/web/page.c
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(O)/digits: $(CLI_OBJ) $(WEB_OBJ) $(O)/libnn.a
+	$(CC) $(LDFLAGS) $(CLI_OBJ) $(WEB_OBJ) $(O)/libnn.a $(LDLIBS) $(SERVE_LIBS) -o $@
 
 $(O)/tests/%: $(O)/tests/%.o $(TEST_UTIL_OBJ) $(O)/libnn.a
 	$(CC) $(LDFLAGS) $< $(TEST_UTIL_OBJ) $(O)/libnn.a $(LDLIBS) -lcmocka -o $@
@@ -96,6 +106,9 @@ $(O)/fuzzers/%: $(O)/fuzz/fuzz_%.o $(O)/libnn.a
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
 
 $(O)/tests/cli/save_loop: $(O)/tests/cli/save_loop.o $(O)/libnn.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(O)/tests/cli/digit_png: $(O)/tests/cli/digit_png.o $(O)/libnn.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(O)/fuzz/mkseeds: $(O)/fuzz/mkseeds.o $(O)/libnn.a
