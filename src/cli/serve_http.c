@@ -323,9 +323,9 @@ static bool media_is(const char *v, const char *type)
 }
 
 /* First call of a request: route it, check method and headers. Returns
- * MHD_YES with a queued answer, or MHD_YES and rq->route set to read a
- * body. */
-static enum MHD_Result begin(serve_state *s, struct MHD_Connection *c,
+ * MHD_YES with a queued answer (an error), or MHD_YES and rq->route set
+ * to answer when the request is complete. */
+static enum MHD_Result begin(struct MHD_Connection *c,
                              request *rq, const char *url, const char *method)
 {
     const route *r = NULL;
@@ -388,7 +388,7 @@ enum MHD_Result serve_handle(void *cls, struct MHD_Connection *c,
             return MHD_NO;    /* closes the connection */
         *con_cls = rq;
         atomic_fetch_add(&s->in_flight, 1);
-        return begin(s, c, rq, url, method);
+        return begin(c, rq, url, method);
     }
     if (rq->answered) {       /* the body of a request already refused */
         *upload_size = 0;
