@@ -173,6 +173,9 @@ static enum MHD_Result predict(serve_state *s, struct MHD_Connection *c,
     if (rq->too_large)
         return respond_error(c, rq, MHD_HTTP_CONTENT_TOO_LARGE, NULL,
                              "request body over %u bytes", SERVE_MAX_BODY);
+    if (rq->pp && MHD_post_process(rq->pp, NULL, 0) != MHD_YES)
+        return respond_error(c, rq, MHD_HTTP_BAD_REQUEST, NULL,
+                             "malformed multipart/form-data");
     if (rq->pp && rq->file_parts != 1)
         return respond_error(c, rq, MHD_HTTP_BAD_REQUEST, NULL,
                              "multipart/form-data: expected one file part, "
@@ -398,11 +401,15 @@ enum MHD_Result serve_handle(void *cls, struct MHD_Connection *c,
         size_t n = *upload_size;
         *upload_size = 0;
         rq->received += n;
+        /* A body without Content-Length (chunked) over the limit: kept
+         * no more, read on to answer 413 at its end (libmicrohttpd sends
+         * no answer in the middle of a body), dropped past twice it. */
         if (rq->received > SERVE_MAX_BODY || rq->received < n) {
             rq->too_large = true;
-            return respond_error(c, rq, MHD_HTTP_CONTENT_TOO_LARGE, NULL,
-                                 "request body over %u bytes",
-                                 SERVE_MAX_BODY);
+            return rq->received > 2 * (size_t)SERVE_MAX_BODY ||
+                           rq->received < n
+                       ? MHD_NO
+                       : MHD_YES;
         }
         if (rq->pp) {
             if (MHD_post_process(rq->pp, upload, n) != MHD_YES)
