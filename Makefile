@@ -2,7 +2,8 @@
 #   make              library, tool (build/digits)
 #   make test         cmocka unit tests + CLI tests (real-MNIST test if data present)
 #   make sanitize     the same tests built with ASan + UBSan (in build-asan/)
-#   make check        all of CI: gcc, clang, no-BLAS and sanitizer builds, -Werror
+#   make check        all of CI: gcc, clang, no-BLAS and sanitizer builds, -Werror,
+#                     and the browser test of digits serve (make browser-test)
 #   make bench        benchmarks (bench/README.md)
 #   make fuzz         libFuzzer targets in build-fuzz/fuzzers (fuzz/README.md)
 #   make valgrind     the unit tests under valgrind memcheck (in build-vg/)
@@ -69,7 +70,7 @@ VALGRIND_CMD := valgrind -q --error-exitcode=1 --leak-check=full \
   --errors-for-leak-kinds=definite,indirect,possible --track-fds=no
 
 .PHONY: all test unit-test cli-test sanitize check bench install uninstall \
-        clean fuzz fuzz-seeds valgrind
+        clean fuzz fuzz-seeds valgrind browser-test
 
 all: $(O)/libnn.a $(O)/digits
 
@@ -140,6 +141,13 @@ check:
 	$(MAKE) WERROR=1 O=build-clang CC=clang unit-test
 	$(MAKE) WERROR=1 O=build-noblas BLAS=none unit-test
 	$(MAKE) WERROR=1 sanitize
+	$(MAKE) WERROR=1 browser-test
+
+# digits serve's page in a real browser: Debian's Chromium, headless, driven
+# by npm playwright-core (installed by the script into tests/browser/).
+# Screenshots in $(O)/browser.
+browser-test: $(O)/digits
+	DIGITS=$(O)/digits OUT=$(O)/browser sh tests/browser/run.sh
 
 # The unit tests and replays under valgrind memcheck: no ASan, no OpenMP
 # or OpenBLAS threads (their thread pools only slow valgrind down and keep
