@@ -158,8 +158,9 @@ valgrind:
 	MNIST_DIR=/nonexistent $(MAKE) O=build-vg BLAS=none OPENMP=0 \
 	  VALGRIND="$(VALGRIND_CMD)" unit-test
 
-bench: all
+bench: all $(O)/tests/cli/digit_png
 	sh bench/run.sh
+	sh bench/serve.sh
 
 # libFuzzer targets (clang, ASan + UBSan, no BLAS or OpenMP): run them with
 # scripts/fuzz SECONDS [TARGET...]; see fuzz/README.md.
