@@ -11,8 +11,8 @@
 # default 2), BENCH_DATA (default data/mnist). Run by `make bench`.
 set -u
 cd "$(dirname "$0")/.." || exit 1
-N=${SERVE_REQUESTS:-20000}
 C=${SERVE_CONC:-16}
+N=$(( ${SERVE_REQUESTS:-20000} / C * C ))   # hey sends a multiple of C
 TH=${SERVE_THREADS:-2}
 DATA=${BENCH_DATA:-data/mnist}
 die() { echo "bench/serve: $*" >&2; exit 1; }
@@ -45,6 +45,8 @@ for _ in $(seq 100); do
 done
 [ -n "$URL" ] || die "the server did not start: $(cat "$TMP/srv.out")"
 rss() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$SRV/status"; }
+# the server's CPU time so far (user + system), in clock ticks
+ticks() { sed 's/^.*) //' "/proc/$SRV/stat" | awk '{ print $12 + $13 }'; }
 run() { # COUNT: hey's report in $TMP/hey.out
     timeout 600 hey -n "$1" -c "$C" -m POST -T image/png -D "$TMP/seven.png" \
         "${URL}predict" >"$TMP/hey.out" 2>&1 || die "hey failed: $(tail -3 "$TMP/hey.out")"
@@ -52,8 +54,12 @@ run() { # COUNT: hey's report in $TMP/hey.out
 run 1008
 rss1=$(rss)
 load0=$(cut -d' ' -f1 /proc/loadavg)
+t0=$(ticks)
 run "$N"
+t1=$(ticks)
 rss2=$(rss)
+hz=$(getconf CLK_TCK)
+cpu=$(awk -v t=$((t1 - t0)) -v hz="$hz" -v n="$N" 'BEGIN { printf "%.3f", 1000 * t / hz / n }')
 load1=$(cut -d' ' -f1 /proc/loadavg)
 ok200=$(sed -n 's/^ *\[200\][[:space:]]*\([0-9]*\) responses/\1/p' "$TMP/hey.out")
 total=$(awk '/^ *\[[0-9]+\]/ { s += $2 } END { print s + 0 }' "$TMP/hey.out")
@@ -66,6 +72,8 @@ digits serve, mlp, 280x280 PNG, $N requests at $C connections, $TH server thread
   requests/s        $rps
   latency ms        p50 $(pct 50)  p90 $(pct 90)  p99 $(pct 99)
   answers           ${ok200:-0} of 200, $((total - ${ok200:-0})) other, $errors failed connections
+  server CPU        $cpu ms a request (user + system; $(nproc) idle cores would
+                    answer about $(awk -v c="$cpu" -v n="$(nproc)" 'BEGIN { printf "%d", n * 1000 / c }') a second)
   server RSS kB     $rss1 after 1008 requests, $rss2 after $N more
 EOF
 [ "${ok200:-0}" = "$total" ] && [ "$errors" = 0 ] || die "errors under load"
