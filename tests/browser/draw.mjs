@@ -4,7 +4,8 @@
 // 28x28 picture the network saw, clearing with Escape and the button, no
 // errors in the console (a CSP that blocked the page's own script or
 // style would show there), and a phone-sized layout without sideways
-// scrolling. Saves a screenshot of each drawing in OUT.
+// scrolling, where a finger (touch events) draws too. Saves a screenshot
+// of each drawing in OUT.
 // Usage: node tests/browser/draw.mjs URL OUT   (CHROMIUM: the browser)
 import { chromium } from "playwright-core";
 
@@ -150,7 +151,8 @@ try {
   check(errors.length === 0, `console errors: ${errors.join(" | ")}`);
 
   // a phone: 390 x 844, no sideways scrolling, drawing still works
-  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2 });
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2,
+    hasTouch: true, isMobile: true });
   const pp = await phone.newPage();
   await pp.goto(url);
   const wide = await pp.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
@@ -159,6 +161,20 @@ try {
   const ph = await settle(pp, 0);
   check(ph.answer === "7", `phone: drew a 7, the page says '${ph.answer}'`);
   await pp.screenshot({ path: `${out}/phone-7.png`, fullPage: true });
+
+  // a finger: a 1 drawn with touch events (pointer events of type touch)
+  await pp.keyboard.press("Escape");
+  const cdp = await phone.newCDPSession(pp);
+  const pbox = await pp.locator("#pad").boundingBox();
+  const tp = (x, y) => [{ x: pbox.x + (x * pbox.width) / 280, y: pbox.y + (y * pbox.height) / 280, id: 1 }];
+  const seenBefore = Number(await pp.evaluate(() => document.body.dataset.answers));
+  await cdp.send("Input.dispatchTouchEvent", { type: "touchStart", touchPoints: tp(145, 45) });
+  for (let i = 1; i <= 20; i++)
+    await cdp.send("Input.dispatchTouchEvent", { type: "touchMove", touchPoints: tp(145 - i * 0.5, 45 + i * 9.5) });
+  await cdp.send("Input.dispatchTouchEvent", { type: "touchEnd", touchPoints: [] });
+  const tch = await settle(pp, seenBefore);
+  check(tch.answer === "1", `touch: drew a 1 with a finger, the page says '${tch.answer}'`);
+  await pp.screenshot({ path: `${out}/phone-touch-1.png` });
 } finally {
   await browser.close();
 }
