@@ -421,6 +421,8 @@ enum MHD_Result serve_handle(void *cls, struct MHD_Connection *c,
                        ? MHD_NO
                        : MHD_YES;
         }
+        if (!rq->route->post)
+            return MHD_YES;   /* a body sent with GET: read, not kept */
         if (rq->pp) {
             if (MHD_post_process(rq->pp, upload, n) != MHD_YES)
                 return respond_error(c, rq, MHD_HTTP_BAD_REQUEST, NULL,
