@@ -99,6 +99,11 @@ $(O)/digits: $(CLI_OBJ) $(WEB_OBJ) $(O)/libnn.a
 $(O)/tests/%: $(O)/tests/%.o $(TEST_UTIL_OBJ) $(O)/libnn.a
 	$(CC) $(LDFLAGS) $< $(TEST_UTIL_OBJ) $(O)/libnn.a $(LDLIBS) -lcmocka -o $@
 
+# test_predict_alloc counts libnn's own calls to malloc, calloc and realloc.
+$(O)/tests/test_predict_alloc: $(O)/tests/test_predict_alloc.o $(TEST_UTIL_OBJ) $(O)/libnn.a
+	$(CC) $(LDFLAGS) -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc $< \
+	  $(TEST_UTIL_OBJ) $(O)/libnn.a $(LDLIBS) -lcmocka -o $@
+
 $(O)/replay/%: $(O)/fuzz/fuzz_%.o $(O)/fuzz/replay.o $(O)/libnn.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
