@@ -8,16 +8,18 @@
 # after the warm-up and after the run; exits 1 on any error answer or when
 # memory grew by more than 10%.
 # Environment: SERVE_REQUESTS, SERVE_CONC, SERVE_THREADS (server threads,
-# default 2), BENCH_DATA (default data/mnist). Run by `make bench`.
+# default 2), BENCH_DATA (default data/mnist), O (build folder, default
+# build). Run by `make bench`.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 C=${SERVE_CONC:-16}
 N=$(( ${SERVE_REQUESTS:-20000} / C * C ))   # hey sends a multiple of C
 TH=${SERVE_THREADS:-2}
 DATA=${BENCH_DATA:-data/mnist}
+O=${O:-build}
 die() { echo "bench/serve: $*" >&2; exit 1; }
-[ -x build/digits ] && [ -x build/tests/cli/digit_png ] ||
-    die "build first (make all build/tests/cli/digit_png)"
+[ -x "$O/digits" ] && [ -x "$O/tests/cli/digit_png" ] ||
+    die "build first (make all $O/tests/cli/digit_png)"
 command -v hey >/dev/null || die "needs hey (apt-get install hey)"
 [ -f "$DATA/t10k-images-idx3-ubyte" ] || [ -f "$DATA/t10k-images-idx3-ubyte.gz" ] ||
     die "no MNIST in $DATA"
@@ -32,10 +34,10 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 
 # the mlp (its speed does not depend on how long it trained)
-build/digits train --data "$DATA" --model mlp --limit 10000 --epochs 1 \
+"$O/digits" train --data "$DATA" --model mlp --limit 10000 --epochs 1 \
     --out "$TMP/mlp.nn" >"$TMP/train.out" 2>&1 || die "train: $(tail -1 "$TMP/train.out")"
-build/tests/cli/digit_png "$DATA" 0 10 "$TMP/seven.png" >/dev/null || die "digit_png"
-build/digits serve --model "$TMP/mlp.nn" --port 0 --threads "$TH" >"$TMP/srv.out" 2>&1 &
+"$O/tests/cli/digit_png" "$DATA" 0 10 "$TMP/seven.png" >/dev/null || die "digit_png"
+"$O/digits" serve --model "$TMP/mlp.nn" --port 0 --threads "$TH" >"$TMP/srv.out" 2>&1 &
 SRV=$!
 URL=
 for _ in $(seq 100); do
