@@ -86,6 +86,13 @@ static enum MHD_Result respond_error(struct MHD_Connection *c, request *rq,
 
 static serve_worker *worker_take(serve_state *s)
 {
+    /* libnn's thread count is OpenMP's, kept per thread: each server
+     * thread runs its predictions on itself alone */
+    static _Thread_local bool single;
+    if (!single) {
+        nn_set_threads(1);
+        single = true;
+    }
     pthread_mutex_lock(&s->mu);
     while (s->n_idle == 0)
         pthread_cond_wait(&s->cv, &s->mu);
