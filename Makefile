@@ -241,4 +241,5 @@ clean:
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(TEST_UTIL_OBJ:.o=.d) \
   $(FUZZ_OBJ:.o=.d) $(O)/fuzz/mkseeds.d $(O)/tests/cli/save_loop.d \
+  $(O)/tests/cli/digit_png.d \
   $(TOOL_BIN:=.d)
