@@ -173,6 +173,7 @@ unit-test-kernels: $(TEST_BIN) $(REPLAY_BIN) $(O)/digits
 
 cli-test: $(O)/digits $(O)/tests/cli/save_loop $(O)/tests/cli/digit_png
 	DIGITS=$(O)/digits sh tests/cli/run.sh
+	DIGITS=$(O)/digits sh tests/cli/trust.sh
 	DIGITS=$(O)/digits SAVE_LOOP=$(O)/tests/cli/save_loop sh tests/cli/crash.sh
 	DIGITS=$(O)/digits O=build sh tests/cli/predict.sh  # its picture renderer: plain build
 	DIGITS=$(O)/digits DIGIT_PNG=$(O)/tests/cli/digit_png SAN=$(SAN) sh tests/cli/serve.sh
