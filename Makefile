@@ -111,10 +111,13 @@ unit-test: $(TEST_BIN) $(REPLAY_BIN)
 	  $(VALGRIND) $(O)/replay/$$t fuzz/seeds/$$t fuzz/regress/$$t || fail=1; done; \
 	exit $$fail
 
-cli-test: $(O)/digits $(O)/tests/cli/save_loop
+cli-test: $(O)/digits $(O)/tests/cli/save_loop $(O)/tests/cli/jsoncheck \
+          $(O)/tests/cli/nan_model
 	DIGITS=$(O)/digits sh tests/cli/run.sh
 	DIGITS=$(O)/digits SAVE_LOOP=$(O)/tests/cli/save_loop sh tests/cli/crash.sh
 	DIGITS=$(O)/digits O=build sh tests/cli/predict.sh  # its picture renderer: plain build
+	DIGITS=$(O)/digits JSONCHECK=$(O)/tests/cli/jsoncheck \
+	  NAN_MODEL=$(O)/tests/cli/nan_model sh tests/cli/answers.sh
 
 sanitize:
 	$(MAKE) O=build-asan SAN=1 OPENMP=0 test

@@ -3,6 +3,7 @@
  * the confusion matrix.
  */
 #include <getopt.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,8 +31,11 @@ static void usage(void)
 static void print_json(const nn_eval *ev, const uint32_t *cm, int K,
                        char *const *names)
 {
-    printf("{\"test_loss\": %.6f, \"test_acc\": %.6f, \"n\": %zu, ",
-           ev->loss, ev->accuracy, ev->n);
+    printf("{\"test_loss\": ");
+    cli_json_number(stdout, ev->loss, 6);
+    printf(", \"test_acc\": ");
+    cli_json_number(stdout, ev->accuracy, 6);
+    printf(", \"n\": %zu, ", ev->n);
     if (names) {
         printf("\"classes\": [");
         for (int i = 0; i < K; i++) {
@@ -52,11 +56,12 @@ static void print_json(const nn_eval *ev, const uint32_t *cm, int K,
         uint64_t row = 0;
         for (int j = 0; j < K; j++)
             row += cm[(size_t)i * K + j];
-        if (row)
-            printf("%s%.6f", i ? ", " : "",
-                   (double)cm[(size_t)i * K + i] / row);
-        else
+        if (row) {
+            printf("%s", i ? ", " : "");
+            cli_json_number(stdout, (double)cm[(size_t)i * K + i] / row, 6);
+        } else {
             printf("%snull", i ? ", " : "");
+        }
     }
     printf("]}\n");
 }
@@ -132,6 +137,11 @@ int cmd_evaluate(int argc, char **argv)
     }
     if (nn_model_evaluate(m, &test, &ev, cm, &err) != NN_OK) {
         cli_error("%s: %s", model, err.msg);
+        goto done;
+    }
+    if (isnan(ev.loss)) {   /* NaN outputs: no answer to report */
+        cli_error("%s: the model's outputs are not numbers (NaN); its "
+                  "weights are broken, retrain it", model);
         goto done;
     }
     if (json) {

@@ -4,6 +4,7 @@
  * each as MNIST was made (nn_preprocess_digit) and prints the answer.
  */
 #include <getopt.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -158,6 +159,15 @@ static int predict_one(nn_model *m, int K, const predict_args *a,
             return cli_error("%s: %s", a->model, err.msg);
         }
         for (int i = 0; i < K; i++)
+            if (!isfinite(p[i])) {
+                free(p);
+                free(order);
+                return cli_error("%s: the model's output for %s is %s, "
+                                 "not a probability; its weights are "
+                                 "broken, retrain it", a->model, label,
+                                 isnan(p[i]) ? "NaN" : "infinite");
+            }
+        for (int i = 0; i < K; i++)
             order[i] = (ranked){p[i], i};
         qsort(order, (size_t)K, sizeof *order, by_probability);
     }
@@ -175,14 +185,19 @@ static int predict_one(nn_model *m, int K, const predict_args *a,
                 printf(", ");
             }
             printf("\"probabilities\": [");
-            for (int i = 0; i < K; i++)
-                printf("%s%.6f", i ? ", " : "", p[i]);
+            for (int i = 0; i < K; i++) {
+                printf("%s", i ? ", " : "");
+                cli_json_number(stdout, p[i], 6);
+            }
             printf("]");
             if (a->top > 0) {
                 printf(", \"top\": [");
-                for (int i = 0; i < top; i++)
-                    printf("%s{\"digit\": %d, \"probability\": %.6f}",
-                           i ? ", " : "", order[i].digit, order[i].p);
+                for (int i = 0; i < top; i++) {
+                    printf("%s{\"digit\": %d, \"probability\": ",
+                           i ? ", " : "", order[i].digit);
+                    cli_json_number(stdout, order[i].p, 6);
+                    printf("}");
+                }
                 printf("]");
             }
             printf("}\n");
