@@ -698,6 +698,87 @@ static void test_zero_touching_edges(void **state)
     }
 }
 
+/* Pictures that are not digits are told apart by their ink statistics
+ * (nn_preprocess_not_digit), while digits are not flagged. */
+static void test_not_a_digit(void **state)
+{
+    (void)state;
+    const int W = 240, H = 240;
+    uint8_t out[S * S];
+    nn_preprocess_info info;
+    /* a digit, clean and noisy, and a bar like a 1: may be a digit */
+    nn_image img = canvas(W, H, 235);
+    draw_seven(&img, 60, 30, 120, 235, 25);
+    add_noise(&img, 3, 1);
+    info = run(&img, out);
+    assert_true(info.found);
+    assert_null(nn_preprocess_not_digit(&info));
+    assert_true(info.parts >= 1 && info.parts <= 2);
+    assert_true(info.holes <= 2);
+    nn_image_free(&img);
+    img = canvas(W, H, 235);
+    for (int y = 40; y < 200; y++)
+        for (int x = 110; x < 126; x++)
+            img.pixels[y * W + x] = 30;
+    info = run(&img, out);
+    assert_null(nn_preprocess_not_digit(&info));
+    assert_true(info.elongation > 10 && info.tilt < 5);
+    nn_image_free(&img);
+    /* no ink, or no info: nothing to say */
+    assert_null(nn_preprocess_not_digit(NULL));
+    nn_preprocess_info none = {0};
+    assert_null(nn_preprocess_not_digit(&none));
+
+    /* blotchy noise: dark and light cells of 6 pixels at random */
+    img = canvas(W, H, 235);
+    uint32_t seed = 9;
+    for (int cy = 0; cy < H / 6; cy++)
+        for (int cx = 0; cx < W / 6; cx++) {
+            uint8_t v = (lcg(&seed) >> 7) & 1 ? 30 : 235;
+            for (int y = cy * 6; y < cy * 6 + 6; y++)
+                memset(img.pixels + y * W + cx * 6, v, 6);
+        }
+    info = run(&img, out);
+    assert_true(info.found);
+    assert_non_null(nn_preprocess_not_digit(&info));
+    nn_image_free(&img);
+    /* a checkerboard of 24-pixel squares inside a paper margin */
+    img = canvas(W, H, 235);
+    for (int y = 24; y < H - 24; y++)
+        for (int x = 24; x < W - 24; x++)
+            if (((x / 24) + (y / 24)) & 1)
+                img.pixels[y * W + x] = 30;
+    info = run(&img, out);
+    assert_true(info.found);
+    assert_non_null(nn_preprocess_not_digit(&info));
+    nn_image_free(&img);
+    /* stripes: dark bands 10 wide every 20 pixels */
+    img = canvas(W, H, 235);
+    for (int y = 20; y < H - 20; y++)
+        for (int x = 20; x < W - 20; x++)
+            if ((y / 10) & 1)
+                img.pixels[y * W + x] = 30;
+    info = run(&img, out);
+    assert_true(info.found);
+    assert_non_null(nn_preprocess_not_digit(&info));
+    nn_image_free(&img);
+    /* a single straight line, 70 degrees from upright */
+    img = canvas(W, H, 235);
+    double a = 20 * 3.14159265358979 / 180;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            double u = x + 0.5 - W / 2.0, v = y + 0.5 - H / 2.0;
+            double dist = fabs(-sin(a) * u + cos(a) * v);
+            if (dist < 3 && fabs(cos(a) * u + sin(a) * v) < 100)
+                img.pixels[y * W + x] = 30;
+        }
+    info = run(&img, out);
+    assert_true(info.found);
+    assert_true(info.tilt > 60);
+    assert_non_null(nn_preprocess_not_digit(&info));
+    nn_image_free(&img);
+}
+
 static void test_mnist_round_trip(void **state)
 {
     (void)state;
@@ -813,6 +894,7 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_ruled_squared_boxed),
         cmocka_unit_test(test_zero_touching_edges),
+        cmocka_unit_test(test_not_a_digit),
         cmocka_unit_test(test_mnist_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

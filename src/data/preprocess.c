@@ -92,6 +92,7 @@ typedef struct work {
     part *parts;
     size_t nparts, capparts;
     int x0, y0, x1, y1; /* kept ink box, inclusive */
+    int kept;           /* stroke parts kept */
 } work;
 
 /* Paper level as a plane v = a + b x + c y, x and y centred and scaled to
@@ -748,10 +749,12 @@ static bool find_ink(work *wk, int threshold)
     wk->x0 = wk->w;
     wk->y0 = wk->h;
     wk->x1 = wk->y1 = -1;
+    wk->kept = 0;
     for (size_t k = 0; k < wk->nparts; k++) {
         const part *p = &wk->parts[k];
         if (p->mass * 50 < best || (s[p->seed] & KEEP))
-            continue;
+            continue;   /* a speck, or joined by the growth of another */
+        wk->kept++;
         if (!flood(wk, p->seed, KEEP, NULL))
             return false;
     }
@@ -987,6 +990,92 @@ static bool centre_of_mass(const float *p, int w, int h, double *cx,
     return true;
 }
 
+/* The output's ink statistics: fill, holes, elongation and tilt. */
+static void ink_stats(const uint8_t *out, nn_preprocess_info *inf)
+{
+    enum { S = NN_DIGIT_SIDE };
+    int bright = 0, ink = 0, x0 = S, y0 = S, x1 = -1, y1 = -1;
+    double m = 0, sx = 0, sy = 0;
+    for (int y = 0; y < S; y++)
+        for (int x = 0; x < S; x++) {
+            int v = out[y * S + x];
+            bright += v >= 128;
+            if (v >= 64) {
+                ink++;
+                x0 = x < x0 ? x : x0;
+                x1 = x > x1 ? x : x1;
+                y0 = y < y0 ? y : y0;
+                y1 = y > y1 ? y : y1;
+            }
+            m += v;
+            sx += (double)v * x;
+            sy += (double)v * y;
+        }
+    inf->fill = (float)bright / (S * S);
+    inf->solidity = ink ? (float)ink / ((x1 - x0 + 1) * (y1 - y0 + 1)) : 0;
+    /* holes: 4-connected regions of pixels under 64 that do not touch the
+     * field's edge */
+    uint8_t seen[S * S];
+    uint16_t stk[S * S];
+    for (int i = 0; i < S * S; i++)
+        seen[i] = out[i] >= 64;
+    int holes = 0;
+    for (int i = 0; i < S * S; i++) {
+        if (seen[i])
+            continue;
+        int sp = 0;
+        bool edge = false;
+        stk[sp++] = (uint16_t)i;
+        seen[i] = 1;
+        while (sp) {
+            int j = stk[--sp], x = j % S, y = j / S;
+            edge |= x == 0 || y == 0 || x == S - 1 || y == S - 1;
+            int nb[4] = {x > 0 ? j - 1 : -1, x < S - 1 ? j + 1 : -1,
+                         y > 0 ? j - S : -1, y < S - 1 ? j + S : -1};
+            for (int k = 0; k < 4; k++)
+                if (nb[k] >= 0 && !seen[nb[k]]) {
+                    seen[nb[k]] = 1;
+                    stk[sp++] = (uint16_t)nb[k];
+                }
+        }
+        holes += !edge;
+    }
+    inf->holes = holes;
+    /* principal second moments of the ink */
+    double cx = sx / m, cy = sy / m, xx = 0, yy = 0, xy = 0;
+    for (int y = 0; y < S; y++)
+        for (int x = 0; x < S; x++) {
+            double v = out[y * S + x] / m;
+            xx += v * (x - cx) * (x - cx);
+            yy += v * (y - cy) * (y - cy);
+            xy += v * (x - cx) * (y - cy);
+        }
+    double tr = xx + yy, det = xx * yy - xy * xy;
+    double d = sqrt(fmax(tr * tr / 4 - det, 0));
+    double l1 = tr / 2 + d, l2 = tr / 2 - d;
+    inf->elongation = (float)(l1 / fmax(l2, 1e-6));
+    double axis = 0.5 * atan2(2 * xy, xx - yy) / DEG;   /* from x, -90..90 */
+    inf->tilt = (float)(90 - fabs(axis));
+}
+
+const char *nn_preprocess_not_digit(const nn_preprocess_info *info)
+{
+    if (!info || !info->found)
+        return NULL;
+    if (info->parts >= 25)
+        return "ink in many separate parts, like noise or a texture";
+    if (info->holes >= 6)
+        return "many enclosed holes, like a pattern";
+    if (info->fill > 0.36f)
+        return "ink fills too much of the picture";
+    if (info->solidity >= 0.95f && info->fill > 0.2f)
+        return "a solid block of ink, like a texture or a pattern";
+    if ((info->elongation > 10 && info->tilt > 50) ||
+        (info->elongation > 50 && info->tilt > 30))
+        return "a straight line far from upright";
+    return NULL;
+}
+
 nn_status nn_preprocess_digit(const nn_image *img,
                               const nn_preprocess_options *opts,
                               uint8_t *out, nn_preprocess_info *info,
@@ -1059,6 +1148,8 @@ nn_status nn_preprocess_digit(const nn_image *img,
             sy += (double)v * Y;
         }
     if (m > 0) {
+        inf.parts = wk.kept;
+        ink_stats(out, &inf);
         inf.found = true;
         inf.box_x = wk.x0;
         inf.box_y = wk.y0;

@@ -91,4 +91,24 @@ grep -q 'box 4x4 at 2,0 ' "$T/out" && ok || bad "top-down BMP: ink not in the to
 expect_ok "bottom-up BMP" "$DIGITS" predict --model "$M" --show "$T/bu.bmp"
 grep -q 'box 4x4 at 2,4 ' "$T/out" && ok || bad "bottom-up BMP: ink not in the bottom rows: $(head -2 "$T/out")"
 
+# --- a picture that is not a digit: reported as such, in text and JSON
+# checker FILE: a 96x96 checkerboard of 16-pixel squares in a paper margin
+checker() {
+    { printf 'P5\n96 96\n255\n'
+      LC_ALL=C awk 'BEGIN { for (y = 0; y < 96; y++) for (x = 0; x < 96; x++) {
+          ink = x >= 8 && x < 88 && y >= 8 && y < 88 && (int(x / 16) + int(y / 16)) % 2
+          printf "%c", ink ? 30 : 230 } }'; } >"$1"
+}
+checker "$T/checker.pgm"
+expect_ok "predict pattern" "$DIGITS" predict --model "$M" "$T/checker.pgm" "$T/bar.pgm"
+grep -Eq 'checker.pgm: not a digit \(.+\)$' "$T/out" && ok || bad "pattern not reported as not a digit: $(cat "$T/out")"
+grep -Eq 'bar.pgm: [0-9] \(' "$T/out" && ok || bad "a bar (a 1) reported as not a digit: $(cat "$T/out")"
+expect_ok "predict pattern --top" "$DIGITS" predict --model "$M" --top 2 "$T/checker.pgm"
+grep -Eq 'checker.pgm: not a digit \(.+\); the model would say [0-9] \([0-9.]+\), then [0-9] ' "$T/out" && ok || bad "--top on a pattern: $(cat "$T/out")"
+json "predict pattern --json" "$DIGITS" predict --model "$M" --json "$T/checker.pgm" "$T/bar.pgm"
+head -1 "$T/out" | grep -Eq '"digit": null, "probabilities": \[.*\], "not_digit": "[a-z].*"\}$' && ok || bad "pattern --json: $(head -1 "$T/out")"
+tail -1 "$T/out" | grep -Eq '"digit": [0-9], "probabilities": \[.*\], "not_digit": null\}$' && ok || bad "digit --json: $(tail -1 "$T/out")"
+expect_ok "predict --any" "$DIGITS" predict --model "$M" --any "$T/checker.pgm"
+grep -Eq 'checker.pgm: [0-9] \(' "$T/out" && ok || bad "--any: $(cat "$T/out")"
+
 finish answers
