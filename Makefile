@@ -20,30 +20,39 @@ ifeq ($(origin BLAS),undefined)
   BLAS := $(shell $(PKG_CONFIG) --exists openblas 2>/dev/null && echo openblas || echo none)
 endif
 
+# The version, written once (nn.h); nn.pc and `digits --version` use it.
+VERSION := $(shell sed -n 's/^\#define NN_VERSION_STRING "\(.*\)"/\1/p' include/nn.h)
+
+# CFLAGS / LDFLAGS are the user's (make CFLAGS=-O3 replaces only these);
+# what the build needs is in NN_CFLAGS / NN_CPPFLAGS / NN_LDFLAGS, out of
+# their reach. -ffp-contract=off: no fused multiply-adds (clang fuses by
+# default), so gcc and clang builds add and multiply as the source says,
+# which the bit-identity claims (NN_CLONES, docs/design.md) rest on.
 CFLAGS  ?= -O2 -g
-CFLAGS  += -fno-math-errno
-CFLAGS  += -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -MMD -MP
-CPPFLAGS += -Iinclude -Isrc -D_POSIX_C_SOURCE=200809L
+NN_CFLAGS := -std=c11 -fno-math-errno -ffp-contract=off -Wall -Wextra \
+  -Wshadow -Wstrict-prototypes -MMD -MP
+NN_CPPFLAGS := -Iinclude -Isrc -D_POSIX_C_SOURCE=200809L
+NN_LDFLAGS :=
 LDLIBS  += -lstb -lz -lm
 
 ifeq ($(WERROR),1)
-  CFLAGS += -Werror
+  NN_CFLAGS += -Werror
 endif
 ifeq ($(SAN),1)
-  CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-  LDFLAGS += -fsanitize=address,undefined
+  NN_CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  NN_LDFLAGS += -fsanitize=address,undefined
 endif
 ifeq ($(FUZZ),1)
-  CFLAGS += -fsanitize=fuzzer-no-link -Wno-pass-failed
+  NN_CFLAGS += -fsanitize=fuzzer-no-link -Wno-pass-failed
 endif
 ifeq ($(OPENMP),1)
-  CFLAGS  += -fopenmp
-  LDFLAGS += -fopenmp
+  NN_CFLAGS  += -fopenmp
+  NN_LDFLAGS += -fopenmp
 else
-  CFLAGS  += -fopenmp-simd
+  NN_CFLAGS  += -fopenmp-simd
 endif
 ifeq ($(BLAS),openblas)
-  CPPFLAGS += -DNN_USE_CBLAS $(shell $(PKG_CONFIG) --cflags openblas)
+  NN_CPPFLAGS += -DNN_USE_CBLAS $(shell $(PKG_CONFIG) --cflags openblas)
   LDLIBS   += $(shell $(PKG_CONFIG) --libs openblas)
   PC_REQUIRES = openblas zlib
 else
@@ -68,52 +77,85 @@ FUZZ_CC ?= clang
 VALGRIND_CMD := valgrind -q --error-exitcode=1 --leak-check=full \
   --errors-for-leak-kinds=definite,indirect,possible --track-fds=no
 
-.PHONY: all test unit-test cli-test sanitize check bench install uninstall \
-        clean fuzz fuzz-seeds valgrind
+# The programs in tools/ and bench/ (scripts/make-user-digits, bench/run.sh).
+TOOL_BIN := $(O)/tools/user-digits $(O)/bench/infer $(O)/bench/sgemm
+
+.PHONY: all tools test unit-test unit-test-kernels cli-test sanitize check \
+        bench install uninstall clean fuzz fuzz-seeds valgrind
 
 all: $(O)/libnn.a $(O)/digits
 
+tools: $(TOOL_BIN)
+
+ALL_CFLAGS = $(NN_CFLAGS) $(CFLAGS)
+ALL_CPPFLAGS = $(NN_CPPFLAGS) $(CPPFLAGS)
+ALL_LDFLAGS = $(NN_LDFLAGS) $(LDFLAGS)
+
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 $(O)/libnn.a: $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
 $(O)/digits: $(CLI_OBJ) $(O)/libnn.a
-	$(CC) $(LDFLAGS) $(CLI_OBJ) $(O)/libnn.a $(LDLIBS) -o $@
+	$(CC) $(ALL_LDFLAGS) $(CLI_OBJ) $(O)/libnn.a $(LDLIBS) -o $@
 
 $(O)/tests/%: $(O)/tests/%.o $(TEST_UTIL_OBJ) $(O)/libnn.a
-	$(CC) $(LDFLAGS) $< $(TEST_UTIL_OBJ) $(O)/libnn.a $(LDLIBS) -lcmocka -o $@
+	$(CC) $(ALL_LDFLAGS) $< $(TEST_UTIL_OBJ) $(O)/libnn.a $(LDLIBS) -lcmocka -o $@
 
 $(O)/replay/%: $(O)/fuzz/fuzz_%.o $(O)/fuzz/replay.o $(O)/libnn.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(O)/fuzzers/%: $(O)/fuzz/fuzz_%.o $(O)/libnn.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
+	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
 
 $(O)/tests/cli/save_loop: $(O)/tests/cli/save_loop.o $(O)/libnn.a
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(O)/fuzz/mkseeds: $(O)/fuzz/mkseeds.o $(O)/libnn.a
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(O)/tools/%: $(O)/tools/%.o $(O)/libnn.a
+	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(O)/bench/infer: $(O)/bench/infer.o $(O)/libnn.a
+	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(O)/bench/sgemm: $(O)/bench/sgemm.o
+	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
 
 test: unit-test cli-test
 
 # Unit tests, then every fuzz target replayed over its seeds and the inputs
-# that once crashed it (fuzz/regress/TARGET).
-unit-test: $(TEST_BIN) $(REPLAY_BIN)
-	@fail=0; for t in $(TEST_BIN); do echo "== $$t"; $(VALGRIND) $$t || fail=1; done; \
+# that once crashed it (fuzz/regress/TARGET). They run with the OpenBLAS
+# kernels the tool runs with (`digits --version` names them; the tool may
+# choose other kernels than OpenBLAS' own, see src/cli/blas_tune.c) unless
+# OPENBLAS_CORETYPE is set.
+unit-test: $(TEST_BIN) $(REPLAY_BIN) $(O)/digits
+	@core=$${OPENBLAS_CORETYPE:-$$($(O)/digits --version | sed -n 's/^blas kernels: //p')}; \
+	[ "$$core" = none ] || export OPENBLAS_CORETYPE=$$core; \
+	echo "== unit tests with OpenBLAS kernels: $$core"; \
+	fail=0; for t in $(TEST_BIN); do echo "== $$t"; $(VALGRIND) $$t || fail=1; done; \
 	for t in $(FUZZ_TARGETS); do echo "== replay $$t"; \
 	  $(VALGRIND) $(O)/replay/$$t fuzz/seeds/$$t fuzz/regress/$$t || fail=1; done; \
+	exit $$fail
+
+# The unit tests once under each OpenBLAS kernel family this processor can
+# execute (scripts/blas-kernels), so that green here means green on the
+# machines that pick the other families.
+unit-test-kernels: $(TEST_BIN) $(REPLAY_BIN) $(O)/digits
+	@fail=0; for k in $$(scripts/blas-kernels); do \
+	  OPENBLAS_CORETYPE=$$k $(MAKE) --no-print-directory unit-test || fail=1; done; \
 	exit $$fail
 
 cli-test: $(O)/digits $(O)/tests/cli/save_loop $(O)/tests/cli/jsoncheck \
           $(O)/tests/cli/nan_model
 	DIGITS=$(O)/digits sh tests/cli/run.sh
+	DIGITS=$(O)/digits sh tests/cli/trust.sh
 	DIGITS=$(O)/digits SAVE_LOOP=$(O)/tests/cli/save_loop sh tests/cli/crash.sh
 	DIGITS=$(O)/digits O=build sh tests/cli/predict.sh  # its picture renderer: plain build
 	DIGITS=$(O)/digits JSONCHECK=$(O)/tests/cli/jsoncheck \
@@ -126,6 +168,7 @@ sanitize:
 # tests again under ASan + UBSan, and the portable (no BLAS) path.
 check:
 	$(MAKE) WERROR=1 test
+	$(MAKE) WERROR=1 unit-test-kernels
 	$(MAKE) WERROR=1 O=build-clang CC=clang unit-test
 	$(MAKE) WERROR=1 O=build-noblas BLAS=none unit-test
 	$(MAKE) WERROR=1 sanitize
@@ -139,8 +182,8 @@ valgrind:
 	MNIST_DIR=/nonexistent $(MAKE) O=build-vg BLAS=none OPENMP=0 \
 	  VALGRIND="$(VALGRIND_CMD)" unit-test
 
-bench: all
-	sh bench/run.sh
+bench: all $(O)/bench/infer $(O)/bench/sgemm
+	O=$(O) sh bench/run.sh
 
 # libFuzzer targets (clang, ASan + UBSan, no BLAS or OpenMP): run them with
 # scripts/fuzz SECONDS [TARGET...]; see fuzz/README.md.
@@ -160,6 +203,7 @@ install: all
 	install -m 644 include/nn.h $(DESTDIR)$(PREFIX)/include/nn.h
 	install -m 755 scripts/fetch-mnist $(DESTDIR)$(PREFIX)/share/digits/fetch-mnist
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@REQUIRES@|$(PC_REQUIRES)|' \
+	  -e 's|@VERSION@|$(VERSION)|' \
 	  -e 's|@OPENMP@|$(if $(filter 1,$(OPENMP)),-fopenmp,)|' nn.pc.in \
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nn.pc
 
@@ -172,4 +216,5 @@ clean:
 	rm -rf build build-asan build-clang build-noblas build-fuzz build-vg
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(TEST_UTIL_OBJ:.o=.d) \
-  $(FUZZ_OBJ:.o=.d) $(O)/fuzz/mkseeds.d $(O)/tests/cli/save_loop.d
+  $(FUZZ_OBJ:.o=.d) $(O)/fuzz/mkseeds.d $(O)/tests/cli/save_loop.d \
+  $(TOOL_BIN:=.d)

@@ -38,7 +38,7 @@ void nn_gemm_portable(bool ta, bool tb, int M, int N, int K, float alpha,
                       const float *A, int lda, const float *B, int ldb,
                       float beta, float *C, int ldc)
 {
-#pragma omp parallel for schedule(static) if ((long)M * N * K > 100000)
+#pragma omp parallel for schedule(static) if (2.0 * M * N * K > NN_PAR_MIN_FLOPS)
     for (int i = 0; i < M; i++) {
         float *c = &AT(C, ldc, i, 0);
         if (beta == 0.0f)
@@ -94,8 +94,8 @@ static void blas_gemm(bool ta, bool tb, int M, int N, int K, float alpha,
 }
 #endif
 
-/* Products smaller than this many flops run on one thread. */
-#define GEMM_SPLIT_FLOPS 4e5
+/* Products smaller than this many flops run on one thread (threads.c). */
+#define GEMM_SPLIT_FLOPS NN_PAR_MIN_FLOPS
 
 /* Columns [j0, j1) of y (1, N) = alpha * x (1, K) * B (K, N) + beta * y:
  * rows of B scaled by x[k] and added, skipping zeros in x (MNIST digits
@@ -165,10 +165,16 @@ static void vecmat(int N, int K, float alpha, const float *x,
     }
 }
 
-/* BLAS runs on one thread inside libnn (threads.c); a large product is
- * cut here into one block of C per thread, by rows when C has at least as
- * many rows as columns, else by columns, in multiples of 16. Every element
- * of C still comes from the same sums in the same order. */
+/* Large products are cut into blocks of C, by rows when C has at least as
+ * many rows as columns, else by columns. The cut depends on the product's
+ * shape alone (GEMM_BLOCKS blocks at most, each a multiple of 16 and at
+ * least GEMM_MIN_BLOCK wide), never on the thread count: each block is one
+ * single-threaded BLAS call whose kernel OpenBLAS picks from the block's
+ * shape, so every element of C comes from the same kernel and the same
+ * sums however many threads share the blocks out. */
+#define GEMM_BLOCKS 16
+#define GEMM_MIN_BLOCK 128
+
 void nn_gemm(bool ta, bool tb, int M, int N, int K, float alpha,
              const float *A, int lda, const float *B, int ldb, float beta,
              float *C, int ldc)
@@ -180,16 +186,26 @@ void nn_gemm(bool ta, bool tb, int M, int N, int K, float alpha,
         return;
     }
 #ifdef NN_USE_CBLAS
-    int nt = nn_threads_for(2.0 * M * N * (K > 0 ? K : 1), GEMM_SPLIT_FLOPS);
+    nn_blas_single();
+    double flops = 2.0 * M * N * (K > 0 ? K : 1);
     bool rows = M >= N;
     int n = rows ? M : N;
-    int chunk = ((n + nt - 1) / nt + 15) & ~15;
+    int chunk = n;
+    if (flops >= GEMM_SPLIT_FLOPS) {
+        chunk = ((n + GEMM_BLOCKS - 1) / GEMM_BLOCKS + 15) & ~15;
+        if (chunk < GEMM_MIN_BLOCK)
+            chunk = GEMM_MIN_BLOCK;
+    }
     int parts = (n + chunk - 1) / chunk;
     if (parts <= 1) {
         blas_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-#pragma omp parallel for num_threads(parts) schedule(static, 1)
+    int nt = nn_threads_for(flops, GEMM_SPLIT_FLOPS);
+    if (nt > parts)
+        nt = parts;
+    (void)nt;   /* without OpenMP */
+#pragma omp parallel for num_threads(nt) schedule(static, 1) if (nt > 1)
     for (int p = 0; p < parts; p++) {
         int s0 = p * chunk, len = n - s0 < chunk ? n - s0 : chunk;
         if (rows)
@@ -203,14 +219,5 @@ void nn_gemm(bool ta, bool tb, int M, int N, int K, float alpha,
     }
 #else
     nn_gemm_portable(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-#endif
-}
-
-const char *nn_gemm_backend(void)
-{
-#ifdef NN_USE_CBLAS
-    return "openblas";
-#else
-    return "portable";
 #endif
 }
