@@ -171,13 +171,16 @@ unit-test-kernels: $(TEST_BIN) $(REPLAY_BIN) $(O)/digits
 	  OPENBLAS_CORETYPE=$$k $(MAKE) --no-print-directory unit-test || fail=1; done; \
 	exit $$fail
 
-cli-test: $(O)/digits $(O)/tests/cli/save_loop $(O)/tests/cli/digit_png
+cli-test: $(O)/digits $(O)/tests/cli/save_loop $(O)/tests/cli/digit_png \
+          $(O)/tests/cli/jsoncheck $(O)/tests/cli/nan_model
 	DIGITS=$(O)/digits sh tests/cli/run.sh
 	DIGITS=$(O)/digits sh tests/cli/trust.sh
 	DIGITS=$(O)/digits sh tests/cli/reader.sh  # tools/nn_reader.py (numpy) against the tool
 	DIGITS=$(O)/digits SAVE_LOOP=$(O)/tests/cli/save_loop sh tests/cli/crash.sh
 	DIGITS=$(O)/digits O=build sh tests/cli/predict.sh  # its picture renderer: plain build
 	DIGITS=$(O)/digits DIGIT_PNG=$(O)/tests/cli/digit_png SAN=$(SAN) sh tests/cli/serve.sh
+	DIGITS=$(O)/digits JSONCHECK=$(O)/tests/cli/jsoncheck \
+	  NAN_MODEL=$(O)/tests/cli/nan_model sh tests/cli/answers.sh
 
 sanitize:
 	$(MAKE) O=build-asan SAN=1 OPENMP=0 test

@@ -94,8 +94,13 @@ nn_model *cli_model_from_file_or_spec(const char *arg, nn_shape input,
  * adam". */
 void cli_optimizer_names(char *buf, size_t size);
 
-/* Writes s as a JSON string literal. */
+/* The JSON writer (json.c), used by every --json output. Writes s as a
+ * JSON string literal: valid UTF-8 kept, control characters and bytes
+ * that are not valid UTF-8 escaped (a byte B as \u00BB). */
 void cli_json_string(FILE *f, const char *s);
+/* Writes v with `decimals` digits after the point; null when v is NaN or
+ * infinite (JSON has no such numbers). */
+void cli_json_number(FILE *f, double v, int decimals);
 
 /* Prints a (K, K) confusion matrix and per-class accuracy; with class
  * names (or NULL), a legend line after it. */

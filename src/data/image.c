@@ -491,7 +491,12 @@ nn_status nn_image_load_mem(const void *data, size_t size, const char *name,
         return nn_fail(err, NN_ERR_FORMAT, "%s: damaged %s header (%s)", name,
                        fmt, why ? why : "unknown reason");
     }
-    if ((st = check_size((uint64_t)w, (uint64_t)h, name, fmt, err)) != NN_OK)
+    /* stb's BMP header reader reports a top-down BMP's height as stored,
+     * negative; its decoder flips it. header_size checked |h| above. */
+    if (!strcmp(fmt, "BMP") && h < 0 && h > -NN_MAX_IMAGE_SIDE - 1)
+        h = -h;
+    if ((st = check_size((uint64_t)(int64_t)w, (uint64_t)(int64_t)h, name,
+                         fmt, err)) != NN_OK)
         return st;
 
     const char *zerr = strcmp(fmt, "PNG") ? NULL : png_deflate_error(p, size);

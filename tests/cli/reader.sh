@@ -250,6 +250,10 @@ printf 'X' | dd of="$T/magic.nn" bs=1 seek=0 conv=notrunc 2>/dev/null
 
 # --- predict --raw takes only what it can use as it is
 printf 'P5\n20 28\n255\n' >"$T/narrow.pgm"; head -c 560 /dev/zero >>"$T/narrow.pgm"
+# and answers every picture (no ink is measured, so no "not a digit")
+printf 'P5\n28 28\n255\n' >"$T/noise.pgm"; head -c 784 /dev/urandom >>"$T/noise.pgm"
+expect_ok "raw: noise" "$DIGITS" predict --raw --json --model "$T/mlp.nn" "$T/noise.pgm"
+grep -Eq '"digit": [0-9],.*"not_digit": null' "$T/out" && ok || bad "raw noise: $(cat "$T/out")"
 expect_fail "raw: wrong size" "narrow.pgm: --raw needs a 28x28 picture, got 20x28" \
     "$DIGITS" predict --raw --model "$T/mlp.nn" "$T/narrow.pgm"
 
