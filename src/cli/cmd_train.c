@@ -571,7 +571,7 @@ static nn_model *fresh_model(const train_args *a, nn_shape shape, int classes)
     nn_rng_seed(&rng, (uint64_t)a->seed);
     if (nn_model_init(m, &rng, &err) ||
         nn_model_compile(m, NN_LOSS_CATEGORICAL_CROSSENTROPY, opt, &err)) {
-        cli_nn_error(&err);
+        cli_nn_error_as("--model", &err);
         nn_model_free(m);
         return NULL;
     }
@@ -735,7 +735,7 @@ int cmd_train(int argc, char **argv)
         } else if (err.code == NN_ERR_INTERRUPTED && stop_signal) {
             rc = interrupted(&p, argc, argv);
         } else if (!p.failed) {
-            cli_nn_error(&err);
+            cli_nn_error_as(a.resume ? "--resume" : "train", &err);
         }
         goto done;
     }

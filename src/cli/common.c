@@ -16,6 +16,7 @@ int cli_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
+    fflush(stdout);   /* what was printed before the error comes first */
     fputs("digits: ", stderr);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
@@ -26,6 +27,16 @@ int cli_error(const char *fmt, ...)
 int cli_nn_error(const nn_error *err)
 {
     return cli_error("%s", err->msg[0] ? err->msg : nn_status_str(err->code));
+}
+
+int cli_nn_error_as(const char *what, const nn_error *err)
+{
+    static const char *const steps[] = {"fit: ", "compile: ", "init: "};
+    const char *msg = err->msg[0] ? err->msg : nn_status_str(err->code);
+    for (size_t i = 0; i < sizeof steps / sizeof *steps; i++)
+        if (!strncmp(msg, steps[i], strlen(steps[i])))
+            msg += strlen(steps[i]);
+    return cli_error("%s: %s", what, msg);
 }
 
 int cli_usage_error(const char *cmd, int opt, const char *arg)
