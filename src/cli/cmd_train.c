@@ -742,8 +742,8 @@ int cmd_train(int argc, char **argv)
     double secs = now() - t0;
     if (hist.epochs < fo.epochs)
         fprintf(human, "early stopping after epoch %d: no lower loss for %ld "
-                "epochs; kept the weights of the best epoch\n", hist.epochs,
-                a.patience);
+                "epoch%s; kept the weights of the best epoch\n", hist.epochs,
+                a.patience, a.patience == 1 ? "" : "s");
     if (nn_model_save(m, a.out, false, &err) != NN_OK) {
         cli_nn_error(&err);
         goto done;

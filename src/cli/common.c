@@ -244,8 +244,8 @@ bool cli_class_names(const char *arg, int K, char ***names)
     for (const char *c = arg; *c; c++)
         n += *c == ',';
     if (n != K) {
-        cli_error("--classes: %d names given, the model has %d classes", n,
-                  K);
+        cli_error("--classes: %d name%s given, the model has %d class%s", n,
+                  n == 1 ? "" : "s", K, K == 1 ? "" : "es");
         return false;
     }
     size_t len = strlen(arg) + 1;

@@ -73,6 +73,9 @@ nn_status nn_model_evaluate(nn_model *m, const nn_dataset *data,
                             nn_eval *out, uint32_t *confusion, nn_error *err)
 {
     nn_status s;
+    if (!m || !data || !out)
+        return nn_fail(err, NN_ERR_ARG, "nn_model_evaluate: %s is NULL",
+                       !m ? "model" : !data ? "data" : "out");
     if ((s = nn_model_check_compiled(m, err)) ||
         (s = nn_model_check_data(m, data, true, "evaluate", err)))
         return s;
@@ -104,6 +107,8 @@ nn_status nn_model_evaluate(nn_model *m, const nn_dataset *data,
 
 void nn_confusion_accuracy(const uint32_t *cm, int K, double *acc)
 {
+    if (!cm || !acc)
+        return;
     for (int i = 0; i < K; i++) {
         uint64_t row = 0;
         for (int j = 0; j < K; j++)
@@ -115,6 +120,13 @@ void nn_confusion_accuracy(const uint32_t *cm, int K, double *acc)
 nn_status nn_model_predict(nn_model *m, const float *x, size_t n, float *y,
                            nn_error *err)
 {
+    if (!m || (n && (!x || !y)))
+        return nn_fail(err, NN_ERR_ARG, "nn_model_predict: %s is NULL",
+                       !m ? "model" : !x ? "x" : "y");
+    if (n == 0) {
+        nn_ok(err);
+        return NN_OK;
+    }
     nn_dataset d = {.n = n, .shape = m->input, .x_f32 = x, .scale = 1.0f};
     return nn_model_predict_dataset(m, &d, y, err);
 }
@@ -122,6 +134,9 @@ nn_status nn_model_predict(nn_model *m, const float *x, size_t n, float *y,
 nn_status nn_model_predict_dataset(nn_model *m, const nn_dataset *data,
                                    float *y, nn_error *err)
 {
+    if (!m || !data || !y)
+        return nn_fail(err, NN_ERR_ARG, "nn_model_predict_dataset: %s is NULL",
+                       !m ? "model" : !data ? "data" : "y");
     if (!m->params)
         return nn_fail(err, NN_ERR_STATE, "model is not initialised");
     nn_status s = nn_model_check_data(m, data, false, "predict", err);
