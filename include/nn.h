@@ -475,7 +475,8 @@ typedef struct nn_eval {
     size_t n;
 } nn_eval;
 
-/* Loss and accuracy over a data set. If `confusion` is not NULL it receives
+/* Loss and accuracy over a data set; NN_ERR_STATE if the model's outputs
+ * are not finite (NaN weights or overflow). If `confusion` is not NULL it receives
  * a (C, C) matrix of counts, rows true class, columns predicted, where C is
  * the model's output size (caller allocates C*C). */
 nn_status nn_model_evaluate(nn_model *m, const nn_dataset *data,

@@ -91,6 +91,15 @@ nn_status nn_model_evaluate(nn_model *m, const nn_dataset *data,
         int B = (int)(data->n - begin < (size_t)EB ? data->n - begin : (size_t)EB);
         nn_model_gather(m, data, NULL, begin, B);
         const float *p = nn_model_forward(m, NULL, B, false);
+        /* NaN outputs would score as class 0 with a clipped loss: an
+         * error, not an answer */
+        for (size_t i = 0; i < (size_t)B * K; i++)
+            if (!isfinite(p[i]))
+                return nn_fail(err, NN_ERR_STATE, "the model's output for "
+                               "sample %zu is %s, not a number it can be "
+                               "scored by; its weights are broken",
+                               begin + i / K, isnan(p[i]) ? "NaN"
+                                                          : "infinite");
         const uint8_t *lab = data->labels ? data->labels + begin : NULL;
         const float *t = lab ? NULL : targets_at(data, begin, K);
         int ok = 0;

@@ -57,6 +57,8 @@ expect_fail "predict NaN model" "nan.nn: the model's output for .*bar.pgm is (Na
 [ -s "$T/out" ] && bad "predict NaN model printed an answer: $(cat "$T/out")" || ok
 expect_fail "predict NaN model --json" "not a probability" "$DIGITS" predict --model "$T/nan.nn" --json "$T/bar.pgm"
 grep -qi nan "$T/out" && bad "NaN in --json output: $(cat "$T/out")" || ok
+expect_fail "evaluate NaN model" "nan.nn: the model's output for sample [0-9]+ is (NaN|infinite)" "$DIGITS" evaluate --model "$T/nan.nn" --data "$D"
+[ -s "$T/out" ] && bad "evaluate NaN model printed results: $(head -2 "$T/out")" || ok
 
 # --- --json is strict JSON in every subcommand
 json "train --json" "$DIGITS" train --data "$D" --model "dense(10,softmax)" --epochs 1 --out "$T/j.nn" --validation-split 0.2 --json
