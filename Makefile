@@ -160,6 +160,7 @@ cli-test: $(O)/digits $(O)/tests/cli/save_loop $(O)/tests/cli/jsoncheck \
 	DIGITS=$(O)/digits O=build sh tests/cli/predict.sh  # its picture renderer: plain build
 	DIGITS=$(O)/digits JSONCHECK=$(O)/tests/cli/jsoncheck \
 	  NAN_MODEL=$(O)/tests/cli/nan_model sh tests/cli/answers.sh
+	DIGITS=$(O)/digits O=$(O) sh tests/cli/pkgconfig.sh
 
 sanitize:
 	$(MAKE) O=build-asan SAN=1 OPENMP=0 test

@@ -21,7 +21,14 @@ static void usage(void)
 {
     char names[128];
     cli_optimizer_names(names, sizeof names);
-    printf("usage: digits train [OPTIONS]\n\n"
+    printf("usage: digits train [--data DIR] [--model SPEC] [--epochs N]\n"
+         "                    [--batch-size N] [--optimizer NAME] [--lr X]\n"
+         "                    [--seed N] [--validation-split F] [--threads N]\n"
+         "                    [--limit N] [--out FILE] [--json] [--plot FILE]\n"
+         "                    [--augment[=S,R,Z]] [--lr-decay F|cosine]\n"
+         "                    [--patience N] [--checkpoint FILE]\n"
+         "                    [--checkpoint-every S] [--no-checkpoint]\n"
+         "                    [--resume]\n\n"
          "Trains a model on the training set, saves it, then prints the\n"
          "test set's loss and accuracy (test_loss: / test_acc: lines).\n\n"
          "  --data DIR             data folder (default $DIGITS_DATA or "
