@@ -18,6 +18,7 @@ int cmd_evaluate(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_fetch(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Re-executes the tool with faster OpenBLAS kernels where OpenBLAS did not
  * recognise the processor (see blas_tune.c). Returns if nothing to do. */

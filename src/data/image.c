@@ -76,11 +76,23 @@ static void compose(const void *px, bool sixteen, size_t count, uint8_t *out)
     uint64_t paper = maxv;
     if (clear * 2 > count && asum > 0 && ya * 2 > asum * maxv)
         paper = 0;
-    for (size_t i = 0; i < count; i++) {
-        uint64_t a = A(i), y = Y(i);
-        uint64_t v = y * a + paper * (maxv - a);  /* in units of maxv^2 */
-        uint64_t den = maxv * maxv;
-        out[i] = (uint8_t)((v * 255 + den / 2) / den);
+    /* v = y a + paper (maxv - a), in units of maxv^2, rounded to 8 bit;
+     * one loop per depth so that each divides by a constant (a multiply,
+     * not a division per pixel) */
+    if (sixteen) {
+        const uint64_t den = 65535ull * 65535ull;
+        for (size_t i = 0; i < count; i++) {
+            uint64_t a = p16[2 * i + 1], y = p16[2 * i];
+            uint64_t v = y * a + paper * (65535 - a);
+            out[i] = (uint8_t)((v * 255 + den / 2) / den);
+        }
+    } else {
+        const uint32_t den = 255u * 255u;
+        for (size_t i = 0; i < count; i++) {
+            uint32_t a = p8[2 * i + 1], y = p8[2 * i];
+            uint32_t v = y * a + (uint32_t)paper * (255 - a);
+            out[i] = (uint8_t)((v * 255 + den / 2) / den);
+        }
     }
 #undef Y
 #undef A

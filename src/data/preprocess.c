@@ -92,6 +92,7 @@ typedef struct work {
     part *parts;
     size_t nparts, capparts;
     int x0, y0, x1, y1; /* kept ink box, inclusive */
+    double *col;        /* (w) scratch: a plane's column terms */
     int kept;           /* stroke parts kept */
 } work;
 
@@ -106,10 +107,32 @@ static double plane_at(const plane *p, int x, int y)
     return p->a + p->b * (x * p->sx - 0.5) + p->c * (y * p->sy - 0.5);
 }
 
-/* Is (x, y) in the border ring of width r? */
-static bool in_ring(const work *wk, int r, int x, int y)
+/* The border ring of width r, visited in the order of a scan of the
+ * whole picture (so that sums come out the same) but without the pixels
+ * inside it: in row y, x runs over [0, w) in the top and bottom r rows,
+ * else over [0, r) and then [w - r, w).
+ *   for (int x = 0; x < w; x = ring_next(wk, r, y, x)) */
+static int ring_next(const work *wk, int r, int y, int x)
 {
-    return y < r || y >= wk->h - r || x < r || x >= wk->w - r;
+    if (x + 1 == r && y >= r && y < wk->h - r && wk->w - r > r)
+        return wk->w - r;
+    return x + 1;
+}
+
+/* Rounds a finite x >= 0 to nearest, halves away from zero: lround(x)
+ * for the values that are clamped to 0..255 here, without a libm call. */
+static long round_pos(double x)
+{
+    long t = (long)x;            /* exact: x < 2^31 where it is used */
+    return t + (x - (double)t >= 0.5);
+}
+
+/* The plane's column terms b (x sx - 0.5), x in [0, w), into wk->col, so
+ * that plane_at(p, x, y) is a + col[x] + c (y sy - 0.5), bit for bit. */
+static void plane_cols(work *wk, const plane *p)
+{
+    for (int x = 0; x < wk->w; x++)
+        wk->col[x] = p->b * (x * p->sx - 0.5);
 }
 
 /* Least-squares plane through the pixels of the border ring that are at
@@ -121,9 +144,7 @@ static plane fit_plane(const work *wk, int r, const plane *prev,
            YV = 0;
     plane p = {0, 0, 0, 1.0 / wk->w, 1.0 / wk->h};
     for (int y = 0; y < wk->h; y++)
-        for (int x = 0; x < wk->w; x++) {
-            if (!in_ring(wk, r, x, y))
-                continue;
+        for (int x = 0; x < wk->w; x = ring_next(wk, r, y, x)) {
             double v = wk->g[(size_t)y * wk->w + x];
             if (fabs(v - plane_at(prev, x, y)) > keep)
                 continue;
@@ -157,24 +178,21 @@ static plane fit_plane(const work *wk, int r, const plane *prev,
 static double ring_mad(const work *wk, int r, const plane *p, double keep)
 {
     enum { BINS = 8 * 256 };   /* eighths of a grey level */
-    size_t *dev = calloc(BINS, sizeof *dev), n = 0;
-    if (!dev)
-        return 0;
+    uint32_t dev[BINS] = {0};  /* a ring has under 2^32 pixels */
+    size_t n = 0;
     for (int y = 0; y < wk->h; y++)
-        for (int x = 0; x < wk->w; x++)
-            if (in_ring(wk, r, x, y)) {
-                double e = 8 * fabs(wk->g[(size_t)y * wk->w + x] -
-                                    plane_at(p, x, y));
-                if (e > 8 * keep)
-                    continue;
-                dev[e > BINS - 1 ? BINS - 1 : (int)lround(e)]++;
-                n++;
-            }
+        for (int x = 0; x < wk->w; x = ring_next(wk, r, y, x)) {
+            double e = 8 * fabs(wk->g[(size_t)y * wk->w + x] -
+                                plane_at(p, x, y));
+            if (e > 8 * keep)
+                continue;
+            dev[e > BINS - 1 ? BINS - 1 : (int)round_pos(e)]++;
+            n++;
+        }
     size_t acc = 0;
     int k = 0;
     while (n && k < BINS - 1 && (acc += dev[k]) <= (n - 1) / 2)
         k++;
-    free(dev);
     return k / 8.0;
 }
 
@@ -255,11 +273,10 @@ static void find_paper(work *wk, nn_ink ink, bool *inverted, int *paper)
      * picture under 16 pixels a side keeps the flat one. */
     size_t ring[256] = {0}, nring = 0;
     for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++)
-            if (in_ring(wk, r, x, y)) {
-                ring[wk->g[(size_t)y * w + x]]++;
-                nring++;
-            }
+        for (int x = 0; x < w; x = ring_next(wk, r, y, x)) {
+            ring[wk->g[(size_t)y * w + x]]++;
+            nring++;
+        }
     double keep = 1e9;   /* ring pixels that may be paper: all */
     plane p = {ring_paper(wk, r, ring, nring, &keep), 0, 0, 1.0 / w, 1.0 / h};
     for (int pass = 0; pass < 2 && w >= 16 && h >= 16; pass++) {
@@ -274,12 +291,17 @@ static void find_paper(work *wk, nn_ink ink, bool *inverted, int *paper)
     if (margin > 96)
         margin = 96;
     double lo = 0, hi = 0;   /* extremes of grey - paper */
-    for (int y = 0; y < h; y++)
+    plane_cols(wk, &p);
+    for (int y = 0; y < h; y++) {
+        const uint8_t *g = wk->g + (size_t)y * w;
+        double row = p.c * (y * p.sy - 0.5);
+        const double *col = wk->col;
         for (int x = 0; x < w; x++) {
-            double e = wk->g[(size_t)y * w + x] - plane_at(&p, x, y);
-            lo = fmin(lo, e);
-            hi = fmax(hi, e);
+            double e = g[x] - (p.a + col[x] + row);   /* plane_at */
+            lo = e < lo ? e : lo;
+            hi = e > hi ? e : hi;
         }
+    }
     bool inv = ink == NN_INK_DARK || (ink == NN_INK_AUTO && -lo > hi);
     /* Dark ink on lit paper: what the paper reflects is light times ink, so
      * ink is measured as a fraction of the paper's brightness where it is
@@ -287,14 +309,22 @@ static void find_paper(work *wk, nn_ink ink, bool *inverted, int *paper)
      * held at 4 for dark paper, and 1 when the border is too busy to be
      * paper (margin at its cap). Light ink on dark: a difference. */
     const bool lit = inv && margin < 96;
-    for (int y = 0; y < h; y++)
+    const double sign = inv ? -1.0 : 1.0;
+    for (int y = 0; y < h; y++) {
+        double row = p.c * (y * p.sy - 0.5);
+        const uint8_t *g = wk->g + (size_t)y * w;
+        const double *col = wk->col;
+        uint8_t *d = wk->d + (size_t)y * w;
         for (int x = 0; x < w; x++) {
-            size_t i = (size_t)y * w + x;
-            double pa = plane_at(&p, x, y), e = wk->g[i] - pa;
-            double gain = lit ? 255.0 / fmax(pa, 64.0) : 1.0;
-            long d = lround(((inv ? -e : e) - margin) * gain);
-            wk->d[i] = (uint8_t)(d < 0 ? 0 : d > 255 ? 255 : d);
+            double pa = p.a + col[x] + row, e = g[x] - pa;
+            double gain = lit ? 255.0 / (pa > 64.0 ? pa : 64.0) : 1.0;
+            /* lround, then clamped to 0..255 (sign * e is exactly +-e) */
+            double v = (sign * e - margin) * gain;
+            int t = (int)(v < 0.5 ? 0 : v >= 254.5 ? 255 : v);
+            d[x] = (uint8_t)(t + (v >= 0.5 && v < 254.5 &&
+                                  v - (double)t >= 0.5));
         }
+    }
     long bg = lround(plane_at(&p, w / 2, h / 2));
     *inverted = inv;
     *paper = (int)(bg < 0 ? 0 : bg > 255 ? 255 : bg);
@@ -650,7 +680,20 @@ static int average3(work *wk, uint32_t *cs)
                 cs[x] += row[x];
         }
         uint8_t *out = wk->state + (size_t)y * w;
+        if (ny == 3 && w >= 3) {
+            /* inside: 9 pixels, a division by a constant */
+            int rb = 0;
+#pragma omp simd reduction(max : rb)
+            for (int x = 1; x < w - 1; x++) {
+                int a = (int)((cs[x - 1] + cs[x] + cs[x + 1] + 4) / 9);
+                out[x] = (uint8_t)a;
+                rb = a > rb ? a : rb;
+            }
+            best = rb > best ? rb : best;
+        }
         for (int x = 0; x < w; x++) {
+            if (ny == 3 && w >= 3 && x == 1)
+                x = w - 1;            /* done above */
             uint32_t sum = cs[x];
             int nx = 1;
             if (x > 0) {
@@ -685,7 +728,7 @@ static bool flood(work *wk, uint32_t seed, int mode, uint64_t *mass)
     uint64_t m = 0;
     while (wk->st.n) {
         uint32_t i = wk->st.v[--wk->st.n];
-        int x = (int)(i % (uint32_t)w), y = (int)(i / (uint32_t)w);
+        int y = (int)(i / (uint32_t)w), x = (int)(i - (uint32_t)y * (uint32_t)w);
         int d = wk->d[i];
         m += (uint64_t)d;
         if (mode == KEEP && d > 0) {
@@ -693,6 +736,25 @@ static bool flood(work *wk, uint32_t seed, int mode, uint64_t *mass)
             if (x > wk->x1) wk->x1 = x;
             if (y < wk->y0) wk->y0 = y;
             if (y > wk->y1) wk->y1 = y;
+        }
+        if (x > 0 && x < w - 1 && y > 0 && y < h - 1) {
+            /* inside: the 8 neighbours exist, in the order below */
+            const uint32_t up = i - (uint32_t)w, down = i + (uint32_t)w;
+            const uint32_t nb[8] = {up - 1, up, up + 1, i - 1, i + 1,
+                                    down - 1, down, down + 1};
+            for (int k = 0; k < 8; k++) {
+                uint32_t j = nb[k];
+                uint8_t sj = s[j];
+                if ((sj & mode) ||
+                    !((sj & STRONG) || (mode == KEEP && wk->d[j] > 0)))
+                    continue;
+                s[j] = (uint8_t)(sj | mode);
+                if (wk->st.n < wk->st.cap)
+                    wk->st.v[wk->st.n++] = j;
+                else if (!push(&wk->st, j))
+                    return false;
+            }
+            continue;
         }
         for (int dy = -1; dy <= 1; dy++) {
             int yy = y + dy;
@@ -1106,7 +1168,8 @@ nn_status nn_preprocess_digit(const nn_image *img,
     wk.state = malloc(n);
     wk.d = malloc(n);
     uint32_t *cs = malloc((size_t)wk.w * sizeof *cs);
-    if (!wk.state || !wk.d || !cs) {
+    wk.col = malloc((size_t)wk.w * sizeof *wk.col);
+    if (!wk.state || !wk.d || !cs || !wk.col) {
         st = nn_fail(err, NN_ERR_NOMEM, "nn_preprocess_digit: out of memory");
         goto done;
     }
@@ -1168,6 +1231,7 @@ done:
     free(wk.state);
     free(wk.d);
     free(cs);
+    free(wk.col);
     free(wk.st.v);
     free(wk.parts);
     return st;
