@@ -134,6 +134,13 @@ static void test_model_calls(void **state)
     assert_non_null(strstr(e.msg, "99"));
     assert_null(strchr(e.msg, '?'));
     nn_model_free(m2);
+    /* so is an unknown optimizer kind */
+    nn_optimizer bad_opt = nn_adam();
+    bad_opt.kind = (nn_optimizer_kind)77;
+    assert_int_equal(nn_model_compile(m, NN_LOSS_MSE, bad_opt, &e),
+                     NN_ERR_ARG);
+    assert_non_null(strstr(e.msg, "77"));
+    assert_null(strchr(e.msg, '?'));
     nn_model_free(m);
 }
 

@@ -21,10 +21,14 @@ nn_status nn_model_compile(nn_model *m, nn_loss loss, nn_optimizer opt,
     if (loss < NN_LOSS_CATEGORICAL_CROSSENTROPY || loss > NN_LOSS_MSE)
         return nn_fail(err, NN_ERR_ARG, "compile: unknown loss %d",
                        (int)loss);
-    if (!nn_optimizer_valid(&opt))
+    if (!nn_optimizer_valid(&opt)) {
+        const char *name = nn_optimizer_name(opt.kind);
+        if (!strcmp(name, "?"))   /* no name: give the number */
+            return nn_fail(err, NN_ERR_ARG, "compile: unknown optimizer "
+                           "kind %d", (int)opt.kind);
         return nn_fail(err, NN_ERR_ARG,
-                       "compile: invalid optimizer settings for %s",
-                       nn_optimizer_name(opt.kind));
+                       "compile: invalid optimizer settings for %s", name);
+    }
     nn_layer *last = &m->layers[m->n_layers - 1];
     bool xent = loss != NN_LOSS_MSE;
     if (xent && (last->out.rank != 1 ||
