@@ -77,6 +77,13 @@ $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
+# export_c.c embeds plan_kernels.h as a string (the kernels of exported C).
+$(O)/gen/plan_kernels.inc: src/nn/plan_kernels.h
+	@mkdir -p $(dir $@)
+	sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $< >$@
+$(O)/src/nn/export_c.o: $(O)/gen/plan_kernels.inc
+$(O)/src/nn/export_c.o: CPPFLAGS += -I$(O)/gen
+
 $(O)/libnn.a: $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^

@@ -24,7 +24,13 @@ static void usage(void)
          "  --confusion F draw the confusion matrix as a heat map into F\n"
          "                (.png or .svg)\n"
          "  --classes A,B,...  names of the classes, in label order, for "
-         "the output");
+         "the output\n"
+         "  --int8        the int8 model (docs/quantization.md): what the C of\n"
+         "                'digits export-c --int8' answers, bit for bit\n"
+         "  --calibrate N training images calibrating --int8 (default 2000)\n"
+         "  --limit N     only the first N test images\n"
+         "  --scores F    one line per test image into F: the class, then\n"
+         "                the scores (%.9g)");
 }
 
 static void print_json(const nn_eval *ev, const uint32_t *cm, int K,
@@ -61,6 +67,41 @@ static void print_json(const nn_eval *ev, const uint32_t *cm, int K,
     printf("]}\n");
 }
 
+/* --scores: per image "class s0 s1 ...", the class as predict gives it
+ * (int8: from the int8 outputs; float: the first largest score). */
+static int write_scores(const char *path, const nn_qmodel *q,
+                        const nn_dataset *test, const float *probs, int K)
+{
+    int *cls = malloc(test->n * sizeof *cls);
+    if (!cls)
+        return cli_error("out of memory");
+    nn_error err;
+    if (q && nn_qmodel_predict(q, test->x_u8, test->n, NULL, cls, &err)) {
+        free(cls);
+        return cli_nn_error(&err);
+    }
+    size_t cap = test->n * ((size_t)K * 18 + 16) + 1, len = 0;
+    char *buf = malloc(cap);
+    for (size_t i = 0; buf && i < test->n; i++) {
+        const float *p = probs + i * (size_t)K;
+        int best = 0;
+        for (int j = 1; j < K; j++)
+            best = p[j] > p[best] ? j : best;
+        len += (size_t)snprintf(buf + len, cap - len, "%d",
+                                q ? cls[i] : best);
+        for (int j = 0; j < K; j++)
+            len += (size_t)snprintf(buf + len, cap - len, " %.9g",
+                                    (double)p[j]);
+        len += (size_t)snprintf(buf + len, cap - len, "\n");
+    }
+    free(cls);
+    if (!buf)
+        return cli_error("out of memory");
+    int rc = nn_save_bytes(path, buf, len, &err) ? cli_nn_error(&err) : 0;
+    free(buf);
+    return rc;
+}
+
 int cmd_evaluate(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -71,13 +112,17 @@ int cmd_evaluate(int argc, char **argv)
         {"errors", required_argument, 0, 'E'},
         {"confusion", required_argument, 0, 'C'},
         {"classes", required_argument, 0, 'N'},
+        {"int8", no_argument, 0, 'q'},
+        {"calibrate", required_argument, 0, 'c'},
+        {"limit", required_argument, 0, 'L'},
+        {"scores", required_argument, 0, 'S'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     const char *model = "model.nn", *data = NULL, *errors = NULL,
-               *confusion = NULL, *classes = NULL;
-    bool json = false;
-    long threads = 0;
+               *confusion = NULL, *classes = NULL, *scores = NULL;
+    bool json = false, int8 = false;
+    long threads = 0, calibrate = NN_QUANT_CALIBRATE, limit = 0;
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -88,6 +133,16 @@ int cmd_evaluate(int argc, char **argv)
         case 'E': errors = optarg; break;
         case 'C': confusion = optarg; break;
         case 'N': classes = optarg; break;
+        case 'q': int8 = true; break;
+        case 'S': scores = optarg; break;
+        case 'c':
+            if (!cli_int("--calibrate", optarg, 1, 1000000, &calibrate))
+                return 1;
+            break;
+        case 'L':
+            if (!cli_int("--limit", optarg, 1, 0x7fffffffL, &limit))
+                return 1;
+            break;
         case 't':
             if (!cli_int("--threads", optarg, 0, 1024, &threads))
                 return 1;
@@ -108,12 +163,18 @@ int cmd_evaluate(int argc, char **argv)
     nn_model *m = nn_model_load(model, &err);
     if (!m)
         return cli_nn_error(&err);
-    nn_dataset test = {0};
+    nn_dataset test = {0}, all = {0};
+    nn_qmodel *q = NULL;
     uint32_t *cm = NULL;
     float *probs = NULL;
     char **names = NULL;
     int rc = 1;
-    if (cli_load_split(cli_data_dir(data), "t10k", true, &test))
+    if (cli_load_split(cli_data_dir(data), "t10k", true, &all))
+        goto done;
+    test = all;
+    if (limit > 0 && (size_t)limit < all.n)
+        test = nn_dataset_slice(&all, 0, (size_t)limit);
+    if (int8 && !(q = cli_quantize(m, model, data, calibrate)))
         goto done;
     nn_shape out = nn_model_output_shape(m);
     int K = (int)nn_shape_size(out);
@@ -130,7 +191,8 @@ int cmd_evaluate(int argc, char **argv)
         cli_error("out of memory");
         goto done;
     }
-    if (nn_model_evaluate(m, &test, &ev, cm, &err) != NN_OK) {
+    if ((q ? nn_qmodel_evaluate(q, &test, &ev, cm, &err)
+           : nn_model_evaluate(m, &test, &ev, cm, &err)) != NN_OK) {
         cli_error("%s: %s", model, err.msg);
         goto done;
     }
@@ -142,17 +204,20 @@ int cmd_evaluate(int argc, char **argv)
     }
     if (confusion && plot_confusion(confusion, cm, K))
         goto done;
-    if (errors) {
+    if (errors || scores) {
         probs = malloc(test.n * (size_t)K * sizeof *probs);
         if (!probs) {
             cli_error("out of memory");
             goto done;
         }
-        if (nn_model_predict_dataset(m, &test, probs, &err) != NN_OK) {
+        if ((q ? nn_qmodel_predict(q, test.x_u8, test.n, probs, NULL, &err)
+               : nn_model_predict_dataset(m, &test, probs, &err)) != NN_OK) {
             cli_error("%s: %s", model, err.msg);
             goto done;
         }
-        if (plot_errors(errors, &test, probs, K))
+        if (errors && plot_errors(errors, &test, probs, K))
+            goto done;
+        if (scores && write_scores(scores, q, &test, probs, K))
             goto done;
     }
     rc = 0;
@@ -160,7 +225,8 @@ done:
     free(names);
     free(probs);
     free(cm);
+    nn_qmodel_free(q);
     nn_model_free(m);
-    nn_dataset_free(&test);
+    nn_dataset_free(&all);
     return rc;
 }

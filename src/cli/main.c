@@ -17,6 +17,7 @@ static const struct {
     {"predict", cmd_predict, "recognise the digit in image files"},
     {"summary", cmd_summary, "layer table of a model file or spec"},
     {"fetch", cmd_fetch, "download and verify the MNIST files"},
+    {"export-c", cmd_export_c, "C source of a model for microcontrollers"},
 };
 
 static void usage(FILE *f)
