@@ -122,6 +122,7 @@ cli-test: $(O)/digits $(O)/tests/cli/save_loop
 	DIGITS=$(O)/digits sh tests/cli/run.sh
 	DIGITS=$(O)/digits SAVE_LOOP=$(O)/tests/cli/save_loop sh tests/cli/crash.sh
 	DIGITS=$(O)/digits O=build sh tests/cli/predict.sh  # its picture renderer: plain build
+	DIGITS=$(O)/digits sh tests/cli/export_c.sh
 
 sanitize:
 	$(MAKE) O=build-asan SAN=1 OPENMP=0 test

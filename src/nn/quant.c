@@ -53,10 +53,12 @@ static void calib_sample(const nn_plan *p, const uint8_t *px, float *a,
         case NN_STEP_DENSE:
             nnk_dense_f32(x, g.C, g.F, s->w, s->b, NNK_LINEAR, z);
             break;
-        case NN_STEP_CONV:
-            g.pool = NNK_POOL_NONE, g.PH = g.OH, g.PW = g.OW;
-            nnk_conv_f32(&g, x, s->w, s->b, NNK_LINEAR, z);
+        case NN_STEP_CONV: {
+            nnk_geom g1 = g;      /* unpooled */
+            g1.pool = NNK_POOL_NONE, g1.PH = g.OH, g1.PW = g.OW;
+            nnk_conv_f32(&g1, x, s->w, s->b, NNK_LINEAR, z);
             break;
+        }
         case NN_STEP_AFFINE:
             nnk_affine_f32(x, g.H, g.C, s->w, s->b, z);
             break;
