@@ -34,7 +34,11 @@ static void usage(void)
          "  --threads N   threads (default: all cores)\n"
          "  --classes A,B,...  names of the classes in label order, "
          "printed after\n"
-         "                the class number (JSON: \"class\")");
+         "                the class number (JSON: \"class\")\n"
+         "  --int8        the int8 model (docs/quantization.md), as the C of\n"
+         "                'digits export-c --int8' answers\n"
+         "  --calibrate N training images calibrating --int8 (default 2000)\n"
+         "  --data DIR    their folder (default $DIGITS_DATA or ./data/mnist)");
 }
 
 /* Reads all of standard input (at most the image file limit). */
@@ -95,6 +99,10 @@ static void show(FILE *f, const uint8_t *px, const nn_preprocess_info *info)
 
 typedef struct predict_args {
     const char *model;
+    const char *data;     /* --int8's calibration data folder */
+    long calibrate;
+    bool int8;
+    nn_qmodel *q;         /* the int8 model, or NULL */
     bool json, show;
     long top, threads;
     nn_preprocess_options pre;
@@ -152,7 +160,8 @@ static int predict_one(nn_model *m, int K, const predict_args *a,
     if (info.found) {
         for (int i = 0; i < NN_DIGIT_SIDE * NN_DIGIT_SIDE; i++)
             x[i] = px[i] / 255.0f;
-        if (nn_model_predict(m, x, 1, p, &err) != NN_OK) {
+        if ((a->q ? nn_qmodel_predict(a->q, px, 1, p, NULL, &err)
+                  : nn_model_predict(m, x, 1, p, &err)) != NN_OK) {
             free(p);
             free(order);
             return cli_error("%s: %s", a->model, err.msg);
@@ -218,10 +227,14 @@ int cmd_predict(int argc, char **argv)
         {"ink", required_argument, 0, 'i'},
         {"threads", required_argument, 0, 't'},
         {"classes", required_argument, 0, 'N'},
+        {"int8", no_argument, 0, 'q'},
+        {"calibrate", required_argument, 0, 'c'},
+        {"data", required_argument, 0, 'd'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    predict_args a = {.model = "model.nn", .pre = nn_preprocess_defaults()};
+    predict_args a = {.model = "model.nn", .pre = nn_preprocess_defaults(),
+                      .calibrate = NN_QUANT_CALIBRATE};
     int c;
     opterr = 0;
     /* getopt leaves a lone "-" (standard input) among the files */
@@ -231,6 +244,12 @@ int cmd_predict(int argc, char **argv)
         case 'j': a.json = true; break;
         case 's': a.show = true; break;
         case 'N': a.classes = optarg; break;
+        case 'q': a.int8 = true; break;
+        case 'd': a.data = optarg; break;
+        case 'c':
+            if (!cli_int("--calibrate", optarg, 1, 1000000, &a.calibrate))
+                return 1;
+            break;
         case 'k':
             if (!cli_int("--top", optarg, 1, NN_MAX_CLASSES, &a.top))
                 return 1;
@@ -274,6 +293,9 @@ int cmd_predict(int argc, char **argv)
     if (in != NN_DIGIT_SIDE * NN_DIGIT_SIDE) {
         rc = cli_error("%s: the model takes %zu inputs per sample; predict "
                        "needs a 28x28 (784-input) model", a.model, in);
+    } else if (a.int8 && !(a.q = cli_quantize(m, a.model, a.data,
+                                               a.calibrate))) {
+        rc = 1;
     } else if (!a.classes || cli_class_names(a.classes, K, &a.names)) {
         for (int i = optind; i < argc; i++)
             rc |= predict_one(m, K, &a, argv[i]);
@@ -281,6 +303,7 @@ int cmd_predict(int argc, char **argv)
         rc = 1;
     }
     free(a.names);
+    nn_qmodel_free(a.q);
     nn_model_free(m);
     return rc;
 }
