@@ -16,6 +16,7 @@
 #include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
 #include <immintrin.h>
 #define HAVE_X86 1
 #else
@@ -45,6 +46,20 @@ const char *nn_qisa_name(nn_qisa isa)
     return "?";
 }
 
+#if HAVE_X86
+/* CPUID leaf 7 (subleaf sub): the register `reg` (0 eax .. 3 edx) has bit? */
+static bool cpuid7(unsigned sub, int reg, int bit)
+{
+    unsigned r[4];
+    if (!__get_cpuid_count(7, sub, &r[0], &r[1], &r[2], &r[3]))
+        return false;
+    return (r[reg] >> bit) & 1;
+}
+#endif
+
+/* The OS's support for the registers is what __builtin_cpu_supports
+ * checks for avx2 / avx512f; the VNNI bits come from CPUID (leaf 7:
+ * subleaf 0 ecx bit 11 AVX512_VNNI, subleaf 1 eax bit 4 AVX_VNNI). */
 bool nn_qisa_supported(nn_qisa isa)
 {
     switch (isa) {
@@ -54,11 +69,10 @@ bool nn_qisa_supported(nn_qisa isa)
     case NN_QISA_AVX512_VNNI:
         __builtin_cpu_init();
         return __builtin_cpu_supports("avx512f") &&
-               __builtin_cpu_supports("avx512vnni");
+               __builtin_cpu_supports("avx512bw") && cpuid7(0, 2, 11);
     case NN_QISA_AVX_VNNI:
         __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") &&
-               __builtin_cpu_supports("avxvnni");
+        return __builtin_cpu_supports("avx2") && cpuid7(1, 0, 4);
 #endif
     default:
         return false;
