@@ -242,22 +242,18 @@ nn_qmodel *nn_model_quantize(const nn_model *m, const nn_dataset *calib,
     size_t big = p->max_io > p->max_conv ? p->max_io : p->max_conv;
     int nt = nn_threads_for((double)n * 1e5, 1.0);
     range *r = malloc(sizeof *r * (size_t)(S ? S : 1) * (size_t)nt);
-    bool nomem = !r;
-    for (int t = 0; r && t < nt * S; t++)
+    float *bufs = malloc(sizeof(float) * 3 * big * (size_t)nt);
+    bool nomem = !r || !bufs;
+    for (int t = 0; !nomem && t < nt * S; t++)
         r[t] = (range){INFINITY, -INFINITY, INFINITY, -INFINITY};
 #pragma omp parallel for num_threads(nt) schedule(static, 1) if (nt > 1)
-    for (int t = 0; t < nt; t++) {
-        float *buf = nomem ? NULL : malloc(sizeof(float) * 3 * big);
-        if (!buf) {
-#pragma omp atomic write
-            nomem = true;
-            continue;
-        }
+    for (int t = 0; t < (nomem ? 0 : nt); t++) {
+        float *buf = bufs + (size_t)t * 3 * big;
         for (size_t i = (size_t)t; i < n; i += (size_t)nt)
             calib_sample(p, calib->x_u8 + i * m->in_size, buf, buf + big,
                          buf + 2 * big, r + (size_t)t * S);
-        free(buf);
     }
+    free(bufs);
     nn_status st = NN_OK;
     if (nomem)
         st = nn_fail(err, NN_ERR_NOMEM, "out of memory (calibration)");
@@ -372,36 +368,34 @@ nn_status nn_qmodel_predict(const nn_qmodel *q, const uint8_t *pixels,
             width = p->step[i].out_size;
     size_t chunks = (n + QCHUNK - 1) / QCHUNK;
     int nt = nn_threads_for((double)n * (double)width * 16, 65536.0);
-    bool nomem = false;
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-        int8_t *a = malloc(2 * width * QCHUNK);
+    if ((size_t)nt > chunks)
+        nt = chunks ? (int)chunks : 1;
+    /* per thread: two int8 buffers of (QCHUNK, width) */
+    const size_t per = 2 * width * QCHUNK;
+    int8_t *bufs = malloc(per * (size_t)nt);
+    bool nomem = !bufs;
+    /* thread t takes chunks t, t + nt, ...: results do not depend on nt */
+#pragma omp parallel for num_threads(nt) schedule(static, 1) if (nt > 1)
+    for (int t = 0; t < (nomem ? 0 : nt); t++) {
         nnq_work w = {0};
-        if (!a) {
-#pragma omp atomic write
-            nomem = true;
-        }
-#pragma omp for schedule(dynamic, 1)
-        for (size_t c = 0; c < chunks; c++) {
-            if (!a)
-                continue;
+        for (size_t c = (size_t)t; c < chunks; c += (size_t)nt) {
             size_t b0 = c * QCHUNK;
             int B = (int)(n - b0 < QCHUNK ? n - b0 : QCHUNK);
-            int8_t *x = a, *y = a + width * QCHUNK;
+            int8_t *x = bufs + (size_t)t * per, *y = x + width * QCHUNK;
             const uint8_t *src = pixels + b0 * p->in_size;
             for (size_t j = 0; j < (size_t)B * p->in_size; j++)
                 x[j] = (int8_t)(src[j] - 128);
             for (int i = 0; i < p->n_steps; i++) {
                 run_step(q, i, i == p->n_steps - 1, x, y, B, &w);
-                int8_t *t = x;
-                x = y, y = t;
+                int8_t *tmp = x;
+                x = y, y = tmp;
             }
             finish(q, x, B, scores ? scores + b0 * p->outputs : NULL,
                    classes ? classes + b0 : NULL);
         }
         nnq_work_free(&w);
-        free(a);
     }
+    free(bufs);
     if (nomem)
         return nn_fail(err, NN_ERR_NOMEM, "out of memory (int8 predict)");
     return NN_OK;
