@@ -85,19 +85,19 @@ static float nnk_conv_at_f32(const nnk_geom *g, const float *x,
                              int ow, int f)
 {
     float acc = 0.0f;
+    /* the taps of a kernel row inside the input: kj in [j0, j1), whose
+     * (kj, c) values lie side by side in x and in w */
+    int iw0 = ow * g->s - g->pl;
+    int j0 = iw0 < 0 ? -iw0 : 0, j1 = g->W - iw0 < g->k ? g->W - iw0 : g->k;
+    long run = (long)(j1 - j0) * g->C;
     for (int ki = 0; ki < g->k; ki++) {
         int ih = oh * g->s - g->pt + ki;
         if (ih < 0 || ih >= g->H)
             continue;
-        for (int kj = 0; kj < g->k; kj++) {
-            int iw = ow * g->s - g->pl + kj;
-            if (iw < 0 || iw >= g->W)
-                continue;
-            const float *xp = x + ((long)ih * g->W + iw) * g->C;
-            const float *wp = w + (((long)f * g->k + ki) * g->k + kj) * g->C;
-            for (int c = 0; c < g->C; c++)
-                acc += xp[c] * wp[c];
-        }
+        const float *xp = x + ((long)ih * g->W + iw0 + j0) * g->C;
+        const float *wp = w + (((long)f * g->k + ki) * g->k + j0) * g->C;
+        for (long t = 0; t < run; t++)
+            acc += xp[t] * wp[t];
     }
     return act == NNK_SOFTMAX ? acc + b : nnk_act1(act, acc + b);
 }
@@ -240,21 +240,19 @@ static int8_t nnk_conv_at_i8(const nnk_geom *g, const int8_t *x,
                              const int8_t *w, const int32_t *b,
                              const nnk_qout *q, int oh, int ow, int f)
 {
-    int32_t acc = b[f];
+    int32_t acc = b[f], zx = q->zx;
+    /* as nnk_conv_at_f32: the inside taps of a kernel row in one run */
+    int iw0 = ow * g->s - g->pl;
+    int j0 = iw0 < 0 ? -iw0 : 0, j1 = g->W - iw0 < g->k ? g->W - iw0 : g->k;
+    long run = (long)(j1 - j0) * g->C;
     for (int ki = 0; ki < g->k; ki++) {
         int ih = oh * g->s - g->pt + ki;
         if (ih < 0 || ih >= g->H)
             continue;
-        for (int kj = 0; kj < g->k; kj++) {
-            int iw = ow * g->s - g->pl + kj;
-            if (iw < 0 || iw >= g->W)
-                continue;
-            const int8_t *xp = x + ((long)ih * g->W + iw) * g->C;
-            const int8_t *wp =
-                w + (((long)f * g->k + ki) * g->k + kj) * g->C;
-            for (int c = 0; c < g->C; c++)
-                acc += (xp[c] - q->zx) * wp[c];
-        }
+        const int8_t *xp = x + ((long)ih * g->W + iw0 + j0) * g->C;
+        const int8_t *wp = w + (((long)f * g->k + ki) * g->k + j0) * g->C;
+        for (long t = 0; t < run; t++)
+            acc += (xp[t] - zx) * wp[t];
     }
     return nnk_qfinish(q, acc, f);
 }
