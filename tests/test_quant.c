@@ -150,8 +150,8 @@ static const char *const zoo_specs[] = {
     /* pools on their own, BN that cannot fold, a linear output */
     "maxpool(2) conv2d(3,3,relu) batchnorm avgpool(3,stride=2) flatten "
     "dense(20,tanh) dense(10)",
-    "conv2d(8,5,softmax,padding=same) conv2d(4,3,relu,stride=3) flatten "
-    "dense(10,sigmoid)",
+    "conv2d(8,5,softmax,padding=same) conv2d(20,3,relu,stride=3) flatten "
+    "dense(40,relu) dense(10,sigmoid)",
 };
 
 static void test_isas_and_threads_agree(void **state)

@@ -211,6 +211,43 @@ static void gemm_avx512(const packed_dense *pd, const uint8_t *u, int Bp,
     }
 }
 
+/* y (n) = nnk_qfinish of acc (n) without a table, 16 outputs at a time:
+ * the 64-bit products of even and odd lanes, the rounding, arithmetic
+ * shift, zero point and clamp of nnk_requant, lane by lane. */
+__attribute__((target("avx512f,avx512bw")))
+static void requant_avx512(const int32_t *acc, int n, const nnk_qout *q,
+                           int8_t *y)
+{
+    const __m512i one = _mm512_set1_epi64(1), low = _mm512_set1_epi64(
+                                                  0xFFFFFFFFLL);
+    const __m512i zp = _mm512_set1_epi64(q->zy), lo = _mm512_set1_epi64(q->lo),
+                  hi = _mm512_set1_epi64(q->hi);
+    int o = 0;
+    for (; o + 16 <= n; o += 16) {
+        __m512i a = _mm512_loadu_si512(acc + o);
+        __m512i M = _mm512_loadu_si512(q->mult + o);
+        __m512i sh = _mm512_cvtepi8_epi32(
+            _mm_loadu_si128((const __m128i *)(q->shift + o)));
+        __m512i she = _mm512_and_si512(sh, low), sho = _mm512_srli_epi64(sh, 32);
+        __m512i pe = _mm512_mul_epi32(a, M);
+        __m512i po = _mm512_mul_epi32(_mm512_srli_epi64(a, 32),
+                                      _mm512_srli_epi64(M, 32));
+        pe = _mm512_add_epi64(pe, _mm512_sllv_epi64(
+                                      one, _mm512_sub_epi64(she, one)));
+        po = _mm512_add_epi64(po, _mm512_sllv_epi64(
+                                      one, _mm512_sub_epi64(sho, one)));
+        pe = _mm512_add_epi64(_mm512_srav_epi64(pe, she), zp);
+        po = _mm512_add_epi64(_mm512_srav_epi64(po, sho), zp);
+        pe = _mm512_min_epi64(_mm512_max_epi64(pe, lo), hi);
+        po = _mm512_min_epi64(_mm512_max_epi64(po, lo), hi);
+        __m512i r = _mm512_or_si512(_mm512_and_si512(pe, low),
+                                    _mm512_slli_epi64(po, 32));
+        _mm_storeu_si128((__m128i *)(y + o), _mm512_cvtepi32_epi8(r));
+    }
+    for (; o < n; o++)
+        y[o] = nnk_qfinish(q, acc[o], o);
+}
+
 /* The same with ymm registers, 8 outputs a lane group, two groups. */
 __attribute__((target("avx2,avxvnni")))
 static void gemm_avxvnni(const packed_dense *pd, const uint8_t *u, int Bp,
@@ -252,6 +289,21 @@ static void gemm_avxvnni(const packed_dense *pd, const uint8_t *u, int Bp,
     }
 }
 #endif
+
+/* y (n) from the sums acc (n): vectorised where it can be. */
+static void requant(const packed_dense *pd, const int32_t *acc, int n,
+                    const nnk_qout *q, int8_t *y)
+{
+#if HAVE_X86
+    if (pd->isa == NN_QISA_AVX512_VNNI && !q->lut) {
+        requant_avx512(acc, n, q, y);
+        return;
+    }
+#endif
+    (void)pd;
+    for (int o = 0; o < n; o++)
+        y[o] = nnk_qfinish(q, acc[o], o);
+}
 
 static bool grow(void **p, size_t *cap, size_t need)
 {
@@ -315,12 +367,8 @@ static bool conv_sample(const packed_dense *pd, const nn_step *s,
         }
     gemm(pd, w->u, Bp, w->acc);
     int8_t *cv = g->pool == NNK_POOL_NONE ? y : w->c;
-    for (int r = 0; r < rows; r++) {
-        const int32_t *ar = w->acc + (size_t)r * N;
-        int8_t *cr = cv + (size_t)r * g->F;
-        for (int f = 0; f < g->F; f++)
-            cr[f] = nnk_qfinish(qo, ar[f], f);
-    }
+    for (int r = 0; r < rows; r++)
+        requant(pd, w->acc + (size_t)r * N, g->F, qo, cv + (size_t)r * g->F);
     if (g->pool != NNK_POOL_NONE) {
         nnk_geom gp = {.H = g->OH, .W = g->OW, .C = g->F, .F = g->F,
                        .pool = g->pool, .pk = g->pk, .ps = g->ps,
@@ -366,10 +414,7 @@ void nnq_dense_batch(const void *packed, const nn_step *s,
             ub[i] = (uint8_t)(xb[i] + 128);
     }
     gemm(pd, w->u, Bp, w->acc);
-    for (int b = 0; b < B; b++) {
-        const int32_t *ab = w->acc + (size_t)b * N;
-        int8_t *yb = y + (size_t)b * pd->out;
-        for (int o = 0; o < pd->out; o++)
-            yb[o] = nnk_qfinish(qo, ab[o], o);
-    }
+    for (int b = 0; b < B; b++)
+        requant(pd, w->acc + (size_t)b * N, pd->out, qo,
+                y + (size_t)b * pd->out);
 }
