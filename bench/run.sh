@@ -22,18 +22,11 @@ die() { echo "bench: $*" >&2; exit 1; }
 [ -f "$DATA/train-images-idx3-ubyte" ] || die "no MNIST in $DATA"
 command -v pkg-config >/dev/null && pkg-config --exists openblas ||
     die "needs OpenBLAS (libopenblas-dev) and pkg-config"
-BLAS_CFLAGS=$(pkg-config --cflags openblas)
-BLAS_LIBS=$(pkg-config --libs openblas)
-
-# shellcheck disable=SC2086
-cc -O2 -o "$TMP/sgemm" bench/sgemm.c $BLAS_CFLAGS $BLAS_LIBS ||
-    die "cannot build bench/sgemm.c"
-# shellcheck disable=SC2086
-cc -O2 -fopenmp -Iinclude -o "$TMP/infer" bench/infer.c build/libnn.a \
-    $BLAS_LIBS -lstb -lz -lm || die "cannot build bench/infer.c"
-# shellcheck disable=SC2086
-cc -O2 -fopenmp -Iinclude -o "$TMP/int8" bench/int8.c build/libnn.a \
-    $BLAS_LIBS -lstb -lz -lm || die "cannot build bench/int8.c"
+# Built by the Makefile (make bench, or make build/bench/infer ...).
+O=${O:-build}
+make -s O="$O" "$O/bench/sgemm" "$O/bench/infer" "$O/bench/int8" >&2 ||
+    die "cannot build bench/sgemm.c, bench/infer.c and bench/int8.c"
+cp "$O/bench/sgemm" "$O/bench/infer" "$O/bench/int8" "$TMP/"
 
 # The OpenBLAS kernels build/digits runs with (it may choose newer ones than
 # OpenBLAS' own on a CPU that OpenBLAS does not know: src/cli/blas_tune.c;

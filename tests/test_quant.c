@@ -2,8 +2,7 @@
  * test_quant.c - int8 arithmetic by hand (requantization, rounding,
  * saturation, multipliers, averages, softmax), quantization of models with
  * every step kind (every instruction set and thread count giving the same
- * bits, int8 close to float), the exporter's checks and text, and the
- * atomic save of bytes.
+ * bits, int8 close to float), the exporter's checks and text.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -18,7 +17,6 @@
 #include "nn.h"
 #include "nn/plan.h"
 #include "nn/quant.h"
-#include "util/tmpdir.h"
 
 static void test_requant_by_hand(void **state)
 {
@@ -152,6 +150,9 @@ static const char *const zoo_specs[] = {
     "dense(20,tanh) dense(10)",
     "conv2d(8,5,softmax,padding=same) conv2d(20,3,relu,stride=3) flatten "
     "dense(40,relu) dense(10,sigmoid)",
+    /* GlobalAveragePooling2D and LeakyReLU */
+    "conv2d(12,3) leakyrelu(0.2) conv2d(16,3,relu,padding=same) gap "
+    "dense(24) leakyrelu dense(10,softmax)",
 };
 
 static void test_isas_and_threads_agree(void **state)
@@ -288,22 +289,6 @@ static void test_export_checks(void **state)
     nn_model_free(m);
 }
 
-static void test_save_bytes(void **state)
-{
-    (void)state;
-    assert_non_null(tu_tmpdir_make("quant"));
-    nn_error err;
-    const char text[] = "int x;\n";
-    assert_int_equal(nn_save_bytes(tu_path("a.c"), text, strlen(text), &err),
-                     NN_OK);
-    char buf[64];
-    assert_int_equal(tu_read("a.c", buf, sizeof buf), (long)strlen(text));
-    assert_memory_equal(buf, text, strlen(text));
-    assert_int_equal(nn_save_bytes(tu_path("no/such/a.c"), text, 3, &err),
-                     NN_ERR_IO);
-    tu_tmpdir_remove();
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -314,7 +299,6 @@ int main(void)
         cmocka_unit_test(test_isas_and_threads_agree),
         cmocka_unit_test(test_quantize_errors),
         cmocka_unit_test(test_export_checks),
-        cmocka_unit_test(test_save_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

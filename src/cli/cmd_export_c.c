@@ -117,8 +117,8 @@ int cmd_export_c(int argc, char **argv)
         cli_error("%s: %s", model, err.msg);
         goto done;
     }
-    if (nn_save_bytes(hpath, ex.header, strlen(ex.header), &err) != NN_OK ||
-        nn_save_bytes(cpath, ex.source, strlen(ex.source), &err) != NN_OK) {
+    if (nn_write_file_atomic(hpath, ex.header, strlen(ex.header), &err) != NN_OK ||
+        nn_write_file_atomic(cpath, ex.source, strlen(ex.source), &err) != NN_OK) {
         cli_nn_error(&err);
         goto done;
     }

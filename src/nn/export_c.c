@@ -228,8 +228,12 @@ static size_t weight_bytes(const nn_plan *p, bool int8)
     size_t n = 0;
     for (int i = 0; i < p->n_steps; i++) {
         const nn_step *s = &p->step[i];
-        if (s->kind == NN_STEP_POOL)
+        if (s->kind == NN_STEP_POOL || s->kind == NN_STEP_GAP)
             continue;
+        if (s->kind == NN_STEP_LEAKY) {
+            n += int8 ? 256 : 0;
+            continue;
+        }
         if (!int8) {
             n += 4 * (s->n_w + (size_t)s->n_b);
             continue;
@@ -245,10 +249,16 @@ static void tables(sbuf *c, const nn_plan *p, bool int8)
     char nm[32];
     for (int i = 0; i < p->n_steps; i++) {
         const nn_step *s = &p->step[i];
-        if (s->kind == NN_STEP_POOL)
+        if (s->kind == NN_STEP_POOL || s->kind == NN_STEP_GAP ||
+            (s->kind == NN_STEP_LEAKY && !int8))
             continue;
         sb_printf(c, "\n/* step %d: layers %d..%d */\n", i + 1, s->first + 1,
                   s->last + 1);
+        if (s->kind == NN_STEP_LEAKY) {
+            snprintf(nm, sizeof nm, "s%d_lut", i + 1);
+            sb_i8(c, nm, s->lut, 256);
+            continue;
+        }
         if (!int8) {
             snprintf(nm, sizeof nm, "s%d_w", i + 1);
             sb_floats(c, nm, s->w, s->n_w);
@@ -277,7 +287,7 @@ static void tables(sbuf *c, const nn_plan *p, bool int8)
 
 static void kernels(sbuf *c, const nn_plan *p, bool int8)
 {
-    bool used[5] = {false};   /* by step kind; [0] softmax (int8) */
+    bool used[NN_STEP_LEAKY + 1] = {false};   /* by kind; [0]: softmax */
     for (int i = 0; i < p->n_steps; i++) {
         used[p->step[i].kind] = true;
         if (p->step[i].act == NNK_SOFTMAX)
@@ -295,6 +305,10 @@ static void kernels(sbuf *c, const nn_plan *p, bool int8)
             sb_section(c, "pool_f32");
         if (used[NN_STEP_AFFINE])
             sb_section(c, "affine_f32");
+        if (used[NN_STEP_GAP])
+            sb_section(c, "gap_f32");
+        if (used[NN_STEP_LEAKY])
+            sb_section(c, "leaky_f32");
         sb_section(c, "argmax_f32");
         return;
     }
@@ -303,7 +317,7 @@ static void kernels(sbuf *c, const nn_plan *p, bool int8)
         sb_section(c, "requant");
     if (used[NN_STEP_DENSE])
         sb_section(c, "dense_i8");
-    if (used[NN_STEP_CONV] || used[NN_STEP_POOL])
+    if (used[NN_STEP_CONV] || used[NN_STEP_POOL] || used[NN_STEP_GAP])
         sb_section(c, "avg_i8");
     if (used[NN_STEP_CONV])
         sb_section(c, "conv_i8");
@@ -311,6 +325,10 @@ static void kernels(sbuf *c, const nn_plan *p, bool int8)
         sb_section(c, "pool_i8");
     if (used[NN_STEP_AFFINE])
         sb_section(c, "affine_i8");
+    if (used[NN_STEP_GAP])
+        sb_section(c, "gap_i8");
+    if (used[NN_STEP_LEAKY])
+        sb_section(c, "lut_i8");
     const nn_step *last = p->n_steps ? &p->step[p->n_steps - 1] : NULL;
     if (used[0])
         sb_section(c, "softmax_i8");
@@ -341,7 +359,8 @@ static void predict_text(sbuf *c, const nn_model *m, const nn_qmodel *q,
                       nn_layer_kind_name(m->layers[l].spec.kind));
         sb_printf(c, " */\n");
         sb_geom(c, &s->g);
-        if (int8 && s->kind != NN_STEP_POOL) {
+        if (int8 && s->kind != NN_STEP_POOL && s->kind != NN_STEP_GAP &&
+            s->kind != NN_STEP_LEAKY) {
             char lut[32] = "0";
             if (s->has_lut)
                 snprintf(lut, sizeof lut, "s%d_lut", i + 1);
@@ -367,6 +386,19 @@ static void predict_text(sbuf *c, const nn_model *m, const nn_qmodel *q,
             break;
         case NN_STEP_POOL:
             sb_printf(c, "        nnk_pool_%s(&g, x, y);\n", sfx);
+            break;
+        case NN_STEP_GAP:
+            sb_printf(c, "        nnk_gap_%s(x, g.H, g.C, y);\n", sfx);
+            break;
+        case NN_STEP_LEAKY:
+            if (int8) {
+                sb_printf(c, "        nnk_lut_i8(x, g.H, s%d_lut, y);\n",
+                          i + 1);
+            } else {
+                sb_printf(c, "        nnk_leaky_f32(x, g.H, ");
+                sb_float(c, s->alpha);
+                sb_printf(c, ", y);\n");
+            }
             break;
         case NN_STEP_AFFINE:
             if (int8)

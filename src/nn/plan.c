@@ -172,8 +172,9 @@ nn_status nn_plan_build(const nn_model *m, nn_plan *p, nn_error *err)
                 break;
             }
             bn_affine(l, C, a, c);
-            if (adjacent && prev->kind != NN_STEP_POOL &&
-                prev->kind != NN_STEP_AFFINE && prev->act == NNK_LINEAR &&
+            if (adjacent && (prev->kind == NN_STEP_DENSE ||
+                             prev->kind == NN_STEP_CONV) &&
+                prev->act == NNK_LINEAR &&
                 prev->g.pool == NNK_POOL_NONE && prev->g.F == C) {
                 size_t row = prev->n_w / (size_t)C;
                 for (int f = 0; f < C; f++) {
@@ -198,6 +199,29 @@ nn_status nn_plan_build(const nn_model *m, nn_plan *p, nn_error *err)
             }
             free(a);
             free(c);
+            break;
+        }
+        case NN_LAYER_GLOBAL_AVGPOOL2D: {
+            int S = l->in.dim[0] * l->in.dim[1], C = l->in.dim[2];
+            s->kind = NN_STEP_GAP;
+            s->act = NNK_LINEAR;
+            s->g = (nnk_geom){.H = S, .W = 1, .C = C, .OH = 1, .OW = 1,
+                              .F = C, .k = 1, .s = 1, .PH = 1, .PW = 1};
+            s->first = s->last = i;
+            st = alloc_step(s, 0, 0, err);
+            p->n_steps++;
+            break;
+        }
+        case NN_LAYER_LEAKY_RELU: {
+            int n = (int)l->in_size;
+            s->kind = NN_STEP_LEAKY;
+            s->act = NNK_LINEAR;
+            s->alpha = l->spec.rate;
+            s->g = (nnk_geom){.H = n, .W = 1, .C = 1, .OH = n, .OW = 1,
+                              .F = 1, .k = 1, .s = 1, .PH = n, .PW = 1};
+            s->first = s->last = i;
+            st = alloc_step(s, 0, 0, err);
+            p->n_steps++;
             break;
         }
         case NN_LAYER_FLATTEN:

@@ -5,8 +5,9 @@
  * A step is one kernel of plan_kernels.h: a dense or convolution layer
  * (with its activation, any batch normalization right after it folded
  * into its weights, and a pooling layer right after it fused in), a
- * pooling layer on its own, or a batch normalization on its own (a
- * per-channel scale and shift). Flatten and dropout are no steps: at
+ * pooling layer on its own, a batch normalization on its own (a
+ * per-channel scale and shift), a global average pooling, a LeakyReLU
+ * (int8: a table from the input's quantization to its own). Flatten and dropout are no steps: at
  * inference they leave the values as they are.
  */
 #ifndef NN_PLAN_H
@@ -27,7 +28,9 @@ typedef enum nn_step_kind {
     NN_STEP_DENSE = 1,
     NN_STEP_CONV,
     NN_STEP_POOL,
-    NN_STEP_AFFINE
+    NN_STEP_AFFINE,
+    NN_STEP_GAP,              /* global average pooling: H = S, C */
+    NN_STEP_LEAKY             /* LeakyReLU on H values (W = C = 1) */
 } nn_step_kind;
 
 typedef struct nn_step {
@@ -40,6 +43,7 @@ typedef struct nn_step {
                                  affine C */
     int n_b;                  /* biases, multipliers: F (affine: C) */
     float *w, *b;             /* (n_w), (n_b), owned, BN folded in */
+    float alpha;              /* LeakyReLU */
 
     /* int8, filled by nn_model_quantize (docs/quantization.md) */
     double sx, sy;            /* input and output scales */

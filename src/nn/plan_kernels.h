@@ -166,6 +166,27 @@ static void nnk_affine_f32(const float *x, long S, int C, const float *a,
             y[s * C + c] = a[c] * x[s * C + c] + b[c];
 }
 
+/*@ gap_f32 */
+/* Global average pooling: x (S, C) -> y (C), the mean of each channel. */
+static void nnk_gap_f32(const float *x, long S, int C, float *y)
+{
+    for (int c = 0; c < C; c++)
+        y[c] = 0.0f;
+    for (long s = 0; s < S; s++)
+        for (int c = 0; c < C; c++)
+            y[c] += x[s * C + c];
+    for (int c = 0; c < C; c++)
+        y[c] *= 1.0f / (float)S;
+}
+
+/*@ leaky_f32 */
+/* LeakyReLU on n values: y = x if x > 0 else alpha x. */
+static void nnk_leaky_f32(const float *x, long n, float alpha, float *y)
+{
+    for (long i = 0; i < n; i++)
+        y[i] = x[i] > 0.0f ? x[i] : alpha * x[i];
+}
+
 /*@ argmax_f32 */
 /* Index of the first largest of n values. */
 static int nnk_argmax_f32(const float *v, int n)
@@ -307,6 +328,27 @@ static void nnk_pool_i8(const nnk_geom *g, const int8_t *x, int8_t *y)
                     g->pool == NNK_POOL_MAX ? mx
                                             : nnk_avg_i8(sum, g->pk * g->pk);
             }
+}
+
+/*@ gap_i8 */
+/* Global average pooling on int8 (scale and zero point unchanged): x (S,
+ * C) -> y (C), the sum divided by S rounded half away from zero. */
+static void nnk_gap_i8(const int8_t *x, long S, int C, int8_t *y)
+{
+    for (int c = 0; c < C; c++) {
+        int32_t sum = 0;
+        for (long s = 0; s < S; s++)
+            sum += x[s * C + c];
+        y[c] = nnk_avg_i8(sum, (int32_t)S);
+    }
+}
+
+/*@ lut_i8 */
+/* An element-wise function through a table: y = t[x + 128] (n values). */
+static void nnk_lut_i8(const int8_t *x, long n, const int8_t *t, int8_t *y)
+{
+    for (long i = 0; i < n; i++)
+        y[i] = t[x[i] + 128];
 }
 
 /*@ affine_i8 */

@@ -65,8 +65,16 @@ static void calib_sample(const nn_plan *p, const uint8_t *px, float *a,
         case NN_STEP_POOL:
             nnk_pool_f32(&g, x, o);
             break;
+        case NN_STEP_GAP:
+            nnk_gap_f32(x, g.H, g.C, o);
+            break;
+        case NN_STEP_LEAKY:
+            nnk_leaky_f32(x, g.H, s->alpha, o);
+            widen(&r[i].amin, &r[i].amax, o, (size_t)g.H);
+            break;
         }
-        if (s->kind != NN_STEP_POOL) {
+        if (s->kind != NN_STEP_POOL && s->kind != NN_STEP_GAP &&
+            s->kind != NN_STEP_LEAKY) {
             widen(&r[i].zmin, &r[i].zmax, z, conv);
             if (s->act == NNK_SOFTMAX)
                 nnk_softmax_f32(z, g.OH * g.OW, g.F);
@@ -134,8 +142,20 @@ static nn_status quantize_step(nn_step *s, const range *r, bool last,
                                double sx, int32_t zx, nn_error *err)
 {
     s->sx = sx, s->zx = zx;
-    if (s->kind == NN_STEP_POOL) {
+    if (s->kind == NN_STEP_POOL || s->kind == NN_STEP_GAP) {
         s->sy = sx, s->zy = zx;
+        return NN_OK;
+    }
+    if (s->kind == NN_STEP_LEAKY) {
+        /* a table from the input's quantization to the calibrated output's */
+        affine_quant(r->amin, r->amax, &s->sy, &s->zy);
+        s->st = s->sy, s->zt = s->zy;
+        for (int i = 0; i < 256; i++) {
+            double v = (double)(i - 128 - zx) * sx;
+            double y = v > 0 ? v : (double)s->alpha * v;
+            s->lut[i] = q8(y / s->sy + s->zy);
+        }
+        s->has_lut = true;
         return NN_OK;
     }
     int F = s->n_b;
@@ -322,6 +342,12 @@ static void run_step(const nn_qmodel *q, int i, bool last, const int8_t *x,
                 break;
             case NN_STEP_AFFINE:
                 nnk_affine_i8(xb, s->g.H, s->g.C, s->wq, s->bq, &qo, yb);
+                break;
+            case NN_STEP_GAP:
+                nnk_gap_i8(xb, s->g.H, s->g.C, yb);
+                break;
+            case NN_STEP_LEAKY:
+                nnk_lut_i8(xb, s->g.H, s->lut, yb);
                 break;
             }
         }

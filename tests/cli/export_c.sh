@@ -81,6 +81,7 @@ check_model cnn cnn 2000
 # every other layer kind: both paddings, strides, both pools (fused and on
 # their own), batch normalization folded and not, dropout, the activations
 check_model zoo "conv2d(6,3,tanh,stride=2,padding=same) batchnorm avgpool(2) conv2d(8,3,padding=same) batchnorm maxpool(2,stride=1) conv2d(8,2,sigmoid) maxpool(2) flatten dropout(0.2) dense(16,relu) dense(12) batchnorm dense(10,softmax)" 1000
+check_model gap "conv2d(8,3) leakyrelu(0.2) maxpool(2) conv2d(16,3,relu,padding=same) gap dense(24) leakyrelu dense(10,softmax)" 1000
 
 # --- the int8 cnn on a Cortex-M4 under qemu
 ARMCC="arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -Os"
