@@ -83,6 +83,16 @@ check_model cnn cnn 2000
 check_model zoo "conv2d(6,3,tanh,stride=2,padding=same) batchnorm avgpool(2) conv2d(8,3,padding=same) batchnorm maxpool(2,stride=1) conv2d(8,2,sigmoid) maxpool(2) flatten dropout(0.2) dense(16,relu) dense(12) batchnorm dense(10,softmax)" 1000
 check_model gap "conv2d(8,3) leakyrelu(0.2) maxpool(2) conv2d(16,3,relu,padding=same) gap dense(24) leakyrelu dense(10,softmax)" 1000
 
+# --- predict --int8: a test digit as a picture; the int8 model's answer
+# is a probability distribution, and the digit is the one evaluate --int8
+# gives for that image (MNIST digits are already what preprocessing makes)
+{ printf 'P5\n28 28\n255\n'; head -c 784 "$T/test.raw"; } >"$T/digit0.pgm"
+expect_ok "predict --int8" "$DIGITS" predict --model "$T/cnn.nn" --int8 $CAL --json "$T/digit0.pgm"
+want=$(head -1 "$T/cnn.q.txt" | cut -d' ' -f1)
+grep -q "\"digit\": $want," "$T/out" && ok || bad "predict --int8: want digit $want: $(cat "$T/out")"
+sed 's/.*"probabilities": \[\([^]]*\)\].*/\1/' "$T/out" | tr ',' '\n' |
+    awk '{ s += $1 } END { exit !(s > 0.999 && s < 1.001) }' && ok || bad "predict --int8: probabilities do not sum to 1"
+
 # --- the int8 cnn on a Cortex-M4 under qemu
 ARMCC="arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -Os"
 Q=$T/cnn.q
