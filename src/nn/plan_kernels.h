@@ -242,9 +242,13 @@ static void nnk_dense_i8(const int8_t *x, int in, int out, const int8_t *w,
 {
     for (int o = 0; o < out; o++) {
         const int8_t *wo = w + (long)o * in;
-        int32_t acc = b[o];
-        for (int i = 0; i < in; i++)
-            acc += (x[i] - q->zx) * wo[i];
+        int32_t acc = b[o], zx = q->zx;
+        int i = 0;
+        for (; i + 4 <= in; i += 4)
+            acc += (x[i] - zx) * wo[i] + (x[i + 1] - zx) * wo[i + 1] +
+                   (x[i + 2] - zx) * wo[i + 2] + (x[i + 3] - zx) * wo[i + 3];
+        for (; i < in; i++)
+            acc += (x[i] - zx) * wo[i];
         y[o] = nnk_qfinish(q, acc, o);
     }
 }
@@ -272,7 +276,11 @@ static int8_t nnk_conv_at_i8(const nnk_geom *g, const int8_t *x,
             continue;
         const int8_t *xp = x + ((long)ih * g->W + iw0 + j0) * g->C;
         const int8_t *wp = w + (((long)f * g->k + ki) * g->k + j0) * g->C;
-        for (long t = 0; t < run; t++)
+        long t = 0;
+        for (; t + 4 <= run; t += 4)    /* integers: any order, same sum */
+            acc += (xp[t] - zx) * wp[t] + (xp[t + 1] - zx) * wp[t + 1] +
+                   (xp[t + 2] - zx) * wp[t + 2] + (xp[t + 3] - zx) * wp[t + 3];
+        for (; t < run; t++)
             acc += (xp[t] - zx) * wp[t];
     }
     return nnk_qfinish(q, acc, f);
