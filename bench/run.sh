@@ -178,7 +178,7 @@ row "    sgemm ${BATCH}x784*784x512 (forward)" "-" "$(fmt "$(median "$TMP/s_fwd"
 row "    sgemm 784x${BATCH}*${BATCH}x512 (dW)" "-" "$(fmt "$(median "$TMP/s_dw")" %.1f)"
 echo
 printf "%-38s %12s %12s %8s\n" "" int8 float ratio
-row "(e) mlp img/s, 1000s ($(val isa "$TMP/q8"))" \
+row "(e) mlp img/s ($(val isa "$TMP/q8"))" \
     "$(fmt "$(median "$TMP/q_i")" %.0f)" "$(fmt "$(median "$TMP/q_f")" %.0f)"
 row "    int8 plain C kernels, img/s" "$(fmt "$(median "$TMP/q_p")" %.0f)" \
     "$(fmt "$(median "$TMP/q_f")" %.0f)"
