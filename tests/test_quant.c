@@ -245,6 +245,25 @@ static void test_quantize_errors(void **state)
     nn_error err;
     assert_null(nn_model_quantize(m, &calib, 0, &err));
     assert_int_equal(err.code, NN_ERR_ARG);
+    /* NULL arguments: NN_ERR_ARG, never a crash */
+    assert_null(nn_model_quantize(NULL, &calib, 1, &err));
+    assert_int_equal(err.code, NN_ERR_ARG);
+    assert_null(nn_model_quantize(m, NULL, 1, &err));
+    float sc[10];
+    assert_int_equal(nn_qmodel_predict(NULL, x, 1, sc, NULL, &err),
+                     NN_ERR_ARG);
+    assert_int_equal(nn_qmodel_evaluate(NULL, &calib, NULL, NULL, &err),
+                     NN_ERR_ARG);
+    assert_int_equal(nn_qmodel_set_isa(NULL, NN_QISA_PORTABLE, &err),
+                     NN_ERR_ARG);
+    assert_int_equal(nn_qmodel_isa(NULL), NN_QISA_PORTABLE);
+    nn_export_c ex;
+    assert_int_equal(nn_model_export_c(NULL, NULL, "m", NULL, &ex, &err),
+                     NN_ERR_ARG);
+    assert_int_equal(nn_model_export_c(m, NULL, "m", NULL, NULL, &err),
+                     NN_ERR_ARG);
+    nn_qmodel_free(NULL);
+    nn_export_c_free(NULL);
     assert_null(nn_model_quantize(m, &calib, 5, &err));
     assert_int_equal(err.code, NN_ERR_ARG);
     nn_dataset wrong = calib;

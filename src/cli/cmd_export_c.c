@@ -15,7 +15,8 @@
 static void usage(void)
 {
     printf("usage: digits export-c [--model FILE] [--name NAME] [--int8]\n"
-           "                       [--calibrate N] [--data DIR] --out DIR\n\n"
+           "                       [--calibrate N] [--data DIR] [--threads N]\n"
+           "                       --out DIR\n\n"
            "Writes the model as plain C99 for devices: DIR/NAME.h (the\n"
            "interface, NAME_predict) and DIR/NAME.c (weights as static const\n"
            "arrays, no malloc, scratch memory from the caller).\n\n"
@@ -28,6 +29,7 @@ static void usage(void)
            "                 (default %d; evaluate/predict --int8 use the same)\n"
            "  --data DIR     data folder for calibration (default "
            "$DIGITS_DATA or ./data/mnist)\n"
+           "  --threads N    threads (default: all cores)\n"
            "  --out DIR      output folder (created if missing)\n",
            NN_QUANT_CALIBRATE);
 }

@@ -14,7 +14,9 @@ static void usage(void)
 {
     puts("usage: digits predict [--model FILE] [--json] [--top K] [--show]\n"
          "                      [--ink auto|dark|light] [--threads N]\n"
-         "                      [--classes A,B,..] [--any] IMAGE... | -\n\n"
+         "                      [--classes A,B,..] [--any]\n"
+         "                      [--int8] [--calibrate N] [--data DIR]\n"
+         "                      IMAGE... | -\n\n"
          "Recognises the digit in each picture: PNG, JPEG, BMP, GIF or\n"
          "binary PGM/PPM, any size up to 16384 pixels a side and 64 Mpx;\n"
          "'-' reads one picture from standard input. Each picture is made\n"

@@ -450,6 +450,8 @@ nn_status nn_model_export_c(const nn_model *m, const nn_qmodel *q,
                             const char *name, const char *tool,
                             nn_export_c *out, nn_error *err)
 {
+    if (!m || !out)
+        return nn_fail(err, NN_ERR_ARG, "export: model or result is NULL");
     memset(out, 0, sizeof *out);
     if (!name || !c_identifier(name))
         return nn_fail(err, NN_ERR_ARG, "export: name '%.80s' is not a C "

@@ -237,6 +237,10 @@ void nn_qmodel_free(nn_qmodel *q)
 nn_qmodel *nn_model_quantize(const nn_model *m, const nn_dataset *calib,
                              size_t n, nn_error *err)
 {
+    if (!m) {
+        nn_fail(err, NN_ERR_ARG, "quantize: model is NULL");
+        return NULL;
+    }
     if (!calib || !calib->x_u8 || n == 0 || n > calib->n) {
         nn_fail(err, NN_ERR_ARG, "quantize: needs 1..%zu uint8 calibration "
                 "images, got %zu", calib ? calib->n : 0, n);
@@ -302,11 +306,13 @@ nn_qmodel *nn_model_quantize(const nn_model *m, const nn_dataset *calib,
 
 nn_qisa nn_qmodel_isa(const nn_qmodel *q)
 {
-    return (nn_qisa)q->isa;
+    return q ? (nn_qisa)q->isa : NN_QISA_PORTABLE;
 }
 
 nn_status nn_qmodel_set_isa(nn_qmodel *q, nn_qisa isa, nn_error *err)
 {
+    if (!q)
+        return nn_fail(err, NN_ERR_ARG, "int8: model is NULL");
     if (!nn_qisa_supported(isa))
         return nn_fail(err, NN_ERR_ARG, "int8: %s is not available here",
                        nn_qisa_name(isa));
@@ -387,6 +393,9 @@ nn_status nn_qmodel_predict(const nn_qmodel *q, const uint8_t *pixels,
                             size_t n, float *scores, int *classes,
                             nn_error *err)
 {
+    if (!q || (n && !pixels))
+        return nn_fail(err, NN_ERR_ARG, "int8 predict: model or pixels "
+                       "are NULL");
     const nn_plan *p = &q->plan;
     size_t width = p->in_size;
     for (int i = 0; i < p->n_steps; i++)
@@ -431,6 +440,9 @@ nn_status nn_qmodel_evaluate(const nn_qmodel *q, const nn_dataset *data,
                              nn_eval *out, uint32_t *confusion,
                              nn_error *err)
 {
+    if (!q || !data || !out)
+        return nn_fail(err, NN_ERR_ARG, "int8 evaluate: model, data or "
+                       "result is NULL");
     const nn_plan *p = &q->plan;
     if (!data->x_u8 || nn_shape_size(data->shape) != p->in_size)
         return nn_fail(err, NN_ERR_SHAPE, "int8 evaluate: needs uint8 "
