@@ -247,6 +247,17 @@ float *nn_model_params(nn_model *m);
 /* Gradients of the last nn_model_train_batch, same layout as params. */
 const float *nn_model_grads(const nn_model *m);
 
+/* Input normalisation, applied to every sample before the first layer:
+ * x' = (x - mean) / std, x the values as given (pixel/255 for images).
+ * It is part of the model (saved in its file, used by fit, evaluate and
+ * predict), so that a model trained on normalised inputs, such as an
+ * imported PyTorch model, is fed what it was trained on. Default mean 0,
+ * std 1 (off). NN_ERR_ARG unless mean is finite, |mean| <= 1e6 and std is
+ * in [1e-6, 1e6]. */
+nn_status nn_model_set_input_norm(nn_model *m, float mean, float std,
+                                  nn_error *err);
+void nn_model_input_norm(const nn_model *m, float *mean, float *std);
+
 /* Writes a Keras-style summary table into buf (always NUL-terminated);
  * returns the length it needed, like snprintf. */
 size_t nn_model_summary(const nn_model *m, char *buf, size_t size);
