@@ -45,15 +45,23 @@ endif
 ifeq ($(BLAS),openblas)
   CPPFLAGS += -DNN_USE_CBLAS $(shell $(PKG_CONFIG) --cflags openblas)
   LDLIBS   += $(shell $(PKG_CONFIG) --libs openblas)
-  PC_REQUIRES = openblas zlib
+  PC_REQUIRES = openblas zlib libprotobuf-c
 else
-  PC_REQUIRES = zlib
+  PC_REQUIRES = zlib libprotobuf-c
 endif
 
-LIB_SRC  := $(sort $(wildcard src/nn/*.c src/data/*.c))
+# ONNX (src/onnx): ONNX's own onnx.proto, from Debian's python3-onnx,
+# compiled by protoc-c into $(O)/gen at build time (scripts/install-deps).
+ONNX_PROTO ?= $(firstword $(wildcard /usr/lib/python3/dist-packages/onnx/onnx.proto) \
+  $(shell dpkg -L python3-onnx 2>/dev/null | grep '/onnx\.proto$$'))
+PROTOC_C ?= protoc-c
+CPPFLAGS += -I$(O)/gen
+LDLIBS   += $(shell $(PKG_CONFIG) --libs libprotobuf-c 2>/dev/null || echo -lprotobuf-c)
+
+LIB_SRC  := $(sort $(wildcard src/nn/*.c src/data/*.c src/onnx/*.c))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
-LIB_OBJ  := $(LIB_SRC:%.c=$(O)/%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(O)/%.o) $(O)/gen/onnx.pb-c.o
 CLI_OBJ  := $(CLI_SRC:%.c=$(O)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(O)/tests/%)
 TEST_UTIL_OBJ := $(patsubst %.c,$(O)/%.o,$(wildcard tests/util/*.c))
@@ -74,6 +82,18 @@ VALGRIND_CMD := valgrind -q --error-exitcode=1 --leak-check=full \
 all: $(O)/libnn.a $(O)/digits
 
 $(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(O)/gen/onnx.pb-c.c: $(ONNX_PROTO)
+	@test -n "$(ONNX_PROTO)" || { echo "onnx.proto not found: run scripts/install-deps (python3-onnx)" >&2; exit 1; }
+	@mkdir -p $(dir $@)
+	cp $(ONNX_PROTO) $(O)/gen/onnx.proto
+	cd $(O)/gen && $(PROTOC_C) --c_out=. onnx.proto
+$(O)/gen/onnx.pb-c.h: $(O)/gen/onnx.pb-c.c
+$(O)/gen/onnx.pb-c.o: $(O)/gen/onnx.pb-c.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+$(O)/src/onnx/%.o: src/onnx/%.c $(O)/gen/onnx.pb-c.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 

@@ -447,6 +447,46 @@ nn_model *nn_model_load(const char *path, nn_error *err);
 /* Same, from memory (for fuzzing and embedding). */
 nn_model *nn_model_load_mem(const void *data, size_t size, nn_error *err);
 
+/* ------------------------------------------------------------------- ONNX */
+
+/* Models in and out through ONNX (docs/onnx.md), read and written with
+ * ONNX's own onnx.proto compiled by protobuf-c. */
+#define NN_ONNX_OPSET      13               /* the opset nn_onnx_save writes */
+#define NN_MAX_ONNX_BYTES  (1u << 30)       /* bytes of one ONNX file */
+#define NN_MAX_ONNX_NODES  4096             /* nodes and initializers */
+
+/* Writes `m` as an ONNX model (opset NN_ONNX_OPSET) to `path`, atomically.
+ * Input "input": float32 (N, H, W, C) for image models (channels last, as
+ * the model was trained) or (N, F) for vector ones, values pixel/255; the
+ * model's input normalisation, if any, is in the graph. Output "output":
+ * (N, outputs), probabilities after a softmax layer. Dropout is written
+ * as Dropout nodes (no-ops at inference). */
+nn_status nn_onnx_save(const nn_model *m, const char *path, nn_error *err);
+
+typedef struct nn_onnx_options {
+    /* Input normalisation for the imported model (nn_model_set_input_norm)
+     * on top of pixel/255: PyTorch's Normalize((0.1307,), (0.3081,)) is
+     * mean 0.1307, std 0.3081. Default 0, 1: none. */
+    float mean, std;
+} nn_onnx_options;
+
+nn_onnx_options nn_onnx_defaults(void);
+
+/* Converts an ONNX model into a sequential model (the ops and patterns
+ * docs/onnx.md lists: what PyTorch's exporter and tf2onnx produce for the
+ * networks libnn can express), NCHW or NHWC input turned into libnn's
+ * channels-last layout; compiled with categorical cross-entropy (mean
+ * squared error when it does not end in a softmax) and RMSprop. The file is
+ * hostile input: size limits are checked before allocating, external
+ * tensor data is refused, and anything not supported is refused with a
+ * message naming the node and its op type (NN_ERR_FORMAT; NN_ERR_LIMIT
+ * past the limits). `opts` may be NULL (defaults). Returns NULL and fills
+ * err on failure. Free with nn_model_free. */
+nn_model *nn_onnx_load(const char *path, const nn_onnx_options *opts,
+                       nn_error *err);
+nn_model *nn_onnx_load_mem(const void *data, size_t size,
+                           const nn_onnx_options *opts, nn_error *err);
+
 /* ------------------------------------------------ images and preprocessing */
 
 /* Image files in, MNIST-style digits out (docs/preprocessing.md).

@@ -18,6 +18,8 @@ int cmd_evaluate(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_fetch(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_export_onnx(int argc, char **argv);   /* cmd_onnx.c */
+int cmd_import_onnx(int argc, char **argv);
 
 /* Re-executes the tool with faster OpenBLAS kernels where OpenBLAS did not
  * recognise the processor (see blas_tune.c). Returns if nothing to do. */
@@ -52,6 +54,10 @@ int cli_run_fetch(const char *dir);
  * line. `input` and `classes` size specs. */
 nn_model *cli_model_from_file_or_spec(const char *arg, nn_shape input,
                                       int classes, const char **optimizer);
+
+/* Loads a digits model file or an ONNX file (by its name, .onnx, or its
+ * first bytes; cmd_onnx.c). NULL and err filled on failure. */
+nn_model *cli_model_load(const char *path, nn_error *err);
 
 /* Writes s as a JSON string literal. */
 void cli_json_string(FILE *f, const char *s);

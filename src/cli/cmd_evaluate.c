@@ -15,7 +15,7 @@ static void usage(void)
          "                       [--errors FILE.png] [--confusion FILE]\n\n"
          "Scores a saved model on the test set: test_loss, test_acc and a\n"
          "confusion matrix with per-class accuracy.\n\n"
-         "  --model FILE  model file (default model.nn)\n"
+         "  --model FILE  model file, .nn or .onnx (default model.nn)\n"
          "  --data DIR    data folder (default $DIGITS_DATA or ./data/mnist)\n"
          "  --threads N   threads (default: all cores)\n"
          "  --json        one JSON object on stdout\n"
@@ -105,7 +105,7 @@ int cmd_evaluate(int argc, char **argv)
                          confusion);
     nn_set_threads((int)threads);
     nn_error err;
-    nn_model *m = nn_model_load(model, &err);
+    nn_model *m = cli_model_load(model, &err);
     if (!m)
         return cli_nn_error(&err);
     nn_dataset test = {0};

@@ -23,7 +23,8 @@ static void usage(void)
          "'FILE: no digit found' for a blank picture. A picture that cannot\n"
          "be read gets one line on stderr; the others are still processed\n"
          "and the exit status is then 1.\n\n"
-         "  --model FILE  model file with 784 inputs (default model.nn)\n"
+         "  --model FILE  model file (.nn or .onnx) with 784 inputs (default\n"
+         "                model.nn)\n"
          "  --json        one JSON object per picture: {\"file\", \"digit\"\n"
          "                (null if none found), \"probabilities\"}\n"
          "  --top K       also list the K most likely digits\n"
@@ -265,7 +266,7 @@ int cmd_predict(int argc, char **argv)
                          stdin_uses);
     nn_set_threads((int)a.threads);
     nn_error err;
-    nn_model *m = nn_model_load(a.model, &err);
+    nn_model *m = cli_model_load(a.model, &err);
     if (!m)
         return cli_nn_error(&err);
     size_t in = nn_shape_size(nn_model_input_shape(m));

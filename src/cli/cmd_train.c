@@ -64,7 +64,11 @@ static void usage(void)
          "training\n"
          "                         ends\n"
          "  --resume               continue from the checkpoint (same "
-         "options)");
+         "options)\n"
+         "  --init FILE            start from a model file's weights (.nn "
+         "or .onnx,\n"
+         "                         e.g. from PyTorch): fine-tuning; replaces "
+         "--model");
 }
 
 typedef struct progress {
@@ -157,7 +161,7 @@ static bool on_epoch(void *user, int epoch, const nn_epoch_stats *es)
 }
 
 typedef struct train_args {
-    const char *data, *model, *out, *optimizer, *plot, *checkpoint;
+    const char *data, *model, *out, *optimizer, *plot, *checkpoint, *init;
     long epochs, batch, seed, threads, limit, patience;
     double lr, vsplit, lr_decay;
     bool cosine;
@@ -216,6 +220,7 @@ static int parse(int argc, char **argv, train_args *a)
         {"patience", required_argument, 0, 'p'},
         {"checkpoint", required_argument, 0, 'C'},
         {"resume", no_argument, 0, 'R'},
+        {"init", required_argument, 0, 'I'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -253,6 +258,7 @@ static int parse(int argc, char **argv, train_args *a)
             break;
         case 'C': a->checkpoint = optarg; break;
         case 'R': a->resume = true; break;
+        case 'I': a->init = optarg; break;
         case 'h': usage(); return -1;
         default: return cli_usage_error("train", c, argv[optind - 1]);
         }
@@ -261,6 +267,9 @@ static int parse(int argc, char **argv, train_args *a)
     }
     if (optind < argc)
         return cli_error("train: unexpected argument '%s'", argv[optind]);
+    if (a->init && a->resume)
+        return cli_error("--init: not with --resume (the checkpoint has the "
+                         "weights)");
     if (a->plot && !plot_is_svg(a->plot) && !plot_is_png(a->plot))
         return cli_error("--plot: '%s' must end in .svg or .png", a->plot);
     return 0;
@@ -385,6 +394,28 @@ int cmd_train(int argc, char **argv)
                       a.checkpoint, dir);
             goto done;
         }
+    } else if (a.init) {
+        /* Fine-tuning: the file's layers and weights, this run's optimizer
+         * (default: the file's, RMSprop for an ONNX file). */
+        if (!(m = cli_model_load(a.init, &err))) {
+            cli_nn_error(&err);
+            goto done;
+        }
+        if (nn_shape_size(nn_model_input_shape(m)) !=
+            nn_shape_size(train.shape)) {
+            cli_error("%s: the model does not take %s's images", a.init, dir);
+            goto done;
+        }
+        if (!a.optimizer)
+            opt = nn_model_optimizer(m);
+        if (a.lr > 0)
+            opt.lr = (float)a.lr;
+        if (nn_model_compile(m, NN_LOSS_CATEGORICAL_CROSSENTROPY, opt,
+                             &err)) {
+            cli_error("%s: %s", a.init, err.msg);
+            goto done;
+        }
+        a.model = a.init;
     } else {
         const char *preset_opt;
         m = nn_model_from_spec(a.model, train.shape, classes, &preset_opt,

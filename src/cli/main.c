@@ -17,13 +17,15 @@ static const struct {
     {"predict", cmd_predict, "recognise the digit in image files"},
     {"summary", cmd_summary, "layer table of a model file or spec"},
     {"fetch", cmd_fetch, "download and verify the MNIST files"},
+    {"export-onnx", cmd_export_onnx, "write a model as ONNX"},
+    {"import-onnx", cmd_import_onnx, "convert an ONNX model to a model file"},
 };
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: digits COMMAND [OPTIONS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
     fprintf(f, "\n'digits COMMAND --help' describes a command's options.\n"
                "Data: --data DIR, else $DIGITS_DATA, else ./data/mnist.\n");
 }
