@@ -118,6 +118,9 @@ $(O)/fuzzers/%: $(O)/fuzz/fuzz_%.o $(O)/libnn.a
 $(O)/tests/cli/save_loop: $(O)/tests/cli/save_loop.o $(O)/libnn.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+$(O)/tests/onnx/onnx_probs: $(O)/tests/onnx/onnx_probs.o $(O)/libnn.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 $(O)/fuzz/mkseeds: $(O)/fuzz/mkseeds.o $(O)/libnn.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
@@ -131,10 +134,11 @@ unit-test: $(TEST_BIN) $(REPLAY_BIN)
 	  $(VALGRIND) $(O)/replay/$$t fuzz/seeds/$$t fuzz/regress/$$t || fail=1; done; \
 	exit $$fail
 
-cli-test: $(O)/digits $(O)/tests/cli/save_loop
+cli-test: $(O)/digits $(O)/tests/cli/save_loop $(O)/tests/onnx/onnx_probs
 	DIGITS=$(O)/digits sh tests/cli/run.sh
 	DIGITS=$(O)/digits SAVE_LOOP=$(O)/tests/cli/save_loop sh tests/cli/crash.sh
 	DIGITS=$(O)/digits O=build sh tests/cli/predict.sh  # its picture renderer: plain build
+	DIGITS=$(O)/digits ONNX_PROBS=$(O)/tests/onnx/onnx_probs sh tests/cli/onnx.sh
 
 sanitize:
 	$(MAKE) O=build-asan SAN=1 OPENMP=0 test
@@ -186,7 +190,8 @@ uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/share/digits
 
 clean:
-	rm -rf build build-asan build-clang build-noblas build-fuzz build-vg
+	rm -rf build build-asan build-clang build-noblas build-fuzz build-vg build-npm
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(TEST_UTIL_OBJ:.o=.d) \
-  $(FUZZ_OBJ:.o=.d) $(O)/fuzz/mkseeds.d $(O)/tests/cli/save_loop.d
+  $(FUZZ_OBJ:.o=.d) $(O)/fuzz/mkseeds.d $(O)/tests/cli/save_loop.d \
+  $(O)/tests/onnx/onnx_probs.d $(O)/gen/onnx.pb-c.d
