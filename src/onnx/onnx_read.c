@@ -1087,6 +1087,12 @@ static nn_status walk(reader *r)
                              n->domain && *n->domain ? n->domain : "");
         if (n->n_output < 1 || !*n->output[0])
             return node_fail(r, n, NN_ERR_FORMAT, "has no output");
+        for (size_t j = 0; j < i; j++)   /* SSA: one writer per value */
+            for (size_t k = 0; k < g->node[j]->n_output; k++)
+                if (!strcmp(g->node[j]->output[k], n->output[0]))
+                    return node_fail(r, n, NN_ERR_FORMAT, "value '%.80s' is "
+                                     "written by two nodes (a cycle?)",
+                                     n->output[0]);
     }
     if (g->n_output != 1 || !g->output[0]->name)
         return nn_fail(r->err, NN_ERR_FORMAT, "the graph must have exactly "

@@ -83,7 +83,7 @@ save("cycle2", mlp(nodes=[
     helper.make_node("Identity", ["g"], ["h"], "id1"),
     helper.make_node("Identity", ["h"], ["g"], "id2"),
     helper.make_node("Softmax", ["g"], ["y"], "sm")]),
-    "branches|cycle")
+    r"node 'id2' \(Identity\): value 'g' is written by two nodes")
 save("branch", mlp(nodes=[
     helper.make_node("Gemm", ["x", "w", "b"], ["g"], "fc"),
     helper.make_node("Relu", ["g"], ["y"], "r1"),
