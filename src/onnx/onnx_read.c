@@ -1011,13 +1011,23 @@ static nn_status graph_input(reader *r, const Onnx__ValueInfoProto **out)
         r->nchw = false;
         r->H = d[1], r->W = d[2], r->C = 1;
     } else {
-        /* NHWC when the first node turns it into NCHW, or when it looks
-         * channels-last and is not fed to an NCHW op */
+        /* NHWC when the first node turns it into NCHW, or when it is
+         * flattened first and its last dimension is the smaller */
         const Onnx__NodeProto *first = NULL;
-        for (size_t i = 0; i < g->n_node && !first; i++)
-            for (size_t j = 0; j < g->node[i]->n_input; j++)
-                if (!strcmp(g->node[i]->input[j], in->name))
-                    first = g->node[i];
+        const char *v = in->name;
+        for (int hops = 0; v && hops < 4; hops++) {   /* past Sub, Div */
+            first = NULL;
+            for (size_t i = 0; i < g->n_node && !first; i++)
+                for (size_t j = 0; j < g->node[i]->n_input; j++)
+                    if (!strcmp(g->node[i]->input[j], v))
+                        first = g->node[i];
+            v = first && first->op_type && first->n_output &&
+                        (!strcmp(first->op_type, "Sub") ||
+                         !strcmp(first->op_type, "Div") ||
+                         !strcmp(first->op_type, "Identity"))
+                    ? first->output[0]
+                    : NULL;
+        }
         int64_t p[4];
         bool nhwc = first && first->op_type &&
                     !strcmp(first->op_type, "Transpose") &&
@@ -1026,7 +1036,7 @@ static nn_status graph_input(reader *r, const Onnx__ValueInfoProto **out)
         if (!nhwc && first && first->op_type &&
             (!strcmp(first->op_type, "Flatten") ||
              !strcmp(first->op_type, "Reshape")))
-            nhwc = d[3] <= 4 && d[1] > 4;
+            nhwc = d[3] < d[1];   /* (N, 28, 28, 1), not (N, 1, 28, 28) */
         r->kind = IMG;
         r->nchw = !nhwc;
         if (nhwc)
@@ -1209,8 +1219,7 @@ static nn_model *build(reader *r, const nn_onnx_options *opts)
         return NULL;
     }
     nn_layer_spec last = r->l[r->nl - 1].spec;
-    bool softmax = (last.kind == NN_LAYER_DENSE ||
-                    last.kind == NN_LAYER_CONV2D) &&
+    bool softmax = last.kind == NN_LAYER_DENSE &&
                    last.activation == NN_ACT_SOFTMAX;
     if (nn_model_compile(m, softmax ? NN_LOSS_CATEGORICAL_CROSSENTROPY
                                     : NN_LOSS_MSE,
