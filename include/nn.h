@@ -478,8 +478,8 @@ nn_onnx_options nn_onnx_defaults(void);
  * docs/onnx.md lists: what PyTorch's exporter and tf2onnx produce for the
  * networks libnn can express), NCHW or NHWC input turned into libnn's
  * channels-last layout; compiled with categorical cross-entropy (mean
- * squared error when it does not end in a dense softmax) and RMSprop. The file is
- * hostile input: size limits are checked before allocating, external
+ * squared error unless it ends in a dense softmax) and RMSprop. The file
+ * is hostile input: size limits are checked before allocating, external
  * tensor data is refused, and anything not supported is refused with a
  * message naming the node and its op type (NN_ERR_FORMAT; NN_ERR_LIMIT
  * past the limits). `opts` may be NULL (defaults). Returns NULL and fills

@@ -403,7 +403,8 @@ static nn_status op_gemm(reader *r, const Onnx__NodeProto *n, bool matmul)
     for (size_t i = 0; i < in; i++) {
         size_t j = feat(r, i);
         for (size_t o = 0; o < out; o++) {
-            float v = transB ? tensor_f(B, o * in + j) : tensor_f(B, j * out + o);
+            float v = transB ? tensor_f(B, o * in + j)
+                             : tensor_f(B, j * out + o);
             w[i * out + o] = alpha == 1.0f ? v : alpha * v;
         }
     }

@@ -155,12 +155,16 @@ expect_ok "evaluate a normalised model" "$DIGITS" evaluate --data "$D" --model "
 
 # --- hostile and unsupported files: exit 1, one line, bounded memory
 "$PY" "$ROOT/tests/onnx/make_bad.py" "$T/bad" >/dev/null || bad "make_bad.py failed"
+# the address-space limit, where the build allows one (ASan's shadow
+# memory does not fit in it: sanitizer builds run without)
+limit="ulimit -v 2097152;"
+sh -c "$limit"' exec "$@"' sh "$DIGITS" --version >/dev/null 2>&1 || limit=""
 for f in "$T"/bad/*.onnx; do
     bn=$(basename "$f" .onnx)
     [ "$bn" = good ] && continue
     want=$(cat "$T/bad/$bn.want")
-    expect_fail "refuse $bn" "$bn.onnx: .*($want)" sh -c 'ulimit -v 2097152; exec "$@"' sh "$DIGITS" import-onnx "$f" --out "$T/bad.nn"
-    expect_fail "evaluate $bn" "$bn.onnx: " sh -c 'ulimit -v 2097152; exec "$@"' sh "$DIGITS" evaluate --data "$D" --model "$f"
+    expect_fail "refuse $bn" "$bn.onnx: .*($want)" sh -c "$limit"' exec "$@"' sh "$DIGITS" import-onnx "$f" --out "$T/bad.nn"
+    expect_fail "evaluate $bn" "$bn.onnx: " sh -c "$limit"' exec "$@"' sh "$DIGITS" evaluate --data "$D" --model "$f"
 done
 [ -e "$T/bad.nn" ] && bad "a refused import wrote its output" || ok
 expect_ok "import the good one" "$DIGITS" import-onnx "$T/bad/good.onnx" --out "$T/good.nn"
