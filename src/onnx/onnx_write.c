@@ -279,8 +279,9 @@ static Onnx__ValueInfoProto *value_info(writer *w, const char *name,
     return v;
 }
 
-/* Builds the graph's nodes for m; false when memory ran out. */
-static bool graph_nodes(writer *w, nn_model *m)
+/* Builds the graph's nodes for m; false when memory ran out or a layer
+ * kind has no ONNX form here (*unsupported then names it). */
+static bool graph_nodes(writer *w, nn_model *m, const char **unsupported)
 {
     int count[16] = {0};
     float mean, sd;
@@ -396,6 +397,9 @@ static bool graph_nodes(writer *w, nn_model *m)
                  (const char *)NULL);
             break;
         }
+        default:
+            *unsupported = kind;
+            return false;
         case NN_LAYER_BATCHNORM: {
             int64_t C = (int64_t)(np / 4);
             Onnx__NodeProto *n = node(
@@ -432,8 +436,13 @@ nn_status nn_onnx_save(const nn_model *cm, const char *path, nn_error *err)
     w.cur = "input";
     nn_status st = NN_OK;
     uint8_t *buf = NULL;
-    if (!graph_nodes(&w, m)) {
-        st = nn_fail(err, NN_ERR_NOMEM, "%s: out of memory", path);
+    const char *unsupported = NULL;
+    if (!graph_nodes(&w, m, &unsupported)) {
+        st = unsupported ? nn_fail(err, NN_ERR_ARG, "%s: layer kind '%s' "
+                                   "cannot be written as ONNX yet", path,
+                                   unsupported)
+                         : nn_fail(err, NN_ERR_NOMEM, "%s: out of memory",
+                                   path);
         goto out;
     }
     w.node[w.n_node - 1]->output[0] = "output";
