@@ -15,7 +15,9 @@
 
 static void usage(void)
 {
-    puts("usage: digits train [OPTIONS]\n\n"
+    char names[128];
+    cli_optimizer_names(names, sizeof names);
+    printf("usage: digits train [OPTIONS]\n\n"
          "Trains a model on the training set, saves it, then prints the\n"
          "test set's loss and accuracy (test_loss: / test_acc: lines).\n\n"
          "  --data DIR             data folder (default $DIGITS_DATA or "
@@ -27,8 +29,7 @@ static void usage(void)
          "(default mlp)\n"
          "  --epochs N             passes over the training set (default 5)\n"
          "  --batch-size N         samples per step (default 128)\n"
-         "  --optimizer NAME       rmsprop, sgd or adam (default: the "
-         "preset's)\n"
+         "  --optimizer NAME       %s (default: the preset's)\n"
          "  --lr X                 learning rate (default: Keras' for the "
          "optimizer)\n"
          "  --seed N               seed for weights and shuffling (default 42)\n"
@@ -68,7 +69,7 @@ static void usage(void)
          "  --init FILE            start from a model file's weights (.nn "
          "or .onnx,\n"
          "                         e.g. from PyTorch): fine-tuning; replaces "
-         "--model");
+         "--model\n", names);
 }
 
 typedef struct progress {
@@ -348,9 +349,12 @@ int cmd_train(int argc, char **argv)
     if (rc)
         return rc < 0 ? 0 : rc;
     nn_optimizer opt;
-    if (a.optimizer && !nn_optimizer_parse(a.optimizer, &opt))
-        return cli_error("--optimizer: expected rmsprop, sgd or adam, got "
-                         "'%s'", a.optimizer);
+    if (a.optimizer && !nn_optimizer_parse(a.optimizer, &opt)) {
+        char names[128];
+        cli_optimizer_names(names, sizeof names);
+        return cli_error("--optimizer: expected %s, got '%s'", names,
+                         a.optimizer);
+    }
     nn_set_threads((int)a.threads);
 
     const char *dir = cli_data_dir(a.data);
@@ -417,7 +421,7 @@ int cmd_train(int argc, char **argv)
         }
         a.model = a.init;
     } else {
-        const char *preset_opt;
+        nn_optimizer preset_opt;
         m = nn_model_from_spec(a.model, train.shape, classes, &preset_opt,
                                &err);
         if (!m) {
@@ -425,7 +429,7 @@ int cmd_train(int argc, char **argv)
             goto done;
         }
         if (!a.optimizer)
-            nn_optimizer_parse(preset_opt ? preset_opt : "rmsprop", &opt);
+            opt = preset_opt.kind ? preset_opt : nn_rmsprop();
         if (a.lr > 0)
             opt.lr = (float)a.lr;
         nn_rng rng;
