@@ -233,6 +233,9 @@ static void onnx_seeds(void)
               "conv2d(2,2,tanh,stride=2) avgpool(1) dropout(0.5) flatten "
               "dense(3,sigmoid) dense(3,softmax)", 0.1307f, 0.3081f);
     onnx_seed("image-out", nn_shape3(5, 5, 2), "conv2d(3,3,softmax)", 0, 1);
+    onnx_seed("gap", nn_shape3(6, 5, 2),
+              "conv2d(3,3) leakyrelu(0.1) gap leakyrelu dense(3,softmax)", 0,
+              1);
 }
 
 /* ---------------------------------------------------------------- images */

@@ -85,11 +85,12 @@ static void test_norm_by_hand(void **state)
     assert_true(mean == 0.25f && sd == 0.5f);
     /* training sees the same: one step on each gives the same weights */
     uint8_t lab[N] = {0, 1, 2, 3};
-    double la, lb;
-    assert_int_equal(nn_model_train_batch(a, x, lab, NULL, N, true, &la, NULL,
-                                          &err), NN_OK);
-    assert_int_equal(nn_model_train_batch(b, xn, lab, NULL, N, true, &lb,
-                                          NULL, &err), NN_OK);
+    nn_batch ba = {.x = x, .labels = lab, .size = N, .apply = true};
+    nn_batch bb = {.x = xn, .labels = lab, .size = N, .apply = true};
+    nn_batch_result ra, rb;
+    assert_int_equal(nn_model_train_batch(a, &ba, &ra, &err), NN_OK);
+    assert_int_equal(nn_model_train_batch(b, &bb, &rb, &err), NN_OK);
+    double la = ra.loss, lb = rb.loss;
     assert_true(la == lb);
     assert_memory_equal(nn_model_params(a), nn_model_params(b),
                         sizeof(float) * nn_model_param_count(a));
@@ -224,6 +225,8 @@ static void test_onnx_round_trip(void **state)
                "avgpool(1) dropout(0.2) flatten dense(5,sigmoid) "
                "dense(4,softmax)", nn_shape3(10, 9, 2), 0.1307f, 0.3081f);
     round_trip("conv2d(3,3,softmax)", nn_shape3(6, 6, 2), 0, 1);
+    round_trip("conv2d(3,3) leakyrelu(0.1) conv2d(4,2,relu) gap batchnorm "
+               "leakyrelu dense(4,softmax)", nn_shape3(7, 6, 2), 0, 1);
     tu_tmpdir_remove();
 }
 

@@ -76,6 +76,7 @@ typedef struct reader {
     bool prologue_ok;              /* Sub / Div still allowed */
     bool have_sub, have_div;
     float mean, std;
+    bool gap;                      /* IMG (C, 1, 1) is already our vector */
 } reader;
 
 static const char *node_name(const Onnx__NodeProto *n)
@@ -315,6 +316,12 @@ static nn_status to_vec(reader *r, const Onnx__NodeProto *n)
 {
     if (r->kind == VEC)
         return NN_OK;
+    if (r->gap) {   /* after GlobalAveragePool: our layer made it a vector */
+        r->kind = VEC;
+        r->F = r->C;
+        r->gap = false;
+        return NN_OK;
+    }
     size_t F = cur_size(r);
     if (F > NN_MAX_DIM)
         return node_fail(r, n, NN_ERR_LIMIT, "%zu features exceed %d", F,
@@ -494,7 +501,7 @@ static nn_status spatial(reader *r, const Onnx__NodeProto *n, int k_from_w,
                              "VALID (or SAME_UPPER for Conv) is supported");
         pads[0] = pads[1] = pads[2] = pads[3] = -1;   /* same */
     }
-    if (r->kind != IMG || !r->nchw)
+    if (r->kind != IMG || !r->nchw || r->gap)
         return node_fail(r, n, NN_ERR_FORMAT, "needs an NCHW image input "
                          "(a Transpose to NCHW first)");
     return NN_OK;
@@ -586,16 +593,15 @@ static nn_status op_pool(reader *r, const Onnx__NodeProto *n, bool max,
 {
     int k, s, pads[4];
     nn_status st;
-    if (global) {
+    if (global) {   /* GlobalAveragePooling2D: (H, W, C) -> (C) */
         if (r->kind != IMG || !r->nchw)
             return node_fail(r, n, NN_ERR_FORMAT, "needs an NCHW image input");
-        if (r->H != r->W)   /* TODO: GlobalAveragePooling2D layer */
-            return node_fail(r, n, NN_ERR_FORMAT, "only square inputs are "
-                             "supported (got %dx%d)", r->H, r->W);
-        if (r->pad_node)
-            return node_fail(r, n, NN_ERR_FORMAT, "padding before it is not "
-                             "supported");
-        k = s = r->H;
+        if ((st = emit(r, n, nn_global_avgpool2d(), 0, NULL)) != NN_OK)
+            return st;
+        r->H = r->W = 1;   /* ONNX's (N, C, 1, 1) is our (C) */
+        r->gap = true;
+        r->fuse = -1;
+        return NN_OK;
     } else {
         if ((st = spatial(r, n, 0, &k, &s, pads)) != NN_OK)
             return st;
@@ -810,6 +816,9 @@ static nn_status op_reshape(reader *r, const Onnx__NodeProto *n)
     if (r->kind == IMG && r->nchw && v[1] == r->C && v[2] == r->H &&
         v[3] == r->W)
         return NN_OK;
+    if (r->gap)
+        return node_fail(r, n, NN_ERR_FORMAT, "unsupported reshape after "
+                         "GlobalAveragePool");
     if (r->nl || r->kind != VEC || r->perm)
         return node_fail(r, n, NN_ERR_FORMAT, "reshaping into an image is "
                          "only supported at the input");
@@ -832,6 +841,8 @@ static nn_status op_transpose(reader *r, const Onnx__NodeProto *n)
                          "supported on 2-D tensors");
     }
     if (c == 4 && p[0] == 0 && p[1] == 1 && p[2] == 2 && p[3] == 3)
+        return NN_OK;
+    if (r->gap && c == 4)   /* (N, C, 1, 1) in any order: our (C) */
         return NN_OK;
     if (c == 4 && p[0] == 0 && p[1] == 3 && p[2] == 1 && p[3] == 2 &&
         !r->nchw) {
@@ -914,11 +925,15 @@ static nn_status op(reader *r, const Onnx__NodeProto *n, const char *cur)
     if (!strcmp(o, "Tanh"))
         return merge_act(r, n, NN_ACT_TANH);
     if (!strcmp(o, "LeakyRelu")) {
-        if (attr_f(n, "alpha", 0.01f) == 0.0f)
+        float alpha = attr_f(n, "alpha", 0.01f);
+        if (alpha == 0.0f && r->fuse >= 0 &&
+            r->l[r->fuse].spec.activation == NN_ACT_LINEAR)
             return merge_act(r, n, NN_ACT_RELU);
-        /* TODO: the LeakyReLU layer */
-        return node_fail(r, n, NN_ERR_FORMAT, "LeakyRelu with alpha != 0 is "
-                         "not supported yet");
+        if (!(alpha >= 0.0f && alpha < 1.0f))
+            return node_fail(r, n, NN_ERR_FORMAT, "alpha must be in [0, 1)");
+        nn_status st = emit(r, n, nn_leaky_relu(alpha), 0, NULL);
+        r->fuse = -1;
+        return st;
     }
     if (!strcmp(o, "Softmax") || !strcmp(o, "LogSoftmax"))
         return op_softmax(r, n);

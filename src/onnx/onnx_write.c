@@ -14,6 +14,8 @@
  *   dropout    Dropout (ratio as an input; a no-op at inference)
  *   batchnorm  BatchNormalization (epsilon 1e-3, our momentum)
  *   softmax    Softmax over the last axis (channels, for conv2d)
+ *   global average pooling  GlobalAveragePool + Flatten
+ *   leaky relu LeakyRelu (alpha)
  * The model's input normalisation is a Sub and a Div before the rest.
  */
 #include <errno.h>
@@ -283,7 +285,7 @@ static Onnx__ValueInfoProto *value_info(writer *w, const char *name,
  * kind has no ONNX form here (*unsupported then names it). */
 static bool graph_nodes(writer *w, nn_model *m, const char **unsupported)
 {
-    int count[16] = {0};
+    int count[NN_LAYER_KIND_COUNT] = {0};
     float mean, sd;
     nn_model_input_norm(m, &mean, &sd);
     if (mean != 0.0f || sd != 1.0f) {   /* x' = (x - mean) / std */
@@ -300,13 +302,14 @@ static bool graph_nodes(writer *w, nn_model *m, const char **unsupported)
         nn_layer_spec s = nn_model_layer(m, i);
         nn_shape o = nn_model_layer_output_shape(m, i);
         const char *kind = nn_layer_kind_name(s.kind);
-        int c = count[s.kind & 15]++;
+        int c = (unsigned)s.kind < NN_LAYER_KIND_COUNT ? count[s.kind]++ : 0;
         const char *ln = c ? wstr(w, "%s_%d", kind, c) : wstr(w, "%s", kind);
         size_t np = nn_model_layer_param_count(m, i);
         nn_shape is = i ? nn_model_layer_output_shape(m, i - 1) : in;
         bool spatial = s.kind == NN_LAYER_CONV2D ||
                        s.kind == NN_LAYER_MAXPOOL2D ||
                        s.kind == NN_LAYER_AVGPOOL2D ||
+                       s.kind == NN_LAYER_GLOBAL_AVGPOOL2D ||
                        (s.kind == NN_LAYER_BATCHNORM && is.rank == 3);
         if (spatial && !nchw) {
             transpose(w, wstr(w, "%s/Transpose", ln), true);
@@ -397,6 +400,17 @@ static bool graph_nodes(writer *w, nn_model *m, const char **unsupported)
                  (const char *)NULL);
             break;
         }
+        case NN_LAYER_GLOBAL_AVGPOOL2D:   /* (N, C, 1, 1), then our (N, C) */
+            node(w, "GlobalAveragePool", wstr(w, "%s/GlobalAveragePool", ln),
+                 (const char *)NULL);
+            attr_int(w, node(w, "Flatten", wstr(w, "%s/Flatten", ln),
+                             (const char *)NULL), "axis", 1);
+            nchw = false;
+            break;
+        case NN_LAYER_LEAKY_RELU:
+            attr_float(w, node(w, "LeakyRelu", wstr(w, "%s/LeakyRelu", ln),
+                               (const char *)NULL), "alpha", s.rate);
+            break;
         default:
             *unsupported = kind;
             return false;

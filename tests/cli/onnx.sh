@@ -61,7 +61,8 @@ fi
 IMG=$D/t10k-images-idx3-ubyte
 
 # --- round trip: digits -> ONNX -> onnxruntime, and back into digits
-EVERY="conv2d(4,3,relu,padding=same) batchnorm maxpool(2) conv2d(6,3,padding=same,stride=2) conv2d(6,3,tanh) avgpool(2,stride=1) dropout(0.2) flatten dense(32,sigmoid) batchnorm dense(16) dropout(0.1) dense(10,softmax)"
+EVERY="conv2d(4,3,relu,padding=same) batchnorm maxpool(2) conv2d(6,3,padding=same,stride=2) leakyrelu(0.2) conv2d(6,3,tanh) avgpool(2,stride=1) dropout(0.2) flatten dense(32,sigmoid) batchnorm dense(16) leakyrelu dropout(0.1) dense(10,softmax)"
+GAP="conv2d(8,3,relu) maxpool(2) conv2d(16,3,relu) gap dense(10,softmax)"
 roundtrip() { # NAME SPEC LIMIT
     expect_ok "train $1" "$DIGITS" train --data "$D" --model "$2" --epochs 1 --limit "$3" --out "$T/$1.nn" --seed 3
     expect_ok "export-onnx $1" "$DIGITS" export-onnx --model "$T/$1.nn" --out "$T/$1.onnx"
@@ -84,10 +85,11 @@ roundtrip() { # NAME SPEC LIMIT
 roundtrip mlp mlp 2000
 roundtrip cnn cnn 1000
 roundtrip every "$EVERY" 1000
+roundtrip gap "$GAP" 1000
 
 # a vector-input model with input normalisation: PyTorch's MLP imported
 # with one, exported (Sub, Div in the graph), run in onnxruntime
-expect_ok "import normalised" "$DIGITS" import-onnx "$FIX/torch_mlp.onnx" --normalize 0.5,0.25 --out "$T/norm.nn"
+expect_ok "import normalised" "$DIGITS" import-onnx "$FIX/torch_mlp.onnx" --normalize 0.02,0.9 --out "$T/norm.nn"
 expect_ok "export normalised" "$DIGITS" export-onnx --model "$T/norm.nn" --out "$T/norm.onnx"
 checker "$T/norm.onnx"
 expect_ok "probs norm.nn" "$PROBS" "$T/norm.nn" "$IMG" "$N" "$T/norm.nn.f32"

@@ -60,8 +60,8 @@ save("grouped-conv", mlp(nodes=[
     r"node 'conv' \(Conv\): grouped convolutions are not supported")
 save("leakyrelu", mlp(nodes=[
     helper.make_node("Gemm", ["x", "w", "b"], ["g"], "fc"),
-    helper.make_node("LeakyRelu", ["g"], ["y"], "lrelu", alpha=0.1)]),
-    r"node 'lrelu' \(LeakyRelu\)")
+    helper.make_node("LeakyRelu", ["g"], ["y"], "lrelu", alpha=1.5)]),
+    r"node 'lrelu' \(LeakyRelu\): alpha must be in \[0, 1\)")
 
 # wrong types: an int64 input, double weights
 save("int-input", mlp(inputs=[helper.make_tensor_value_info("x", TensorProto.INT64, ["N", 784])]),
