@@ -918,8 +918,14 @@ static nn_status op(reader *r, const Onnx__NodeProto *n, const char *cur)
         return op_norm(r, n, false, cur);
     if (!strcmp(o, "Div"))
         return op_norm(r, n, true, cur);
-    if (!strcmp(o, "Relu"))
-        return merge_act(r, n, NN_ACT_RELU);
+    if (!strcmp(o, "Relu")) {
+        if (r->fuse >= 0 && r->l[r->fuse].spec.activation == NN_ACT_LINEAR)
+            return merge_act(r, n, NN_ACT_RELU);
+        /* after batch normalization, say: a leaky relu with alpha 0 */
+        nn_status st = emit(r, n, nn_leaky_relu(0.0f), 0, NULL);
+        r->fuse = -1;
+        return st;
+    }
     if (!strcmp(o, "Sigmoid"))
         return merge_act(r, n, NN_ACT_SIGMOID);
     if (!strcmp(o, "Tanh"))

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Writes hostile and unsupported ONNX files into DIR for tests/cli/onnx.sh.
 Each NAME.onnx comes with the pattern its one-line error must match, in
-DIR/NAME.want. Usage: /usr/bin/python3 tests/onnx/make_bad.py DIR"""
+DIR/NAME.want; ok-NAME.onnx files are valid graphs digits must read (and
+match onnxruntime on). Usage: /usr/bin/python3 tests/onnx/make_bad.py DIR"""
 import os, sys
 
 import numpy as np
@@ -63,6 +64,16 @@ save("leakyrelu", mlp(nodes=[
     helper.make_node("LeakyRelu", ["g"], ["y"], "lrelu", alpha=1.5)]),
     r"node 'lrelu' \(LeakyRelu\): alpha must be in \[0, 1\)")
 
+# a Sigmoid after BatchNormalization: no layer to carry it
+bn = [numpy_helper.from_array(np.ones(10, np.float32), n) for n in ("s", "bb", "mu", "var")]
+save("sigmoid-after-bn", mlp(nodes=[
+    helper.make_node("Gemm", ["x", "w", "b"], ["g"], "fc"),
+    helper.make_node("BatchNormalization", ["g", "s", "bb", "mu", "var"], ["n"], "bn"),
+    helper.make_node("Sigmoid", ["n"], ["y"], "sig")], inits=[
+    numpy_helper.from_array(np.zeros((784, 10), np.float32), "w"),
+    numpy_helper.from_array(np.zeros(10, np.float32), "b")] + bn),
+    r"node 'sig' \(Sigmoid\): can only follow a Gemm")
+
 # wrong types: an int64 input, double weights
 save("int-input", mlp(inputs=[helper.make_tensor_value_info("x", TensorProto.INT64, ["N", 784])]),
      "input 'x': must be a float tensor")
@@ -123,4 +134,28 @@ save("deep", mlp(nodes=[
     helper.make_node("Gemm", ["x", "w", "b"], ["g"], "fc"),
     helper.make_node("If", ["g"], ["y"], "deep", then_branch=inner, else_branch=inner)]),
     "nested more than 32 deep")
+# valid: PyTorch's Conv -> BatchNormalization -> Relu, a (N, 784) input
+# reshaped to NCHW, four channels flattened in NCHW order
+k = lambda *s: rng.standard_normal(s).astype(np.float32) * 0.3
+bnp = [numpy_helper.from_array(v, n) for v, n in (
+    (1 + k(4), "bn_s"), (k(4), "bn_b"), (k(4), "bn_m"), (0.5 + np.abs(k(4)), "bn_v"))]
+ok = helper.make_graph([
+    helper.make_node("Reshape", ["x", "shape"], ["r"], "reshape"),
+    helper.make_node("Conv", ["r", "cw", "cb"], ["c"], "conv", kernel_shape=[3, 3]),
+    helper.make_node("BatchNormalization", ["c", "bn_s", "bn_b", "bn_m", "bn_v"], ["n"], "bn",
+                     epsilon=1e-5),
+    helper.make_node("Relu", ["n"], ["a"], "relu"),
+    helper.make_node("MaxPool", ["a"], ["p"], "pool", kernel_shape=[2, 2], strides=[2, 2]),
+    helper.make_node("Flatten", ["p"], ["f"], "flatten"),
+    helper.make_node("Gemm", ["f", "fw", "fb"], ["g"], "fc", transB=1, alpha=0.5),
+    helper.make_node("Softmax", ["g"], ["y"], "softmax", axis=1)], "ok",
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 784])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10])],
+    [numpy_helper.from_array(np.array([-1, 1, 28, 28], np.int64), "shape"),
+     numpy_helper.from_array(k(4, 1, 3, 3), "cw"), numpy_helper.from_array(k(4), "cb"),
+     numpy_helper.from_array(k(10, 676) * 0.2, "fw"), numpy_helper.from_array(k(10), "fb")] + bnp)
+okm = helper.make_model(ok, opset_imports=[helper.make_opsetid("", 14)])
+okm.ir_version = 7
+onnx.checker.check_model(okm, full_check=True)
+save("ok-bn-relu", okm, "")
 print("make_bad: wrote", len([f for f in os.listdir(d) if f.endswith(".onnx")]), "files")
