@@ -177,6 +177,7 @@ unit-test-kernels: $(TEST_BIN) $(REPLAY_BIN) $(O)/digits
 
 cli-test: $(O)/digits $(O)/tests/cli/save_loop $(O)/tests/onnx/onnx_probs
 	DIGITS=$(O)/digits sh tests/cli/run.sh
+	DIGITS=$(O)/digits sh tests/cli/trust.sh
 	DIGITS=$(O)/digits SAVE_LOOP=$(O)/tests/cli/save_loop sh tests/cli/crash.sh
 	DIGITS=$(O)/digits O=build sh tests/cli/predict.sh  # its picture renderer: plain build
 	DIGITS=$(O)/digits ONNX_PROBS=$(O)/tests/onnx/onnx_probs sh tests/cli/onnx.sh

@@ -442,6 +442,12 @@ nn_status nn_model_fit(nn_model *m, const nn_dataset *train,
                        const nn_fit_options *opts, nn_history *history,
                        nn_error *err);
 
+/* The training position a model carries (one loaded from a checkpoint, or
+ * one that fit is running on): false when it carries none. *epoch gets the
+ * epochs completed, *base_lr the learning rate before any schedule; either
+ * may be NULL. */
+bool nn_model_fit_position(const nn_model *m, int *epoch, float *base_lr);
+
 /* One batch for nn_model_train_batch: B samples already in float. */
 typedef struct nn_batch {
     const float *x;           /* (B, input) */

@@ -245,6 +245,9 @@ int cmd_predict(int argc, char **argv)
     if (in != NN_DIGIT_SIDE * NN_DIGIT_SIDE) {
         rc = cli_error("%s: the model takes %zu inputs per sample; predict "
                        "needs a 28x28 (784-input) model", a.model, in);
+    } else if (!cli_check_shape(m, nn_shape3(NN_DIGIT_SIDE, NN_DIGIT_SIDE, 1),
+                                a.model, "digits predict")) {
+        rc = 1;
     } else if (!a.classes || cli_class_names(a.classes, K, &a.names)) {
         for (int i = optind; i < argc; i++)
             rc |= predict_one(m, K, &a, argv[i]);
