@@ -15,13 +15,11 @@
  * zero Pad) only change the abstract tensor. Weights are permuted into our
  * layout as they are copied. The model is built through nn.h at the end.
  */
-#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "nn/internal.h"
 #include "onnx/onnx_io.h"
@@ -1311,37 +1309,10 @@ nn_model *nn_onnx_load_mem(const void *data, size_t size,
 nn_model *nn_onnx_load(const char *path, const nn_onnx_options *opts,
                        nn_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        nn_fail(err, NN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    void *buf;
+    size_t size;
+    if (nn_read_file(path, NN_MAX_ONNX_BYTES, &buf, &size, err) != NN_OK)
         return NULL;
-    }
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        nn_fail(err, NN_ERR_IO, "%s: not a regular file", path);
-        return NULL;
-    }
-    if ((uint64_t)st.st_size > NN_MAX_ONNX_BYTES) {
-        fclose(f);
-        nn_fail(err, NN_ERR_LIMIT, "%s: ONNX file larger than %u bytes", path,
-                NN_MAX_ONNX_BYTES);
-        return NULL;
-    }
-    size_t size = (size_t)st.st_size;
-    unsigned char *buf = malloc(size ? size : 1);
-    if (!buf) {
-        fclose(f);
-        nn_fail(err, NN_ERR_NOMEM, "%s: out of memory", path);
-        return NULL;
-    }
-    size_t got = fread(buf, 1, size, f);
-    fclose(f);
-    if (got != size) {
-        free(buf);
-        nn_fail(err, NN_ERR_IO, "%s: read error", path);
-        return NULL;
-    }
     nn_error e2;
     nn_model *m = nn_onnx_load_mem(buf, size, opts, &e2);
     free(buf);

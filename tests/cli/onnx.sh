@@ -168,6 +168,10 @@ for f in "$T"/bad/*.onnx; do
     expect_fail "refuse $bn" "$bn.onnx: .*($want)" sh -c "$limit"' exec "$@"' sh "$DIGITS" import-onnx "$f" --out "$T/bad.nn"
     expect_fail "evaluate $bn" "$bn.onnx: " sh -c "$limit"' exec "$@"' sh "$DIGITS" evaluate --data "$D" --model "$f"
 done
+# larger than NN_MAX_ONNX_BYTES (a sparse file): refused before reading
+truncate -s 1100M "$T/bad/huge-file.onnx"
+expect_fail "refuse huge-file" "huge-file.onnx: larger than the limit" sh -c "$limit"' exec "$@"' sh "$DIGITS" import-onnx "$T/bad/huge-file.onnx" --out "$T/bad.nn"
+rm -f "$T/bad/huge-file.onnx"
 [ -e "$T/bad.nn" ] && bad "a refused import wrote its output" || ok
 # the valid ones: read, and the same answers as onnxruntime
 for f in "$T"/bad/ok-*.onnx; do
