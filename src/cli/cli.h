@@ -20,6 +20,7 @@ int cmd_fetch(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_export_onnx(int argc, char **argv);   /* cmd_onnx.c */
 int cmd_import_onnx(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Re-executes the tool with faster OpenBLAS kernels where OpenBLAS did not
  * recognise the processor (see blas_tune.c). Returns if nothing to do. */
@@ -99,8 +100,13 @@ void cli_optimizer_names(char *buf, size_t size);
  * first bytes; cmd_onnx.c). NULL and err filled on failure. */
 nn_model *cli_model_load(const char *path, nn_error *err);
 
-/* Writes s as a JSON string literal. */
+/* The JSON writer (json.c), used by every --json output. Writes s as a
+ * JSON string literal: valid UTF-8 kept, control characters and bytes
+ * that are not valid UTF-8 escaped (a byte B as \u00BB). */
 void cli_json_string(FILE *f, const char *s);
+/* Writes v with `decimals` digits after the point; null when v is NaN or
+ * infinite (JSON has no such numbers). */
+void cli_json_number(FILE *f, double v, int decimals);
 
 /* Prints a (K, K) confusion matrix and per-class accuracy; with class
  * names (or NULL), a legend line after it. */

@@ -134,8 +134,11 @@ static void print_json(const nn_eval *ev, const nn_dataset *d,
 {
     int K = sc->K;
     const uint32_t *cm = sc->cm;
-    printf("{\"test_loss\": %.6f, \"test_acc\": %.6f, \"n\": %zu, ",
-           ev->loss, ev->accuracy, ev->n);
+    printf("{\"test_loss\": ");
+    cli_json_number(stdout, ev->loss, 6);
+    printf(", \"test_acc\": ");
+    cli_json_number(stdout, ev->accuracy, 6);
+    printf(", \"n\": %zu, ", ev->n);
     if (names) {
         printf("\"classes\": [");
         for (int i = 0; i < K; i++) {
@@ -160,10 +163,11 @@ static void print_json(const nn_eval *ev, const nn_dataset *d,
     bool ok = class_counts(d, sc, &row, &right);
     printf("\"per_class_accuracy\": [");
     for (int i = 0; ok && i < K; i++) {
+        printf("%s", i ? ", " : "");
         if (row[i])
-            printf("%s%.6f", i ? ", " : "", (double)right[i] / row[i]);
+            cli_json_number(stdout, (double)right[i] / row[i], 6);
         else
-            printf("%snull", i ? ", " : "");
+            printf("null");
     }
     printf("]}\n");
     free(row);

@@ -431,16 +431,27 @@ static void print_json(const train_args *a, const nn_model *m,
     printf(", \"epochs\": [");
     for (int e = 0; e < h->epochs; e++) {
         const nn_epoch_stats *s = &h->epoch[e];
-        printf("%s{\"epoch\": %d, \"loss\": %.6f, \"accuracy\": %.6f, "
-               "\"seconds\": %.3f", e ? ", " : "", e + 1, s->loss,
-               s->accuracy, s->seconds);
-        if (!isnan(s->val_loss))
-            printf(", \"val_loss\": %.6f, \"val_accuracy\": %.6f", s->val_loss,
-                   s->val_accuracy);
+        printf("%s{\"epoch\": %d, \"loss\": ", e ? ", " : "", e + 1);
+        cli_json_number(stdout, s->loss, 6);
+        printf(", \"accuracy\": ");
+        cli_json_number(stdout, s->accuracy, 6);
+        printf(", \"seconds\": ");
+        cli_json_number(stdout, s->seconds, 3);
+        if (!isnan(s->val_loss)) {
+            printf(", \"val_loss\": ");
+            cli_json_number(stdout, s->val_loss, 6);
+            printf(", \"val_accuracy\": ");
+            cli_json_number(stdout, s->val_accuracy, 6);
+        }
         printf("}");
     }
-    printf("], \"train_seconds\": %.3f, \"test_loss\": %.6f, "
-           "\"test_acc\": %.6f}\n", secs, ev->loss, ev->accuracy);
+    printf("], \"train_seconds\": ");
+    cli_json_number(stdout, secs, 3);
+    printf(", \"test_loss\": ");
+    cli_json_number(stdout, ev->loss, 6);
+    printf(", \"test_acc\": ");
+    cli_json_number(stdout, ev->accuracy, 6);
+    printf("}\n");
 }
 
 /* Prints one shell word, quoted when it needs to be. */

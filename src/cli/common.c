@@ -228,21 +228,6 @@ nn_model *cli_model_from_file_or_spec(const char *arg, nn_shape input,
     return m;
 }
 
-void cli_json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-}
-
 bool cli_class_names(const char *arg, int K, char ***names)
 {
     int n = 1;
