@@ -231,6 +231,8 @@ class Model:
     def predict(self, x):
         """x (B, input shape) or (B, input size) -> outputs (B, ...)."""
         x = np.asarray(x, dtype=np.float64).reshape((-1,) + self.input_shape)
+        if self.norm != (0.0, 1.0):
+            x = (x - self.norm[0]) / self.norm[1]
         for l in self.layers:
             x = l.forward(x)
         return x
@@ -257,7 +259,7 @@ def parse_model(data):
         raise FormatError("unsupported version %d" % version)
     if not _crc_ok(data):
         raise FormatError("checksum mismatch")
-    if flags & ~3 or (flags & 2 and not flags & 1):
+    if flags & ~7 or (flags & 2 and not flags & 1):
         raise FormatError("unknown flags 0x%x" % flags)
     dims = struct.unpack_from("<3I", data, 20)
     n_layers, loss_id, opt_id, nesterov = struct.unpack_from("<4I", data, 32)
@@ -287,11 +289,21 @@ def parse_model(data):
             raise FormatError("invalid training position")
         best = bool(pflags & 1)
         expect += POSITION + HISTORY * n_hist + (4 * n_params if best else 0)
+    norm_at = expect - 4
+    if flags & 4:                                # input normalisation
+        expect += 8
     if len(data) != expect:
         raise FormatError("file size does not match its header")
 
     m = Model()
     m.input_shape = input_shape
+    m.norm = (0.0, 1.0)
+    if flags & 4:
+        mean, std = struct.unpack_from("<2f", data, norm_at)
+        if not (math.isfinite(mean) and abs(mean) <= 1e6 and
+                1e-6 <= std <= 1e6):
+            raise FormatError("invalid input normalisation")
+        m.norm = (mean, std)
     m.loss = LOSSES[loss_id]
     m.steps = steps
     off = HEADER

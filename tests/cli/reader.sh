@@ -205,7 +205,8 @@ check "$T/ck.nn" checkpoint
 
 # --- the other way round: a file written from the document by a third
 # program (a vector input, batch norm on vectors, a sigmoid output, mean
-# squared error, SGD with Nesterov momentum and its state) is taken by the
+# squared error, SGD with Nesterov momentum and its state, input
+# normalisation) is taken by the
 # tool, and both run it alike
 if "$PY" - "$T/written.nn" <<'EOF'
 import struct, sys, zlib
@@ -221,11 +222,12 @@ params = np.concatenate([a.ravel() for l in layers for a in l[7]]).astype("<f4")
 n = len(params)
 state = np.concatenate([rng.normal(0, 0.01, n), np.zeros(n)]).astype("<f4")
 b = bytearray(b"DIGITSNN")
-b += struct.pack("<3I3I4I2Q", 1, 1, 1, 784, 1, 1, len(layers), 3, 1, 1, n, 7)
+b += struct.pack("<3I3I4I2Q", 1, 5, 1, 784, 1, 1, len(layers), 3, 1, 1, n, 7)
 for k, a, u, ke, st, pa, r, ps in layers:
     b += struct.pack("<6IfIQ", k, a, u, ke, st, pa, r, 0, sum(x.size for x in ps))
 b += struct.pack("<6f", 0.01, 0.9, 0, 0, 0, 0)
 b += params.tobytes() + state.tobytes()
+b += struct.pack("<2f", 0.1307, 0.3081)     # flag bit 2: input normalisation
 b += struct.pack("<I", zlib.crc32(bytes(b)))
 open(sys.argv[1], "wb").write(bytes(b))
 EOF
