@@ -28,7 +28,7 @@ static void usage(void)
          "                    [--augment[=S,R,Z]] [--lr-decay F|cosine]\n"
          "                    [--patience N] [--checkpoint FILE]\n"
          "                    [--checkpoint-every S] [--no-checkpoint]\n"
-         "                    [--resume]\n\n"
+         "                    [--resume] [--init FILE]\n\n"
          "Trains a model on the training set, saves it, then prints the\n"
          "test set's loss and accuracy (test_loss: / test_acc: lines).\n\n"
          "  --data DIR             data folder (default $DIGITS_DATA or "
