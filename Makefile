@@ -8,7 +8,9 @@
 #   make valgrind     the unit tests under valgrind memcheck (in build-vg/)
 #   make install PREFIX=/usr/local
 # Variables: BLAS=openblas|none (default: openblas when pkg-config finds it),
-#            OPENMP=1|0, O=build folder, WERROR=1, SAN=1.
+#            OPENMP=1|0, O=build folder, WERROR=1, SAN=1,
+#            MPI=1|0 (data-parallel `digits train` under mpirun; default:
+#            1 when pkg-config finds Open MPI; docs/distributed.md).
 
 CC      ?= cc
 PREFIX  ?= /usr/local
@@ -50,6 +52,15 @@ else
   PC_REQUIRES = zlib
 endif
 
+# MPI: only the tool's src/cli/mpi.c includes <mpi.h>; libnn never does.
+ifeq ($(origin MPI),undefined)
+  MPI := $(shell $(PKG_CONFIG) --exists ompi-c 2>/dev/null && echo 1 || echo 0)
+endif
+ifeq ($(MPI),1)
+  MPI_CFLAGS := -DDIGITS_MPI $(shell $(PKG_CONFIG) --cflags ompi-c)
+  MPI_LIBS   := $(shell $(PKG_CONFIG) --libs ompi-c)
+endif
+
 LIB_SRC  := $(sort $(wildcard src/nn/*.c src/data/*.c))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
@@ -69,7 +80,7 @@ VALGRIND_CMD := valgrind -q --error-exitcode=1 --leak-check=full \
   --errors-for-leak-kinds=definite,indirect,possible --track-fds=no
 
 .PHONY: all test unit-test cli-test sanitize check bench install uninstall \
-        clean fuzz fuzz-seeds valgrind
+        clean fuzz fuzz-seeds valgrind FORCE
 
 all: $(O)/libnn.a $(O)/digits
 
@@ -82,7 +93,14 @@ $(O)/libnn.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(O)/digits: $(CLI_OBJ) $(O)/libnn.a
-	$(CC) $(LDFLAGS) $(CLI_OBJ) $(O)/libnn.a $(LDLIBS) -o $@
+	$(CC) $(LDFLAGS) $(CLI_OBJ) $(O)/libnn.a $(LDLIBS) $(MPI_LIBS) -o $@
+
+# mpi.o is rebuilt when MPI changes (the value is kept in $(O)/mpi.flag).
+$(O)/src/cli/mpi.o: CPPFLAGS += $(MPI_CFLAGS)
+$(O)/src/cli/mpi.o: $(O)/mpi.flag
+$(O)/mpi.flag: FORCE
+	@mkdir -p $(dir $@)
+	@echo "$(MPI)" | cmp -s - $@ || echo "$(MPI)" > $@
 
 $(O)/tests/%: $(O)/tests/%.o $(TEST_UTIL_OBJ) $(O)/libnn.a
 	$(CC) $(LDFLAGS) $< $(TEST_UTIL_OBJ) $(O)/libnn.a $(LDLIBS) -lcmocka -o $@
@@ -98,6 +116,9 @@ $(O)/fuzzers/%: $(O)/fuzz/fuzz_%.o $(O)/libnn.a
 $(O)/tests/cli/save_loop: $(O)/tests/cli/save_loop.o $(O)/libnn.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+$(O)/tests/cli/model_diff: $(O)/tests/cli/model_diff.o $(O)/libnn.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 $(O)/fuzz/mkseeds: $(O)/fuzz/mkseeds.o $(O)/libnn.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
@@ -111,10 +132,11 @@ unit-test: $(TEST_BIN) $(REPLAY_BIN)
 	  $(VALGRIND) $(O)/replay/$$t fuzz/seeds/$$t fuzz/regress/$$t || fail=1; done; \
 	exit $$fail
 
-cli-test: $(O)/digits $(O)/tests/cli/save_loop
+cli-test: $(O)/digits $(O)/tests/cli/save_loop $(O)/tests/cli/model_diff
 	DIGITS=$(O)/digits sh tests/cli/run.sh
 	DIGITS=$(O)/digits SAVE_LOOP=$(O)/tests/cli/save_loop sh tests/cli/crash.sh
 	DIGITS=$(O)/digits O=build sh tests/cli/predict.sh  # its picture renderer: plain build
+	$(if $(filter 1,$(MPI)),DIGITS=$(O)/digits MODEL_DIFF=$(O)/tests/cli/model_diff sh tests/cli/mpi.sh)
 
 sanitize:
 	$(MAKE) O=build-asan SAN=1 OPENMP=0 test
@@ -169,4 +191,5 @@ clean:
 	rm -rf build build-asan build-clang build-noblas build-fuzz build-vg
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(TEST_UTIL_OBJ:.o=.d) \
-  $(FUZZ_OBJ:.o=.d) $(O)/fuzz/mkseeds.d $(O)/tests/cli/save_loop.d
+  $(FUZZ_OBJ:.o=.d) $(O)/fuzz/mkseeds.d $(O)/tests/cli/save_loop.d \
+  $(O)/tests/cli/model_diff.d

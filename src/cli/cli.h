@@ -25,6 +25,9 @@ void cli_blas_tune(char **argv);
 
 /* Prints "digits: <message>" as one line on stderr; returns 1. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* When set, cli_error hands it the message (no prefix, no newline) instead
+ * of printing it (mpi.c: ranks other than 0 keep it for rank 0 to print). */
+extern void (*cli_error_hook)(const char *msg);
 /* Same, for a library error. */
 int cli_nn_error(const nn_error *err);
 /* "digits: unknown option '-x' (see 'digits CMD --help')", returns 1. */

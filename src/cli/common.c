@@ -12,13 +12,21 @@
 
 #include "cli/cli.h"
 
+void (*cli_error_hook)(const char *msg);
+
 int cli_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("digits: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    if (cli_error_hook) {
+        char msg[1024];
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        cli_error_hook(msg);
+    } else {
+        fputs("digits: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+    }
     va_end(ap);
     return 1;
 }

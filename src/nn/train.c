@@ -66,6 +66,13 @@ nn_optimizer nn_model_optimizer(const nn_model *m) { return m->opt; }
 
 /* ------------------------------------------------------- training step */
 
+static void optimizer_step(nn_model *m)
+{
+    m->opt_step++;
+    nn_optimizer_step(&m->opt, m->params, m->grads, m->opt_state,
+                      m->opt_state + m->n_params, m->n_params, m->opt_step);
+}
+
 /* Forward, loss and backward for B samples in m->x_buf (or x), then the
  * optimizer update when `apply`. */
 static double step(nn_model *m, const float *x, const uint8_t *labels,
@@ -84,12 +91,8 @@ static double step(nn_model *m, const float *x, const uint8_t *labels,
         l->ops->backward(l, xin, m->acts[i], m->g[cur], dx, B);
         cur ^= 1;
     }
-    if (apply) {
-        m->opt_step++;
-        nn_optimizer_step(&m->opt, m->params, m->grads, m->opt_state,
-                          m->opt_state + m->n_params, m->n_params,
-                          m->opt_step);
-    }
+    if (apply)
+        optimizer_step(m);
     return loss;
 }
 
@@ -338,6 +341,11 @@ static nn_status check_fit_options(const nn_model *m,
         return nn_fail(err, NN_ERR_ARG, "fit: lr_decay must be in (0, 1]");
     if (o->patience < 0)
         return nn_fail(err, NN_ERR_ARG, "fit: patience must be >= 0");
+    if (o->shards < 0 || (o->shards > 1 && (o->shard < 0 ||
+                                            o->shard >= o->shards ||
+                                            !o->reduce)))
+        return nn_fail(err, NN_ERR_ARG, "fit: data-parallel training needs "
+                       "0 <= shard < shards and a reduce callback");
     const nn_augment *a = &o->augment;
     nn_status s = nn_augment_check(a, err);
     if (s != NN_OK)
@@ -345,6 +353,47 @@ static nn_status check_fit_options(const nn_model *m,
     if (nn_augment_enabled(a) && m->input.rank != 3)
         return nn_fail(err, NN_ERR_ARG, "fit: augmentation needs image "
                        "inputs (height, width, channels)");
+    return NN_OK;
+}
+
+/* A data-parallel step (nn_fit_options.shards) on the `run` rows already
+ * in m->x_buf, which are this shard's `nb` rows of a batch of bs (run is 1
+ * and nb 0 for a shard with no rows: it runs one row so that its generator
+ * draws as the others' do, and contributes nothing). The gradients and
+ * non-trainable state go to opts->reduce as this shard's share; the summed
+ * state is put back and every shard takes the same optimizer step.
+ * stats (3): loss sum, correct, rows, summed over the shards. */
+static nn_status shard_step(nn_model *m, const nn_fit_options *o,
+                            const uint8_t *labels, const float *targets,
+                            int run, int nb, int bs, double *stats,
+                            nn_error *err)
+{
+    int ok = 0;
+    double l = step(m, NULL, labels, targets, run, false, &ok);
+    float share = (float)nb / (float)bs;
+    for (int i = 0; i < m->n_layers; i++) {
+        nn_layer *ly = &m->layers[i];
+        size_t trained = ly->n_params - ly->n_nontrainable;
+        for (size_t k = 0; k < trained; k++)
+            ly->dw[k] *= share;
+        for (size_t k = trained; k < ly->n_params; k++)
+            ly->dw[k] = ly->w[k] * share;
+    }
+    stats[0] = nb ? l * nb : 0.0;
+    stats[1] = nb ? ok : 0;
+    stats[2] = nb;
+    nn_status s = o->reduce(o->user, m->grads, m->n_params, stats, 3, err);
+    if (s != NN_OK)
+        return s;
+    for (int i = 0; i < m->n_layers; i++) {
+        nn_layer *ly = &m->layers[i];
+        for (size_t k = ly->n_params - ly->n_nontrainable; k < ly->n_params;
+             k++) {
+            ly->w[k] = ly->dw[k];
+            ly->dw[k] = 0.0f;
+        }
+    }
+    optimizer_step(m);
     return NN_OK;
 }
 
@@ -434,6 +483,7 @@ nn_status nn_model_fit(nn_model *m, const nn_dataset *train,
     m->rng = p->rng;
 
     int steps = (int)((tr.n + (size_t)B - 1) / (size_t)B);
+    bool sharded = opts->shards > 1;
     bool early_stop = false;
     s = NN_OK;
     for (int e = 0; e < opts->epochs && s == NN_OK && !early_stop; e++) {
@@ -457,28 +507,54 @@ nn_status nn_model_fit(nn_model *m, const nn_dataset *train,
         for (int st = p->step; st < steps && !stop; st++) {
             size_t begin = (size_t)st * (size_t)B;
             int bs = (int)(tr.n - begin < (size_t)B ? tr.n - begin : (size_t)B);
-            nn_model_gather(m, &tr, order, begin, bs);
-            if (aug)
-                nn_augment_batch(m->x_buf, bs, m->input, &opts->augment,
+            /* This process's rows [lo, lo + nb) of the batch: all of it,
+             * or its shard's share; `run` rows are computed. */
+            int lo = sharded ? (int)((long)bs * opts->shard / opts->shards)
+                             : 0;
+            int nb = sharded ? (int)((long)bs * (opts->shard + 1) /
+                                     opts->shards) - lo : bs;
+            int run = nb > 0 ? nb : 1, off = nb > 0 ? lo : 0;
+            nn_model_gather(m, &tr, order, begin + (size_t)off, run);
+            if (aug && nb > 0) {
+                nn_augment_skip(lo, m->input, &opts->augment, &m->rng);
+                nn_augment_batch(m->x_buf, nb, m->input, &opts->augment,
                                  &m->rng, ascratch);
+                nn_augment_skip(bs - lo - nb, m->input, &opts->augment,
+                                &m->rng);
+            } else if (aug) {
+                nn_augment_skip(bs, m->input, &opts->augment, &m->rng);
+            }
             const uint8_t *labels = NULL;
             const float *targets = NULL;
+            size_t first = begin + (size_t)off;
             if (tr.labels) {
-                for (int b = 0; b < bs; b++)
-                    lab[b] = tr.labels[order[begin + (size_t)b]];
+                for (int b = 0; b < run; b++)
+                    lab[b] = tr.labels[order[first + (size_t)b]];
                 labels = lab;
             } else {
-                for (int b = 0; b < bs; b++)
+                for (int b = 0; b < run; b++)
                     memcpy(tbuf + (size_t)b * K,
-                           tr.targets + order[begin + (size_t)b] * K,
+                           tr.targets + order[first + (size_t)b] * K,
                            sizeof(float) * K);
                 targets = tbuf;
             }
-            int ok = 0;
-            double l = step(m, NULL, labels, targets, bs, true, &ok);
-            p->loss_sum += l * bs;
-            p->correct += (uint64_t)ok;
-            p->seen += (uint64_t)bs;
+            if (sharded) {
+                double sum[3];
+                for (int i = 0; i < m->n_layers; i++)
+                    m->layers[i].row0 = off;
+                if ((s = shard_step(m, opts, labels, targets, run, nb, bs,
+                                    sum, err)) != NN_OK)
+                    break;
+                p->loss_sum += sum[0];
+                p->correct += (uint64_t)sum[1];
+                p->seen += (uint64_t)sum[2];
+            } else {
+                int ok = 0;
+                double l = step(m, NULL, labels, targets, bs, true, &ok);
+                p->loss_sum += l * bs;
+                p->correct += (uint64_t)ok;
+                p->seen += (uint64_t)bs;
+            }
             p->step = st + 1;
             p->rng = m->rng;
             if (opts->on_batch &&
@@ -487,6 +563,8 @@ nn_status nn_model_fit(nn_model *m, const nn_dataset *train,
                                 (double)p->correct / (double)p->seen))
                 stop = true;
         }
+        if (s != NN_OK)
+            break;                             /* the reduction failed */
         if (stop && p->step < steps) {
             s = nn_fail(err, NN_ERR_INTERRUPTED,
                         "training stopped during epoch %d", e + 1);
@@ -543,6 +621,8 @@ nn_status nn_model_fit(nn_model *m, const nn_dataset *train,
         p->n_hist = 0;
         p->valid = false;
     }
+    for (int i = 0; i < m->n_layers; i++)
+        m->layers[i].row0 = 0;
     free(order);
     free(lab);
     free(tbuf);
