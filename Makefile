@@ -24,6 +24,7 @@ endif
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -fno-math-errno
+CFLAGS  += -ffp-contract=off
 CFLAGS  += -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -MMD -MP
 CPPFLAGS += -Iinclude -Isrc -D_POSIX_C_SOURCE=200809L
 LDLIBS  += -lstb -lz -lm
@@ -79,7 +80,7 @@ FUZZ_CC ?= clang
 VALGRIND_CMD := valgrind -q --error-exitcode=1 --leak-check=full \
   --errors-for-leak-kinds=definite,indirect,possible --track-fds=no
 
-.PHONY: all test unit-test cli-test sanitize check bench install uninstall \
+.PHONY: all test unit-test unit-test-kernels cli-test sanitize check bench install uninstall \
         clean fuzz fuzz-seeds valgrind FORCE
 
 all: $(O)/libnn.a $(O)/digits
@@ -125,11 +126,25 @@ $(O)/fuzz/mkseeds: $(O)/fuzz/mkseeds.o $(O)/libnn.a
 test: unit-test cli-test
 
 # Unit tests, then every fuzz target replayed over its seeds and the inputs
-# that once crashed it (fuzz/regress/TARGET).
-unit-test: $(TEST_BIN) $(REPLAY_BIN)
-	@fail=0; for t in $(TEST_BIN); do echo "== $$t"; $(VALGRIND) $$t || fail=1; done; \
+# that once crashed it (fuzz/regress/TARGET). They run with the OpenBLAS
+# kernels the tool runs with (`digits --version` names them; the tool may
+# choose other kernels than OpenBLAS' own, see src/cli/blas_tune.c) unless
+# OPENBLAS_CORETYPE is set.
+unit-test: $(TEST_BIN) $(REPLAY_BIN) $(O)/digits
+	@core=$${OPENBLAS_CORETYPE:-$$($(O)/digits --version | sed -n 's/^blas kernels: //p')}; \
+	[ "$$core" = none ] || export OPENBLAS_CORETYPE=$$core; \
+	echo "== unit tests with OpenBLAS kernels: $$core"; \
+	fail=0; for t in $(TEST_BIN); do echo "== $$t"; $(VALGRIND) $$t || fail=1; done; \
 	for t in $(FUZZ_TARGETS); do echo "== replay $$t"; \
 	  $(VALGRIND) $(O)/replay/$$t fuzz/seeds/$$t fuzz/regress/$$t || fail=1; done; \
+	exit $$fail
+
+# The unit tests once under each OpenBLAS kernel family this processor can
+# execute (scripts/blas-kernels), so that green here means green on the
+# machines that pick the other families.
+unit-test-kernels: $(TEST_BIN) $(REPLAY_BIN) $(O)/digits
+	@fail=0; for k in $$(scripts/blas-kernels); do \
+	  OPENBLAS_CORETYPE=$$k $(MAKE) --no-print-directory unit-test || fail=1; done; \
 	exit $$fail
 
 cli-test: $(O)/digits $(O)/tests/cli/save_loop $(O)/tests/cli/model_diff
@@ -145,6 +160,7 @@ sanitize:
 # tests again under ASan + UBSan, and the portable (no BLAS) path.
 check:
 	$(MAKE) WERROR=1 test
+	$(MAKE) WERROR=1 unit-test-kernels
 	$(MAKE) WERROR=1 O=build-clang CC=clang unit-test
 	$(MAKE) WERROR=1 O=build-noblas BLAS=none unit-test
 	$(MAKE) WERROR=1 sanitize

@@ -32,24 +32,18 @@ cc -O2 -o "$TMP/sgemm" bench/sgemm.c $BLAS_CFLAGS $BLAS_LIBS ||
 cc -O2 -fopenmp -Iinclude -o "$TMP/infer" bench/infer.c build/libnn.a \
     $BLAS_LIBS -lstb -lz -lm || die "cannot build bench/infer.c"
 
-# The settings build/digits gives itself (src/cli/blas_tune.c): when
-# OpenBLAS falls back to its "Prescott" kernels on a CPU it does not know,
-# ask for the newest family the CPU has. Exported for every run here,
-# PyTorch's included (Debian's torch uses the same OpenBLAS, so without this
-# it would run on the slow kernels too).
-CORE=$("$TMP/sgemm" core | sed 's/^core=//')
+# The OpenBLAS kernels build/digits runs with (it may choose newer ones than
+# OpenBLAS' own on a CPU that OpenBLAS does not know: src/cli/blas_tune.c;
+# `digits --version` names them). Exported for every run here, PyTorch's
+# included (Debian's torch uses the same OpenBLAS, so it runs the same
+# kernel family).
 TUNED=""
-if [ -z "${OPENBLAS_CORETYPE:-}" ] && [ "$CORE" = Prescott ]; then
-    FLAGS=$(grep -m1 '^flags' /proc/cpuinfo)
-    has() { case " $FLAGS " in *" $1 "*) return 0;; esac; return 1; }
-    if has avx512f && has avx512bw && has avx512dq && has avx512vl; then
-        OPENBLAS_CORETYPE=SkylakeX
-    elif has avx2 && has fma; then
-        OPENBLAS_CORETYPE=Haswell
-    fi
-    [ -n "${OPENBLAS_CORETYPE:-}" ] && export OPENBLAS_CORETYPE &&
-        TUNED="OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE "
+if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
+    OPENBLAS_CORETYPE=$(build/digits --version | sed -n 's/^blas kernels: //p')
+    export OPENBLAS_CORETYPE
+    TUNED="OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE "
 fi
+CORE=$OPENBLAS_CORETYPE
 # ... and waiting OpenMP threads spin briefly, then sleep.
 if [ -z "${GOMP_SPINCOUNT:-}" ] && [ -z "${OMP_WAIT_POLICY:-}" ]; then
     GOMP_SPINCOUNT=3000; export GOMP_SPINCOUNT
@@ -75,8 +69,8 @@ median() {                                  # median of the numbers in file $1
 }
 
 MODEL=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
-echo "machine: ${MODEL:-unknown}, $(nproc) cores; OpenBLAS core $CORE" \
-     "(runs with ${OPENBLAS_CORETYPE:-its own})"
+echo "machine: ${MODEL:-unknown}, $(nproc) cores; OpenBLAS kernels $CORE" \
+     "(OpenBLAS' own choice: $(env -u OPENBLAS_CORETYPE "$TMP/sgemm" core | sed 's/^core=//'))"
 echo "settings: ${TUNED:-none added}; runs: $RUNS (medians)"
 if [ -n "$TORCH" ]; then
     echo "pytorch: $TORCH, set_num_threads(${TORCH_THREADS:-1}), OpenBLAS threads default"

@@ -296,7 +296,9 @@ nn_optimizer nn_model_optimizer(const nn_model *m);
 /* Sets the number of threads libnn uses (0: all cores; the default). libnn
  * runs its own threads and keeps OpenBLAS on one thread inside them, so it
  * sets OpenBLAS' process-wide thread count to 1 on its first call.
- * Results are deterministic for a given seed and thread count. */
+ * Results are bit-identical for a given seed whatever the thread count
+ * (one build, one OpenBLAS kernel family): products are cut into blocks by
+ * their shape alone. */
 void nn_set_threads(int n);
 int nn_get_threads(void);
 
@@ -399,8 +401,8 @@ nn_fit_options nn_fit_defaults(void);
  * the position is that after the last step taken. Loading such a file and
  * calling fit with `resume` (and the same data, seed, batch size and
  * options; `epochs` may be larger) continues exactly where it stopped:
- * the weights come out bit-identical to an uninterrupted run with the
- * same thread count. A fit that finishes clears the position.
+ * the weights come out bit-identical to an uninterrupted run (any thread
+ * count). A fit that finishes clears the position.
  *
  * With shards > 1 every shard runs fit on the same data, options and
  * weights; the position is global (a checkpoint of any shard resumes with

@@ -235,6 +235,86 @@ static void test_gemm_one_row(void **state)
         }
 }
 
+/* Products give the same bits with 1, 2 and 3 threads, for every shape
+ * class the layers use (the seed's dense layers forward and backward, a
+ * convolution chunk, one row), whatever OpenBLAS kernel family runs: the
+ * blocks a product is cut into depend on its shape alone. `make check`
+ * runs this under each family the processor can execute. */
+static void test_gemm_thread_independent(void **state)
+{
+    (void)state;
+    static const struct { bool ta, tb; int M, N, K; } shapes[] = {
+        {false, false, 128, 512, 784},   /* dense forward: X W */
+        {true, false, 784, 512, 128},    /* dense weight gradient: X^T dY */
+        {false, true, 128, 784, 512},    /* dense input gradient: dY W^T */
+        {false, false, 2704, 32, 10},    /* convolution chunk: X_col W */
+        {true, false, 289, 64, 1936},    /* its weight gradient */
+        {false, true, 1936, 288, 64},    /* its input gradient */
+        {false, false, 1, 512, 784},     /* one image */
+        {false, false, 45, 1000, 37},    /* odd sizes */
+    };
+    nn_rng r;
+    nn_rng_seed(&r, 13);
+    int prev = nn_get_threads();
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        bool ta = shapes[s].ta, tb = shapes[s].tb;
+        int M = shapes[s].M, N = shapes[s].N, K = shapes[s].K;
+        int lda = ta ? M : K, ldb = tb ? K : N;
+        size_t na = (size_t)M * K, nb = (size_t)K * N, nc = (size_t)M * N;
+        float *A = malloc(na * 4), *Bm = malloc(nb * 4), *C[3];
+        fill(A, na, &r);
+        fill(Bm, nb, &r);
+        for (int t = 0; t < 3; t++) {
+            nn_set_threads(t + 1);
+            C[t] = malloc(nc * 4);
+            nn_gemm(ta, tb, M, N, K, 1.0f, A, lda, Bm, ldb, 0.0f, C[t], N);
+        }
+        assert_memory_equal(C[0], C[1], nc * 4);
+        assert_memory_equal(C[0], C[2], nc * 4);
+        free(A), free(Bm), free(C[0]), free(C[1]), free(C[2]);
+    }
+    nn_set_threads(prev);
+}
+
+/* One training step of the seed's network at batch 128 gives the same
+ * gradients, bit for bit, with 1, 2 and 3 threads. */
+static void test_mlp_grads_thread_independent(void **state)
+{
+    (void)state;
+    enum { NB = 128 };
+    nn_error e;
+    float *x = malloc(sizeof(float) * NB * 784), *g[3];
+    uint8_t lab[NB];
+    nn_rng r;
+    nn_rng_seed(&r, 14);
+    for (size_t i = 0; i < (size_t)NB * 784; i++)
+        x[i] = nn_rng_uniform(&r) < 0.8f ? 0.0f : nn_rng_uniform(&r);
+    for (int i = 0; i < NB; i++)
+        lab[i] = (uint8_t)(i % 10);
+    int prev = nn_get_threads();
+    size_t n = 0;
+    for (int t = 0; t < 3; t++) {
+        nn_set_threads(t + 1);
+        nn_model *m = nn_model_from_spec("mlp", nn_shape1(784), 10, NULL, &e);
+        assert_non_null(m);
+        nn_rng_seed(&r, 3);
+        assert_int_equal(nn_model_init(m, &r, &e), NN_OK);
+        assert_int_equal(nn_model_compile(
+                             m, NN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY,
+                             nn_rmsprop(), &e), NN_OK);
+        n = nn_model_param_count(m);
+        assert_int_equal(nn_model_train_batch(m, x, lab, NULL, NB, false, NULL,
+                                              NULL, &e), NN_OK);
+        g[t] = malloc(sizeof(float) * n);
+        memcpy(g[t], nn_model_grads(m), sizeof(float) * n);
+        nn_model_free(m);
+    }
+    nn_set_threads(prev);
+    assert_memory_equal(g[0], g[1], sizeof(float) * n);
+    assert_memory_equal(g[0], g[2], sizeof(float) * n);
+    free(g[0]), free(g[1]), free(g[2]), free(x);
+}
+
 static void test_gemm_matches_reference(void **state)
 {
     (void)state;
@@ -521,6 +601,8 @@ int main(void)
         cmocka_unit_test(test_optimizers_by_hand),
         cmocka_unit_test(test_gemm_matches_reference),
         cmocka_unit_test(test_gemm_one_row),
+        cmocka_unit_test(test_gemm_thread_independent),
+        cmocka_unit_test(test_mlp_grads_thread_independent),
         cmocka_unit_test(test_model_file_round_trip),
         cmocka_unit_test(test_save_removes_stale_temporaries),
         cmocka_unit_test(test_summary_and_spec),

@@ -68,3 +68,13 @@ void cli_blas_tune(char **argv)
     execv("/proc/self/exe", argv);
     /* exec failed: carry on as we are */
 }
+
+const char *cli_blas_kernels(void)
+{
+#ifdef NN_USE_CBLAS
+    const char *core = openblas_get_corename();
+    return core ? core : "unknown";
+#else
+    return "none";
+#endif
+}

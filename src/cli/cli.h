@@ -22,6 +22,9 @@ int cmd_predict(int argc, char **argv);
 /* Re-executes the tool with faster OpenBLAS kernels where OpenBLAS did not
  * recognise the processor (see blas_tune.c). Returns if nothing to do. */
 void cli_blas_tune(char **argv);
+/* The OpenBLAS kernel family this process runs with ("SkylakeX", ...), or
+ * "none" in a build without BLAS; `digits --version` prints it. */
+const char *cli_blas_kernels(void);
 
 /* Prints "digits: <message>" as one line on stderr; returns 1. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

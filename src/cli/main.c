@@ -39,7 +39,8 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(cmd, "--version")) {
-        printf("digits %s\n", NN_VERSION_STRING);
+        printf("digits %s\nblas kernels: %s\n", NN_VERSION_STRING,
+               cli_blas_kernels());
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)

@@ -465,9 +465,11 @@ static void small_weight_grad(const conv_geom *g, const float *x,
  * rows of X_col): im2col, the products and the activation of one chunk run
  * back to back on one thread, while its X_col is still in that core's
  * cache. Chunks go to the OpenMP threads; each thread reuses its own X_col
- * region. The chunk size follows from the layer's shape only, so the
- * results never depend on the thread count: rows are independent, and the
- * weight gradient is a sum of per-chunk products added in chunk order. */
+ * region. The chunk size follows from the layer's shape only, and so do
+ * the blocks nn_gemm cuts a chunk's products into, so the results never
+ * depend on the thread count: rows are independent, and the weight
+ * gradient is a sum of per-chunk products added in chunk order. (BLAS
+ * runs on one thread inside libnn: threads.c.) */
 static int conv_chunk_samples(const conv_geom *g)
 {
     size_t cs = CONV_CHUNK_ROWS / g->rows;
@@ -486,34 +488,6 @@ static int conv_threads(int B, int cs, int nch)
     (void)B, (void)cs, (void)nch;
     return 1;
 #endif
-}
-
-/* While chunks run on several threads, each product must run on its own
- * thread only: OpenBLAS (pthreads build) would otherwise serialise the
- * threads' calls on one lock. OpenBLAS 0.3.21 has no per-call setting, so
- * its (process-wide) thread count is lowered for the duration of the layer
- * and then restored. BLAS calls made meanwhile from other threads of the
- * program run on one thread too. */
-static int blas_solo_begin(int nt)
-{
-#if defined(NN_USE_CBLAS) && defined(_OPENMP)
-    int prev = openblas_get_num_threads();
-    if (nt > 1 && prev > 1) {
-        openblas_set_num_threads(1);
-        return prev;
-    }
-#endif
-    (void)nt;
-    return 0;
-}
-
-static void blas_solo_end(int prev)
-{
-#if defined(NN_USE_CBLAS) && defined(_OPENMP)
-    if (prev > 1)
-        openblas_set_num_threads(prev);
-#endif
-    (void)prev;
 }
 
 static int thread_id(void)
@@ -536,7 +510,6 @@ static void conv_forward(nn_layer *l, const float *x, float *y, int B,
     const bool small = g.small;
     const int cs = conv_chunk_samples(&g), nch = (B + cs - 1) / cs;
     const int nt = conv_threads(B, cs, nch);
-    int saved = blas_solo_begin(nt);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         float *col = l->scratch + (size_t)thread_id() * cs * per;
@@ -558,7 +531,6 @@ static void conv_forward(nn_layer *l, const float *x, float *y, int B,
             conv_activate(l->spec.activation, yc, M, g.F);
         }
     }
-    blas_solo_end(saved);
 }
 
 static void conv_backward(nn_layer *l, const float *x, const float *y,
@@ -573,7 +545,6 @@ static void conv_backward(nn_layer *l, const float *x, const float *y,
     const int nt = conv_threads(B, cs, nch);
     /* chunk c > 0 puts its [dW; db] at part + (c - 1) * nw */
     float *part = l->scratch + (size_t)B * per;
-    int saved = blas_solo_begin(nt);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         float *col = l->scratch + (size_t)thread_id() * cs * per;
@@ -614,7 +585,6 @@ static void conv_backward(nn_layer *l, const float *x, const float *y,
                        dx + (size_t)(b0 + b) * l->in_size);
         }
     }
-    blas_solo_end(saved);
     /* add the chunks' gradients in chunk order */
     for (int c = 1; c < nch; c++) {
         const float *restrict p = part + (size_t)(c - 1) * nw;

@@ -48,6 +48,10 @@ void nn_afile_abort(nn_afile *af);
  * parallel region or below `min_work`, else nn_get_threads(). */
 int nn_threads_for(double work, double min_work);
 
+/* Puts OpenBLAS' process-wide thread count back to 1 if a program changed
+ * it (threads.c); a no-op inside a parallel region. */
+void nn_blas_single(void);
+
 /* Little-endian fixed-width encoding. */
 static inline void nn_put_u32(unsigned char *p, uint32_t v)
 {

@@ -165,10 +165,16 @@ static void vecmat(int N, int K, float alpha, const float *x,
     }
 }
 
-/* BLAS runs on one thread inside libnn (threads.c); a large product is
- * cut here into one block of C per thread, by rows when C has at least as
- * many rows as columns, else by columns, in multiples of 16. Every element
- * of C still comes from the same sums in the same order. */
+/* Large products are cut into blocks of C, by rows when C has at least as
+ * many rows as columns, else by columns. The cut depends on the product's
+ * shape alone (GEMM_BLOCKS blocks at most, each a multiple of 16 and at
+ * least GEMM_MIN_BLOCK wide), never on the thread count: each block is one
+ * single-threaded BLAS call whose kernel OpenBLAS picks from the block's
+ * shape, so every element of C comes from the same kernel and the same
+ * sums however many threads share the blocks out. */
+#define GEMM_BLOCKS 16
+#define GEMM_MIN_BLOCK 128
+
 void nn_gemm(bool ta, bool tb, int M, int N, int K, float alpha,
              const float *A, int lda, const float *B, int ldb, float beta,
              float *C, int ldc)
@@ -180,16 +186,26 @@ void nn_gemm(bool ta, bool tb, int M, int N, int K, float alpha,
         return;
     }
 #ifdef NN_USE_CBLAS
-    int nt = nn_threads_for(2.0 * M * N * (K > 0 ? K : 1), GEMM_SPLIT_FLOPS);
+    nn_blas_single();
+    double flops = 2.0 * M * N * (K > 0 ? K : 1);
     bool rows = M >= N;
     int n = rows ? M : N;
-    int chunk = ((n + nt - 1) / nt + 15) & ~15;
+    int chunk = n;
+    if (flops >= GEMM_SPLIT_FLOPS) {
+        chunk = ((n + GEMM_BLOCKS - 1) / GEMM_BLOCKS + 15) & ~15;
+        if (chunk < GEMM_MIN_BLOCK)
+            chunk = GEMM_MIN_BLOCK;
+    }
     int parts = (n + chunk - 1) / chunk;
     if (parts <= 1) {
         blas_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-#pragma omp parallel for num_threads(parts) schedule(static, 1)
+    int nt = nn_threads_for(flops, GEMM_SPLIT_FLOPS);
+    if (nt > parts)
+        nt = parts;
+    (void)nt;   /* without OpenMP */
+#pragma omp parallel for num_threads(nt) schedule(static, 1) if (nt > 1)
     for (int p = 0; p < parts; p++) {
         int s0 = p * chunk, len = n - s0 < chunk ? n - s0 : chunk;
         if (rows)

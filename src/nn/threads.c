@@ -2,13 +2,14 @@
  * threads.c - how many threads libnn uses, and who runs them.
  *
  * libnn runs its own threads (OpenMP) and keeps BLAS on one thread inside
- * each of them: large products are cut into one block per thread
- * (kernels.c). Two thread pools on the same cores, ours waiting for
+ * each of them: large products are cut into blocks (kernels.c) that the
+ * threads share out. Two thread pools on the same cores, ours waiting for
  * OpenBLAS' and OpenBLAS' spinning while ours work, cost more than a third
  * of the training time otherwise. The first call into libnn sets this up
  * for all cores unless nn_set_threads was called before; it sets OpenBLAS'
  * process-wide thread count to 1 (programs that also call BLAS themselves
- * may set it back between libnn calls).
+ * may set it back between libnn calls: libnn sets it to 1 again before its
+ * next product).
  */
 #include <pthread.h>
 
@@ -27,15 +28,27 @@ static void apply(int n)
     if (n <= 0)
         n = omp_get_num_procs();
     omp_set_num_threads(n);
-#ifdef NN_USE_CBLAS
-    openblas_set_num_threads(1);
-#endif
-#elif defined(NN_USE_CBLAS)
-    /* No threads of our own: let OpenBLAS use them (0: its default). */
-    if (n > 0)
-        openblas_set_num_threads(n);
 #endif
     (void)n;
+    nn_blas_single();
+}
+
+/* OpenBLAS always runs on one thread inside libnn: the products are cut
+ * into blocks by nn_gemm (kernels.c) and the blocks shared out over
+ * libnn's own threads. A multi-threaded OpenBLAS call would both fight
+ * those threads for the cores and make results depend on how OpenBLAS
+ * cuts the product, which depends on its thread count. Without OpenMP,
+ * libnn runs on one thread. */
+void nn_blas_single(void)
+{
+#ifdef NN_USE_CBLAS
+#ifdef _OPENMP
+    if (omp_in_parallel())
+        return;
+#endif
+    if (openblas_get_num_threads() != 1)
+        openblas_set_num_threads(1);
+#endif
 }
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
