@@ -151,7 +151,7 @@ cli-test: $(O)/digits $(O)/tests/cli/save_loop $(O)/tests/cli/model_diff
 	DIGITS=$(O)/digits sh tests/cli/run.sh
 	DIGITS=$(O)/digits SAVE_LOOP=$(O)/tests/cli/save_loop sh tests/cli/crash.sh
 	DIGITS=$(O)/digits O=build sh tests/cli/predict.sh  # its picture renderer: plain build
-	$(if $(filter 1,$(MPI)),DIGITS=$(O)/digits MODEL_DIFF=$(O)/tests/cli/model_diff sh tests/cli/mpi.sh)
+	$(if $(filter 1,$(MPI)),$(if $(filter 1,$(SAN)),MPI_ACC_SEEDS=42) DIGITS=$(O)/digits MODEL_DIFF=$(O)/tests/cli/model_diff sh tests/cli/mpi.sh)
 
 sanitize:
 	$(MAKE) O=build-asan SAN=1 OPENMP=0 test

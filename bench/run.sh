@@ -174,3 +174,9 @@ row "(c) GFLOP/s (fit: $(awk -v f="$FLOP" 'BEGIN{printf "%.3f", f/1e12}') TFLOP)
     "$(fmt "$(median "$TMP/o_gf")" %.1f)" "$(fmt "$(median "$TMP/s_all")" %.1f)"
 row "    sgemm ${BATCH}x784*784x512 (forward)" "-" "$(fmt "$(median "$TMP/s_fwd")" %.1f)"
 row "    sgemm 784x${BATCH}*${BATCH}x512 (dW)" "-" "$(fmt "$(median "$TMP/s_dw")" %.1f)"
+
+# (e) data-parallel training over MPI, when Open MPI is installed
+if command -v mpirun >/dev/null 2>&1 && command -v mpicc >/dev/null 2>&1; then
+    echo
+    BENCH_DATA=$DATA sh bench/mpi.sh
+fi

@@ -55,6 +55,11 @@ int cli_mpi_start(void)
 {
     if (joined || !launched())
         return 0;
+    /* Waiting ranks yield the core (sched_yield) rather than only spin:
+     * on cores shared with other work a spinning rank holds up the rank
+     * it waits for; with nothing else to run the yield returns at once.
+     * A setting of the user's own is kept. */
+    setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0);
     int provided;
     if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) !=
         MPI_SUCCESS)
