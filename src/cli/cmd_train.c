@@ -61,9 +61,9 @@ static void usage(void)
          "                         and keep the best epoch's weights\n"
          "  --checkpoint FILE      written after every epoch and on Ctrl-C "
          "or\n"
-         "                         SIGTERM (default OUT.ckpt); removed when "
-         "training\n"
-         "                         ends\n"
+         "                         SIGTERM or SIGUSR1 (default OUT.ckpt); "
+         "removed\n"
+         "                         when training ends\n"
          "  --resume               continue from the checkpoint (same "
          "options)\n\n"
          "Under mpirun (mpirun -np N digits train ...), N processes train one\n"
@@ -101,6 +101,7 @@ static void catch_signals(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);   /* mpirun forwards it to every rank */
 }
 
 static double now(void)

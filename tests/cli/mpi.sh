@@ -100,21 +100,22 @@ for seed in $ACC_SEEDS; do
         ok || bad "5 epochs seed $seed: test_acc $a1 (1 process) vs $a2 (2 ranks)"
 done
 
-# --- Ctrl-C to mpirun: rank 0 saves a checkpoint; resuming with 2 ranks
-# ends with the model of an uninterrupted 2-rank run, bit for bit
+# --- stopping: SIGUSR1 to mpirun (forwarded to every rank, no deadline)
+# stops all ranks after the same step; rank 0 saves a checkpoint; resuming
+# with 2 ranks ends with the model of an uninterrupted 2-rank run, bit for
+# bit. (In the background: no `timeout`, whose pid would get the signals;
+# a watchdog instead.)
 M="dense(32,relu) dropout(0.2) dense(10,softmax)"
 run2() { mpi 2 train --data "$S" --model "$M" --epochs 8 --batch-size 8 --threads 1 "$@"; }
-# (in the background: no `timeout`, whose pid would get the signals; a
-# watchdog instead)
 watchdog() { (sleep 300; kill -9 "$1") >/dev/null 2>&1 & wd=$!; }
+wait_for() { i=0; while [ ! -e "$1" ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i + 1)); done; }
 mpirun -q --oversubscribe -x ASAN_OPTIONS -np 2 "$DIGITS" train --data "$S" --model "$M" --epochs 8 --batch-size 8 --threads 1 --out "$T/int.nn" >"$T/int.out" 2>"$T/int.err" &
 pid=$!; watchdog $pid
-i=0; while [ ! -e "$T/int.nn.ckpt" ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i + 1)); done
-sleep 0.1
-kill -INT $pid; wait $pid; rc=$?; kill $wd 2>/dev/null
-if [ $rc -ne 0 ] && grep -q 'checkpoint saved to .*int.nn.ckpt; resume with' "$T/int.err" &&
+wait_for "$T/int.nn.ckpt"
+kill -USR1 $pid; wait $pid; rc=$?; kill $wd 2>/dev/null
+if [ $rc -eq 138 ] && grep -q 'checkpoint saved to .*int.nn.ckpt; resume with' "$T/int.err" &&
    grep -q 'mpirun -np 2 digits train .*--resume$' "$T/int.err" && [ ! -e "$T/int.nn" ]; then ok
-else bad "SIGINT to mpirun: exit $rc, $(tail -2 "$T/int.err")"; fi
+else bad "SIGUSR1 to mpirun: exit $rc, $(tail -2 "$T/int.err")"; fi
 cp "$T/int.nn.ckpt" "$T/int1.nn.ckpt"
 expect_ok "resume with 2 ranks" run2 --out "$T/int.nn" --resume
 expect_ok "uninterrupted 2 ranks" run2 --out "$T/whole.nn"
@@ -125,6 +126,17 @@ cmp -s "$T/int.nn" "$T/whole.nn" && ok || bad "resumed 2-rank model differs from
 expect_ok "resume with 1 process" "$DIGITS" train --data "$S" --model "$M" --epochs 8 --batch-size 8 --threads 1 --out "$T/int1.nn" --resume
 "$MODEL_DIFF" "$T/whole.nn" "$T/int1.nn" >"$T/diff" && below "$(field l2rel "$T/diff")" 1e-3 && ok ||
     bad "2-rank checkpoint resumed by one process: $(cat "$T/diff")"
+# Ctrl-C (SIGINT) to mpirun: mpirun sends the ranks SIGTERM after
+# odls_base_sigkill_timeout seconds and SIGKILL as long again after that
+# (default 1: too short for a busy machine's fsync); rank 0 saves.
+mpirun -q --oversubscribe --mca odls_base_sigkill_timeout 5 -x ASAN_OPTIONS -np 2 "$DIGITS" train --data "$S" --model "$M" --epochs 50 --batch-size 8 --threads 1 --out "$T/c.nn" >"$T/c.out" 2>"$T/c.err" &
+pid=$!; watchdog $pid
+wait_for "$T/c.nn.ckpt"
+rm -f "$T/c.nn.ckpt"
+kill -INT $pid; wait $pid; rc=$?; kill $wd 2>/dev/null
+if [ $rc -ne 0 ] && grep -q 'checkpoint saved to .*c.nn.ckpt; resume with' "$T/c.err" && [ -e "$T/c.nn.ckpt" ] &&
+   [ ! -e "$T/c.nn" ]; then ok
+else bad "SIGINT to mpirun: exit $rc, $(tail -2 "$T/c.err")"; fi
 
 # --- faults: one line on stderr, exit status 1, no hang
 B=$T/broken; mkdir -p "$B"; cp "$S"/t10k-* "$S/train-labels-idx1-ubyte" "$B/"
@@ -148,7 +160,7 @@ expect_fail "resume without a checkpoint" "f.nn.ckpt: cannot open" mpi 2 train -
 # A killed rank: Open MPI ends the whole job (its own message without -q).
 mpirun -q --oversubscribe -x ASAN_OPTIONS -np 2 "$DIGITS" train --data "$S" --model "$M" --epochs 50 --batch-size 16 --threads 1 --out "$T/k.nn" >"$T/k.out" 2>"$T/k.err" &
 pid=$!; watchdog $pid
-i=0; while [ ! -e "$T/k.nn.ckpt" ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i + 1)); done
+wait_for "$T/k.nn.ckpt"
 set -- $(ps -o pid= --ppid $pid)
 t0=$(date +%s)
 [ $# -eq 2 ] && kill -9 "$2"
