@@ -215,7 +215,20 @@ nn_status cli_mpi_allreduce(float *f, size_t nf, double *d, int nd,
 
 #else /* a job of one rank */
 
-int cli_mpi_start(void) { return 0; }
+/* Under mpirun with more than one rank, each would train alone and all
+ * would write the same files: refuse. */
+int cli_mpi_start(void)
+{
+    const char *n = getenv("OMPI_COMM_WORLD_SIZE");
+    if (!n)
+        n = getenv("PMI_SIZE");
+    if (n && atoi(n) > 1)
+        return cli_error("started by mpirun with %s ranks, but this digits "
+                         "was built without MPI (rebuild with Open MPI "
+                         "installed, or make MPI=1)", n);
+    return 0;
+}
+
 void cli_mpi_stop(void) {}
 void cli_mpi_abort(void) {}
 int cli_mpi_rank(void) { return 0; }
