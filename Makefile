@@ -22,31 +22,39 @@ ifeq ($(origin BLAS),undefined)
   BLAS := $(shell $(PKG_CONFIG) --exists openblas 2>/dev/null && echo openblas || echo none)
 endif
 
+# The version, written once (nn.h); nn.pc and `digits --version` use it.
+VERSION := $(shell sed -n 's/^\#define NN_VERSION_STRING "\(.*\)"/\1/p' include/nn.h)
+
+# CFLAGS / LDFLAGS are the user's (make CFLAGS=-O3 replaces only these);
+# what the build needs is in NN_CFLAGS / NN_CPPFLAGS / NN_LDFLAGS, out of
+# their reach. -ffp-contract=off: no fused multiply-adds (clang fuses by
+# default), so gcc and clang builds add and multiply as the source says,
+# which the bit-identity claims (NN_CLONES, docs/design.md) rest on.
 CFLAGS  ?= -O2 -g
-CFLAGS  += -fno-math-errno
-CFLAGS  += -ffp-contract=off
-CFLAGS  += -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -MMD -MP
-CPPFLAGS += -Iinclude -Isrc -D_POSIX_C_SOURCE=200809L
+NN_CFLAGS := -std=c11 -fno-math-errno -ffp-contract=off -Wall -Wextra \
+  -Wshadow -Wstrict-prototypes -MMD -MP
+NN_CPPFLAGS := -Iinclude -Isrc -D_POSIX_C_SOURCE=200809L
+NN_LDFLAGS :=
 LDLIBS  += -lstb -lz -lm
 
 ifeq ($(WERROR),1)
-  CFLAGS += -Werror
+  NN_CFLAGS += -Werror
 endif
 ifeq ($(SAN),1)
-  CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-  LDFLAGS += -fsanitize=address,undefined
+  NN_CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  NN_LDFLAGS += -fsanitize=address,undefined
 endif
 ifeq ($(FUZZ),1)
-  CFLAGS += -fsanitize=fuzzer-no-link -Wno-pass-failed
+  NN_CFLAGS += -fsanitize=fuzzer-no-link -Wno-pass-failed
 endif
 ifeq ($(OPENMP),1)
-  CFLAGS  += -fopenmp
-  LDFLAGS += -fopenmp
+  NN_CFLAGS  += -fopenmp
+  NN_LDFLAGS += -fopenmp
 else
-  CFLAGS  += -fopenmp-simd
+  NN_CFLAGS  += -fopenmp-simd
 endif
 ifeq ($(BLAS),openblas)
-  CPPFLAGS += -DNN_USE_CBLAS $(shell $(PKG_CONFIG) --cflags openblas)
+  NN_CPPFLAGS += -DNN_USE_CBLAS $(shell $(PKG_CONFIG) --cflags openblas)
   LDLIBS   += $(shell $(PKG_CONFIG) --libs openblas)
   PC_REQUIRES = openblas zlib
 else
@@ -80,21 +88,30 @@ FUZZ_CC ?= clang
 VALGRIND_CMD := valgrind -q --error-exitcode=1 --leak-check=full \
   --errors-for-leak-kinds=definite,indirect,possible --track-fds=no
 
-.PHONY: all test unit-test unit-test-kernels cli-test sanitize check bench install uninstall \
-        clean fuzz fuzz-seeds valgrind FORCE
+# The programs in tools/ and bench/ (scripts/make-user-digits, bench/run.sh).
+TOOL_BIN := $(O)/tools/user-digits $(O)/bench/infer $(O)/bench/sgemm
+
+.PHONY: all tools test unit-test unit-test-kernels cli-test sanitize check \
+        bench install uninstall clean fuzz fuzz-seeds valgrind FORCE
 
 all: $(O)/libnn.a $(O)/digits
 
+tools: $(TOOL_BIN)
+
+ALL_CFLAGS = $(NN_CFLAGS) $(CFLAGS)
+ALL_CPPFLAGS = $(NN_CPPFLAGS) $(CPPFLAGS)
+ALL_LDFLAGS = $(NN_LDFLAGS) $(LDFLAGS)
+
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 $(O)/libnn.a: $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
 $(O)/digits: $(CLI_OBJ) $(O)/libnn.a
-	$(CC) $(LDFLAGS) $(CLI_OBJ) $(O)/libnn.a $(LDLIBS) $(MPI_LIBS) -o $@
+	$(CC) $(ALL_LDFLAGS) $(CLI_OBJ) $(O)/libnn.a $(LDLIBS) $(MPI_LIBS) -o $@
 
 # mpi.o is rebuilt when MPI changes (the value is kept in $(O)/mpi.flag).
 $(O)/src/cli/mpi.o: CPPFLAGS += $(MPI_CFLAGS)
@@ -104,24 +121,33 @@ $(O)/mpi.flag: FORCE
 	@echo "$(MPI)" | cmp -s - $@ || echo "$(MPI)" > $@
 
 $(O)/tests/%: $(O)/tests/%.o $(TEST_UTIL_OBJ) $(O)/libnn.a
-	$(CC) $(LDFLAGS) $< $(TEST_UTIL_OBJ) $(O)/libnn.a $(LDLIBS) -lcmocka -o $@
+	$(CC) $(ALL_LDFLAGS) $< $(TEST_UTIL_OBJ) $(O)/libnn.a $(LDLIBS) -lcmocka -o $@
 
 $(O)/replay/%: $(O)/fuzz/fuzz_%.o $(O)/fuzz/replay.o $(O)/libnn.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(O)/fuzzers/%: $(O)/fuzz/fuzz_%.o $(O)/libnn.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
+	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
 
 $(O)/tests/cli/save_loop: $(O)/tests/cli/save_loop.o $(O)/libnn.a
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(O)/tests/cli/model_diff: $(O)/tests/cli/model_diff.o $(O)/libnn.a
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(O)/fuzz/mkseeds: $(O)/fuzz/mkseeds.o $(O)/libnn.a
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(O)/tools/%: $(O)/tools/%.o $(O)/libnn.a
+	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(O)/bench/infer: $(O)/bench/infer.o $(O)/libnn.a
+	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(O)/bench/sgemm: $(O)/bench/sgemm.o
+	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
 
 test: unit-test cli-test
 
@@ -174,8 +200,8 @@ valgrind:
 	MNIST_DIR=/nonexistent $(MAKE) O=build-vg BLAS=none OPENMP=0 \
 	  VALGRIND="$(VALGRIND_CMD)" unit-test
 
-bench: all
-	sh bench/run.sh
+bench: all $(O)/bench/infer $(O)/bench/sgemm
+	O=$(O) sh bench/run.sh
 
 # libFuzzer targets (clang, ASan + UBSan, no BLAS or OpenMP): run them with
 # scripts/fuzz SECONDS [TARGET...]; see fuzz/README.md.
@@ -195,6 +221,7 @@ install: all
 	install -m 644 include/nn.h $(DESTDIR)$(PREFIX)/include/nn.h
 	install -m 755 scripts/fetch-mnist $(DESTDIR)$(PREFIX)/share/digits/fetch-mnist
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@REQUIRES@|$(PC_REQUIRES)|' \
+	  -e 's|@VERSION@|$(VERSION)|' \
 	  -e 's|@OPENMP@|$(if $(filter 1,$(OPENMP)),-fopenmp,)|' nn.pc.in \
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nn.pc
 
@@ -208,4 +235,4 @@ clean:
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(TEST_UTIL_OBJ:.o=.d) \
   $(FUZZ_OBJ:.o=.d) $(O)/fuzz/mkseeds.d $(O)/tests/cli/save_loop.d \
-  $(O)/tests/cli/model_diff.d
+  $(O)/tests/cli/model_diff.d $(TOOL_BIN:=.d)

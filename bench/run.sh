@@ -22,15 +22,11 @@ die() { echo "bench: $*" >&2; exit 1; }
 [ -f "$DATA/train-images-idx3-ubyte" ] || die "no MNIST in $DATA"
 command -v pkg-config >/dev/null && pkg-config --exists openblas ||
     die "needs OpenBLAS (libopenblas-dev) and pkg-config"
-BLAS_CFLAGS=$(pkg-config --cflags openblas)
-BLAS_LIBS=$(pkg-config --libs openblas)
-
-# shellcheck disable=SC2086
-cc -O2 -o "$TMP/sgemm" bench/sgemm.c $BLAS_CFLAGS $BLAS_LIBS ||
-    die "cannot build bench/sgemm.c"
-# shellcheck disable=SC2086
-cc -O2 -fopenmp -Iinclude -o "$TMP/infer" bench/infer.c build/libnn.a \
-    $BLAS_LIBS -lstb -lz -lm || die "cannot build bench/infer.c"
+# Built by the Makefile (make bench, or make build/bench/infer ...).
+O=${O:-build}
+make -s O="$O" "$O/bench/sgemm" "$O/bench/infer" >&2 ||
+    die "cannot build bench/sgemm.c and bench/infer.c"
+cp "$O/bench/sgemm" "$O/bench/infer" "$TMP/"
 
 # The OpenBLAS kernels build/digits runs with (it may choose newer ones than
 # OpenBLAS' own on a CPU that OpenBLAS does not know: src/cli/blas_tune.c;

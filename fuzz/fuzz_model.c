@@ -68,11 +68,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             uint8_t labels[2] = {0, (uint8_t)((out - 1) % 256)};
             for (size_t i = 0; i < 2 * out; i++)
                 y[i] = i == 0 || i == out + labels[1] ? 1.0f : 0.0f;
-            double loss;
-            int correct;
-            if (nn_model_train_batch(m, x, labels, y, 2, true, &loss,
-                                     &correct, &err) == NN_OK &&
-                (correct < 0 || correct > 2))
+            const nn_batch b = {.x = x, .labels = labels, .targets = y,
+                                .size = 2, .apply = true};
+            nn_batch_result r;
+            if (nn_model_train_batch(m, &b, &r, &err) == NN_OK &&
+                (r.correct < 0 || r.correct > 2))
                 abort();
         }
         free(x);

@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(spec, data + 2, size - 2);
     spec[size - 2] = '\0';
     nn_error err;
-    const char *opt = NULL;
+    nn_optimizer opt;
     nn_model *m = nn_model_from_spec(spec, in, classes, &opt, &err);
     free(spec);
     if (!m) {

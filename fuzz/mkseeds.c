@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#include "data/stb_write.h"
+#include "cli/stb_write.h"
 #include "nn.h"
 
 static const char *root;
@@ -192,6 +192,9 @@ static void model_seeds(void)
                "conv2d(2,2,linear,stride=2) batchnorm avgpool(1) dropout(0.5)"
                " dense(2,softmax)", NN_LOSS_CATEGORICAL_CROSSENTROPY,
                nn_sgd(0.1f, 0.9f, true), true);
+    model_seed("gap", nn_shape3(5, 5, 2),
+               "conv2d(3,3,tanh) gap leakyrelu(0.2) dense(2,softmax)",
+               NN_LOSS_CATEGORICAL_CROSSENTROPY, nn_adam(), true);
 }
 
 /* ---------------------------------------------------------------- images */

@@ -13,8 +13,13 @@
  *    never exits.
  *  - Ownership is stated at each declaration. Objects returned by *_new or
  *    *_load are freed with the matching *_free, which accepts NULL.
- *  - There is no global state: randomness comes from an nn_rng the caller
- *    seeds, so two models in one process never disturb each other.
+ *  - No hidden global state: randomness comes from an nn_rng the caller
+ *    seeds, so two models in one process never disturb each other. What
+ *    is process-wide: the thread count (nn_set_threads, which is OpenMP's
+ *    own) and OpenBLAS' thread count, which libnn keeps at 1.
+ *  - Threads: one model must not be used from two threads at once (its
+ *    workspace, gradients and training position are shared by its calls);
+ *    different models may be used from different threads.
  */
 #ifndef NN_H
 #define NN_H
@@ -22,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -96,9 +102,12 @@ size_t nn_shape_size(nn_shape s);   /* product of dims */
  * Images may stay uint8 (scaled by `scale` per batch, so memory stays the
  * data set's bytes) or be float. Exactly one of x_u8 / x_f32 is set.
  * Targets are class indices in `labels`, or float rows in `targets`
- * (n, outputs) for regression / soft targets. The struct does not own its
- * arrays unless it came from nn_idx_load_pair (then free with
- * nn_dataset_free). */
+ * (n, target_width) for regression / soft targets.
+ * Ownership: the struct owns exactly the buffers in `owned` (malloc'd;
+ * nn_dataset_free frees them with free()). A reader that returns a data
+ * set it made puts its buffers there; a caller who points the arrays at
+ * its own memory leaves `owned` zero. */
+#define NN_DATASET_OWNED 4
 typedef struct nn_dataset {
     size_t n;
     nn_shape shape;
@@ -106,16 +115,27 @@ typedef struct nn_dataset {
     const float *x_f32;       /* (n, shape) or NULL */
     float scale;              /* applied to x_u8; 1/255 for MNIST */
     const uint8_t *labels;    /* (n) class indices, or NULL */
-    const float *targets;     /* (n, outputs), or NULL */
+    const float *targets;     /* (n, target_width), or NULL */
     int num_classes;          /* 0 if unknown */
-    void *owned_;             /* private: storage freed by nn_dataset_free */
+    int target_width;         /* floats per targets row; 0: num_classes if
+                                 set, else the model's outputs (fit,
+                                 evaluate) */
+    void *owned[NN_DATASET_OWNED]; /* freed by nn_dataset_free; NULL: none */
 } nn_dataset;
 
-/* Frees storage owned by a loaded data set and zeroes *d. NULL-safe. */
+/* Frees the buffers in d->owned and zeroes *d. NULL-safe. */
 void nn_dataset_free(nn_dataset *d);
 
-/* A view of samples [begin, begin+count) of d (shares storage, owns nothing). */
+/* A view of samples [begin, begin+count) of d, clamped to [0, d->n):
+ * shares d's storage and owns nothing (`owned` is zero; do not use it
+ * after d is freed). x_u8 / x_f32 advance by begin * sample size, labels by
+ * begin, targets by begin rows of nn_dataset_target_width(d) floats (when
+ * that is 0, targets survive only in a slice that starts at 0). */
 nn_dataset nn_dataset_slice(const nn_dataset *d, size_t begin, size_t count);
+
+/* Floats per targets row: target_width, else num_classes; 0 when d has no
+ * targets or neither is set. */
+size_t nn_dataset_target_width(const nn_dataset *d);
 
 /* --------------------------------------------------------------- IDX files */
 
@@ -169,7 +189,11 @@ typedef enum nn_layer_kind {
     NN_LAYER_AVGPOOL2D,
     NN_LAYER_FLATTEN,
     NN_LAYER_DROPOUT,
-    NN_LAYER_BATCHNORM
+    NN_LAYER_BATCHNORM,
+    NN_LAYER_GLOBAL_AVGPOOL2D,
+    NN_LAYER_LEAKY_RELU,
+    NN_LAYER_KIND_COUNT   /* one past the last kind (kinds start at 1):
+                             the size of an array indexed by kind */
 } nn_layer_kind;
 
 typedef enum nn_padding { NN_PAD_VALID = 0, NN_PAD_SAME = 1 } nn_padding;
@@ -183,7 +207,8 @@ typedef struct nn_layer_spec {
     int kernel;       /* conv2d: kernel size; pools: pool size */
     int stride;       /* conv2d / pools; 0 means default */
     nn_padding padding;
-    float rate;       /* dropout rate; batchnorm momentum */
+    float rate;       /* dropout rate; batchnorm momentum; leaky relu
+                         alpha */
 } nn_layer_spec;
 
 nn_layer_spec nn_dense(int units, nn_activation act);
@@ -194,18 +219,28 @@ nn_layer_spec nn_avgpool2d(int pool, int stride);
 nn_layer_spec nn_flatten(void);
 nn_layer_spec nn_dropout(float rate);
 nn_layer_spec nn_batchnorm(void);
+/* GlobalAveragePooling2D: (H, W, C) -> (C), each channel's mean. */
+nn_layer_spec nn_global_avgpool2d(void);
+/* LeakyReLU: x if x > 0 else alpha x, alpha in [0, 1); Keras' default
+ * is 0.3. A layer, as in Keras, not an activation of dense / conv2d. */
+nn_layer_spec nn_leaky_relu(float alpha);
 
 const char *nn_activation_name(nn_activation a);   /* "relu", ... */
 /* Parses "relu" etc.; returns false on an unknown name. */
 bool nn_activation_parse(const char *name, nn_activation *out);
 const char *nn_layer_kind_name(nn_layer_kind k);   /* "dense", ... */
+const char *nn_layer_keras_name(nn_layer_kind k);  /* "Dense", ... */
 
 /* ----------------------------------------------------------------- model */
 
 typedef struct nn_model nn_model;
+typedef struct nn_optimizer nn_optimizer;   /* below, with compile */
 
 /* Creates an empty sequential model for samples of shape `input`.
- * Returns NULL on invalid shape or out of memory. Free with nn_model_free. */
+ * Returns NULL on invalid shape or out of memory, and then fills err with
+ * which. Free with nn_model_free. */
+nn_model *nn_model_create(nn_shape input, nn_error *err);
+/* The same without the reason. */
 nn_model *nn_model_new(nn_shape input);
 void nn_model_free(nn_model *m);
 
@@ -219,14 +254,16 @@ nn_status nn_model_add(nn_model *m, nn_layer_spec spec, nn_error *err);
  * spaces:
  *   dense(UNITS[,ACT])  conv2d(FILTERS,KERNEL[,ACT][,stride=S][,padding=same])
  *   maxpool(POOL[,stride=S])  avgpool(POOL[,stride=S])  flatten
- *   dropout(RATE)  batchnorm
+ *   dropout(RATE)  batchnorm  globalavgpool2d (or gap)
+ *   leakyrelu([ALPHA]) (default 0.3)
  * e.g. "dense(512,relu) dense(10,softmax)". Presets end in a softmax layer
  * of `num_classes` units (0 means 10). Returns NULL and fills err on a
  * syntax or shape error. `optimizer_out`, if not NULL, receives the
- * preset's optimizer name ("rmsprop", "adam"), or NULL for a layer list.
+ * preset's optimizer with its defaults (nn_rmsprop(), nn_adam()), or one
+ * of kind 0 for a layer list (no preference).
  * The model is not initialised (call nn_model_init). */
 nn_model *nn_model_from_spec(const char *spec, nn_shape input,
-                             int num_classes, const char **optimizer_out,
+                             int num_classes, nn_optimizer *optimizer_out,
                              nn_error *err);
 
 /* Allocates parameters and initialises them: kernels glorot-uniform, biases
@@ -262,10 +299,11 @@ typedef enum nn_loss {
 typedef enum nn_optimizer_kind {
     NN_OPT_SGD = 1,
     NN_OPT_RMSPROP,
-    NN_OPT_ADAM
+    NN_OPT_ADAM,
+    NN_OPT_KIND_COUNT   /* one past the last kind (kinds start at 1) */
 } nn_optimizer_kind;
 
-typedef struct nn_optimizer {
+struct nn_optimizer {
     nn_optimizer_kind kind;
     float lr;        /* learning rate */
     float momentum;  /* sgd */
@@ -273,14 +311,17 @@ typedef struct nn_optimizer {
     float rho;       /* rmsprop */
     float beta1, beta2;  /* adam */
     float epsilon;   /* rmsprop, adam */
-} nn_optimizer;
+};
 
 /* Keras' defaults: sgd lr 0.01 momentum 0; rmsprop lr 0.001 rho 0.9
  * eps 1e-7; adam lr 0.001 beta1 0.9 beta2 0.999 eps 1e-7. */
 nn_optimizer nn_sgd(float lr, float momentum, bool nesterov);
 nn_optimizer nn_rmsprop(void);
 nn_optimizer nn_adam(void);
+/* By name ("sgd", "rmsprop", "adam"): the kind's defaults as above. */
 bool nn_optimizer_parse(const char *name, nn_optimizer *out);
+/* The kind's name; "?" for a value that is no kind. Kinds run 1 ..
+ * NN_OPT_KIND_COUNT - 1 (lists of names are built from that). */
 const char *nn_optimizer_name(nn_optimizer_kind k);
 const char *nn_loss_name(nn_loss l);
 bool nn_loss_parse(const char *name, nn_loss *out);
@@ -338,7 +379,10 @@ typedef struct nn_augment {
  *   NN_LR_EXPONENTIAL  lr * lr_decay^e           (Keras ExponentialDecay,
  *                                                 staircase, one epoch)
  *   NN_LR_COSINE       lr * (1 + cos(pi e / E)) / 2  (Keras CosineDecay to
- *                                                 0, stepped per epoch) */
+ *                                                 0, stepped per epoch)
+ * fit hands each step its epoch's rate; the compiled rate (what
+ * nn_model_optimizer and a saved file report) stays as compiled, so a
+ * second fit starts the schedule from it again. */
 typedef enum nn_lr_schedule {
     NN_LR_CONSTANT = 0,
     NN_LR_EXPONENTIAL,
@@ -415,15 +459,26 @@ nn_status nn_model_fit(nn_model *m, const nn_dataset *train,
                        const nn_fit_options *opts, nn_history *history,
                        nn_error *err);
 
-/* One optimisation step on a batch of B samples already in float:
- * x (B, input), labels (B) or targets (B, outputs). Returns the mean loss
- * in *loss and the count of correct argmax predictions in *correct (either
- * may be NULL). Gradients remain readable via nn_model_grads. `apply`
- * false computes gradients without updating (gradient checks). */
-nn_status nn_model_train_batch(nn_model *m, const float *x,
-                               const uint8_t *labels, const float *targets,
-                               int B, bool apply, double *loss,
-                               int *correct, nn_error *err);
+/* One batch for nn_model_train_batch: B samples already in float. */
+typedef struct nn_batch {
+    const float *x;           /* (B, input) */
+    const uint8_t *labels;    /* (B) class indices, or NULL */
+    const float *targets;     /* (B, outputs), or NULL (one of the two) */
+    int size;                 /* B >= 1 */
+    bool apply;               /* false: gradients only, no update (checks) */
+    float lr;                 /* this step's learning rate; 0: the compiled
+                                 one (which is never changed) */
+} nn_batch;
+
+typedef struct nn_batch_result {
+    double loss;              /* mean loss over the batch */
+    int correct;              /* samples whose argmax prediction is right */
+} nn_batch_result;
+
+/* One optimisation step on a batch. `out` may be NULL. Gradients remain
+ * readable via nn_model_grads. */
+nn_status nn_model_train_batch(nn_model *m, const nn_batch *batch,
+                               nn_batch_result *out, nn_error *err);
 
 typedef struct nn_eval {
     double loss;
@@ -447,6 +502,14 @@ nn_status nn_model_predict(nn_model *m, const float *x, size_t n, float *y,
 nn_status nn_model_predict_dataset(nn_model *m, const nn_dataset *data,
                                    float *y, nn_error *err);
 
+/* The index of the largest of v[0..n) (the first on ties; 0 when n is 0):
+ * the predicted class of a row of outputs. */
+size_t nn_argmax(const float *v, size_t n);
+
+/* Per-class accuracy from a (K, K) confusion matrix (rows true class):
+ * acc[k] = cm[k][k] / sum of row k, or NAN for a class with no samples. */
+void nn_confusion_accuracy(const uint32_t *cm, int K, double *acc);
+
 /* ---------------------------------------------------------- model files */
 
 /* Writes the model (architecture, loss, optimizer settings, parameters and,
@@ -465,6 +528,26 @@ nn_model *nn_model_load(const char *path, nn_error *err);
 
 /* Same, from memory (for fuzzing and embedding). */
 nn_model *nn_model_load_mem(const void *data, size_t size, nn_error *err);
+
+/* ---------------------------------------------------------------- files */
+
+/* Writes `size` bytes to `path` atomically, as nn_model_save does: a
+ * temporary in the same folder, fsync, rename, fsync of the folder. */
+nn_status nn_write_file_atomic(const char *path, const void *data,
+                               size_t size, nn_error *err);
+
+/* Reads the whole file `path` (a regular file, pipe or device; not a
+ * folder) into a malloc'd buffer: *data (free with free()) holds *size
+ * bytes and a NUL after them. More than `max_bytes` fails with
+ * NN_ERR_LIMIT (a regular file before anything is allocated). */
+nn_status nn_read_file(const char *path, size_t max_bytes, void **data,
+                       size_t *size, nn_error *err);
+
+/* The same from an open stream, to its end (e.g. stdin); `name` is used in
+ * messages, `size_hint` (0: none) sizes the first buffer. */
+nn_status nn_read_stream(FILE *f, const char *name, size_t max_bytes,
+                         size_t size_hint, void **data, size_t *size,
+                         nn_error *err);
 
 /* ------------------------------------------------ images and preprocessing */
 

@@ -510,12 +510,13 @@ static void test_cnn_preset(void **state)
 {
     (void)state;
     nn_error e;
-    const char *opt = NULL;
+    nn_optimizer opt;
     nn_model *m = nn_model_from_spec("cnn", nn_shape3(28, 28, 1), 10, &opt,
                                      &e);
     if (!m)
         fail_msg("%s", e.msg);
-    assert_string_equal(opt, "adam");
+    assert_int_equal(opt.kind, NN_OPT_ADAM);
+    assert_float_equal(opt.lr, nn_adam().lr, 0.0f);
     assert_int_equal(nn_model_param_count(m), 34826);
     const size_t params[] = {320, 0, 18496, 0, 0, 0, 16010};
     const int shapes[][3] = {{26, 26, 32}, {13, 13, 32}, {11, 11, 64},
@@ -535,12 +536,12 @@ static void test_cnn_preset(void **state)
                                       nn_adam(), &e), NN_OK);
     char buf[4096];
     nn_model_summary(m, buf, sizeof buf);
-    assert_non_null(strstr(buf, "conv2d (conv2d)"));
-    assert_non_null(strstr(buf, "conv2d_1 (conv2d)"));
-    assert_non_null(strstr(buf, "max_pooling2d_1 (max_pooling2d)"));
+    assert_non_null(strstr(buf, "conv2d (Conv2D)"));
+    assert_non_null(strstr(buf, "conv2d_1 (Conv2D)"));
+    assert_non_null(strstr(buf, "max_pooling2d_1 (MaxPooling2D)"));
     assert_non_null(strstr(buf, "(None, 26, 26, 32)"));
-    assert_non_null(strstr(buf, "flatten (flatten)"));
-    assert_non_null(strstr(buf, "dropout (dropout)"));
+    assert_non_null(strstr(buf, "flatten (Flatten)"));
+    assert_non_null(strstr(buf, "dropout (Dropout)"));
     assert_non_null(strstr(buf, "Total params: 34,826"));
     assert_non_null(strstr(buf, "Non-trainable params: 0"));
     nn_model_free(m);
@@ -569,19 +570,19 @@ static void test_lenet5_preset(void **state)
                                       nn_adam(), &e), NN_OK);
     char buf[4096];
     nn_model_summary(m, buf, sizeof buf);
-    assert_non_null(strstr(buf, "average_pooling2d (average_pooling2d)"));
+    assert_non_null(strstr(buf, "average_pooling2d (AveragePooling2D)"));
     /* one training step moves the loss down on a fixed batch */
     float x[8 * 784];
     uint8_t lab[8];
     fill_uniform(x, sizeof x / sizeof *x, 0.0f, 1.0f, 3);
     for (int i = 0; i < 8; i++)
         lab[i] = (uint8_t)i;
-    double l0, l1;
-    assert_int_equal(nn_model_train_batch(m, x, lab, NULL, 8, true, &l0, NULL,
-                                          &e), NN_OK);
+    const nn_batch b = {.x = x, .labels = lab, .size = 8, .apply = true};
+    nn_batch_result r0, r1;
+    assert_int_equal(nn_model_train_batch(m, &b, &r0, &e), NN_OK);
     for (int i = 0; i < 20; i++)
-        nn_model_train_batch(m, x, lab, NULL, 8, true, &l1, NULL, &e);
-    assert_true(l1 < l0);
+        nn_model_train_batch(m, &b, &r1, &e);
+    assert_true(r1.loss < r0.loss);
     nn_model_free(m);
 }
 
@@ -680,7 +681,8 @@ static void test_cnn_grads_thread_independent(void **state)
                              nn_adam(), &e), NN_OK);
         n = nn_model_param_count(m);
         nn_rng_seed(&m->rng, 4);
-        assert_int_equal(nn_model_train_batch(m, x, lab, NULL, B, false, NULL,
+        assert_int_equal(nn_model_train_batch(m, &(nn_batch){.x = x,
+                                              .labels = lab, .size = B},
                                               NULL, &e), NN_OK);
         g[t] = malloc(sizeof(float) * n);
         memcpy(g[t], nn_model_grads(m), sizeof(float) * n);

@@ -43,11 +43,11 @@ static nn_model *build(nn_activation hidden, nn_activation out, nn_loss loss,
 static double batch_loss(nn_model *m, const float *x, const uint8_t *lab,
                          const float *tgt)
 {
-    double l;
+    nn_batch_result r;
     nn_error err;
-    assert_int_equal(nn_model_train_batch(m, x, lab, tgt, B, false, &l, NULL,
-                                          &err), NN_OK);
-    return l;
+    const nn_batch b = {.x = x, .labels = lab, .targets = tgt, .size = B};
+    assert_int_equal(nn_model_train_batch(m, &b, &r, &err), NN_OK);
+    return r.loss;
 }
 
 /* Central differences on every parameter against the analytic gradient. */
@@ -136,8 +136,10 @@ static void one_unit(nn_optimizer opt, int steps, float *w, float *b)
     assert_int_equal(nn_model_compile(m, NN_LOSS_MSE, opt, &err), NN_OK);
     float x = 2.0f, t = 3.0f;
     for (int s = 0; s < steps; s++)
-        assert_int_equal(nn_model_train_batch(m, &x, NULL, &t, 1, true, NULL,
-                                              NULL, &err), NN_OK);
+        assert_int_equal(nn_model_train_batch(m, &(nn_batch){.x = &x,
+                                              .targets = &t, .size = 1,
+                                              .apply = true}, NULL, &err),
+                         NN_OK);
     *w = nn_model_params(m)[0];
     *b = nn_model_params(m)[1];
     nn_model_free(m);
@@ -303,7 +305,8 @@ static void test_mlp_grads_thread_independent(void **state)
                              m, NN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY,
                              nn_rmsprop(), &e), NN_OK);
         n = nn_model_param_count(m);
-        assert_int_equal(nn_model_train_batch(m, x, lab, NULL, NB, false, NULL,
+        assert_int_equal(nn_model_train_batch(m, &(nn_batch){.x = x,
+                                              .labels = lab, .size = NB},
                                               NULL, &e), NN_OK);
         g[t] = malloc(sizeof(float) * n);
         memcpy(g[t], nn_model_grads(m), sizeof(float) * n);
@@ -382,8 +385,9 @@ static void test_model_file_round_trip(void **state)
     nn_rng_seed(&r, 9);
     fill(x, B * IN, &r);
     nn_model_compile(m, NN_LOSS_CATEGORICAL_CROSSENTROPY, nn_adam(), &err);
+    const nn_batch bt = {.x = x, .labels = lab, .size = B, .apply = true};
     for (int s = 0; s < 3; s++)
-        nn_model_train_batch(m, x, lab, NULL, B, true, NULL, NULL, &err);
+        nn_model_train_batch(m, &bt, NULL, &err);
     char path[128];
     snprintf(path, sizeof path, "%s/m.nn", tmpdir);
     assert_int_equal(nn_model_save(m, path, true, &err), NN_OK);
@@ -395,8 +399,8 @@ static void test_model_file_round_trip(void **state)
     assert_memory_equal(y0, y1, sizeof y0);
     assert_int_equal(nn_model_optimizer(l).kind, NN_OPT_ADAM);
     /* continuing from the checkpoint equals continuing in memory */
-    nn_model_train_batch(m, x, lab, NULL, B, true, NULL, NULL, &err);
-    nn_model_train_batch(l, x, lab, NULL, B, true, NULL, NULL, &err);
+    nn_model_train_batch(m, &bt, NULL, &err);
+    nn_model_train_batch(l, &bt, NULL, &err);
     assert_memory_equal(nn_model_params(m), nn_model_params(l),
                         nn_model_param_count(m) * sizeof(float));
 
@@ -573,8 +577,10 @@ static void test_errors(void **state)
     nn_model_init(m, &r, &err);
     float x[2] = {0};
     uint8_t y = 0;
-    assert_int_equal(nn_model_train_batch(m, x, &y, NULL, 1, true, NULL, NULL,
-                                          &err), NN_ERR_STATE);
+    assert_int_equal(nn_model_train_batch(m, &(nn_batch){.x = x,
+                                          .labels = &y, .size = 1,
+                                          .apply = true}, NULL, &err),
+                     NN_ERR_STATE);
     assert_int_equal(nn_model_compile(m, NN_LOSS_CATEGORICAL_CROSSENTROPY,
                                       nn_adam(), &err), NN_ERR_ARG);
     assert_non_null(strstr(err.msg, "softmax"));

@@ -72,6 +72,15 @@ static void expect_same_params(nn_model *a, nn_model *b)
 
 /* ------------------------------------------------------- lr schedule */
 
+/* The training images as floats (pixel / 255), as fit feeds them. */
+static const float *float_images(void)
+{
+    static float x[N * SIDE * SIDE];
+    for (int i = 0; i < N * SIDE * SIDE; i++)
+        x[i] = images[i] * (1.0f / 255.0f);
+    return x;
+}
+
 /* Full-batch SGD without shuffling: epoch e is one step at the
  * schedule's rate, which nn_model_train_batch can take by hand. */
 static void lr_schedule_by_hand(nn_lr_schedule sched, const float *lrs)
@@ -88,18 +97,15 @@ static void lr_schedule_by_hand(nn_lr_schedule sched, const float *lrs)
     o.lr_decay = 0.5f;
     nn_error e;
     assert_int_equal(nn_model_fit(a, &d, &o, NULL, &e), NN_OK);
-    assert_float_equal(nn_model_optimizer(a).lr, lrs[2], 1e-7);
+    /* the schedule never touches the compiled rate */
+    assert_true(nn_model_optimizer(a).lr == 0.1f);
 
-    static float x[N * SIDE * SIDE];
-    for (int i = 0; i < N * SIDE * SIDE; i++)
-        x[i] = images[i] * (1.0f / 255.0f);
-    for (int ep = 0; ep < 3; ep++) {
-        assert_int_equal(nn_model_compile(b,
-                             NN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY,
-                             nn_sgd(lrs[ep], 0.0f, false), &e), NN_OK);
-        assert_int_equal(nn_model_train_batch(b, x, labels, NULL, N, true,
-                                              NULL, NULL, &e), NN_OK);
-    }
+    const float *x = float_images();
+    for (int ep = 0; ep < 3; ep++)
+        assert_int_equal(nn_model_train_batch(b, &(nn_batch){.x = x,
+                                              .labels = labels, .size = N,
+                                              .apply = true, .lr = lrs[ep]},
+                                              NULL, &e), NN_OK);
     expect_same_params(a, b);
     nn_model_free(a);
     nn_model_free(b);
@@ -113,6 +119,134 @@ static void test_lr_schedules_by_hand(void **state)
     const float cosine[3] = {0.1f, 0.075f, 0.025f};
     lr_schedule_by_hand(NN_LR_EXPONENTIAL, expo);
     lr_schedule_by_hand(NN_LR_COSINE, cosine);
+}
+
+/* The compiled rate stays what the user compiled: after fit, in a second
+ * fit (which starts the schedule again instead of compounding it), in the
+ * saved model and in a checkpoint written during fit. */
+static bool save_checkpoint(void *user, int epoch, const nn_epoch_stats *s)
+{
+    (void)s;
+    nn_error e;
+    if (epoch == 2)
+        assert_int_equal(nn_model_save(user, tu_path("sched.ckpt"), true,
+                                       &e), NN_OK);
+    return true;
+}
+
+static void test_lr_schedule_keeps_compiled_rate(void **state)
+{
+    (void)state;
+    const char *spec = "dense(6,tanh) dense(3,softmax)";
+    nn_dataset d = data(labels);
+    nn_fit_options o = nn_fit_defaults();
+    o.epochs = 4;
+    o.lr_schedule = NN_LR_EXPONENTIAL;
+    o.lr_decay = 0.5f;
+    nn_error e;
+    assert_non_null(tu_tmpdir_make("sched"));
+
+    /* Adam at 1e-3, 4 epochs halving the rate: still 1e-3 afterwards */
+    nn_model *m = model(spec, nn_adam());
+    o.on_epoch = save_checkpoint;
+    o.user = m;
+    assert_int_equal(nn_model_fit(m, &d, &o, NULL, &e), NN_OK);
+    assert_true(nn_model_optimizer(m).lr == 1e-3f);
+    assert_int_equal(nn_model_save(m, tu_path("sched.nn"), false, &e), NN_OK);
+    nn_model *l = nn_model_load(tu_path("sched.nn"), &e);
+    assert_non_null(l);
+    assert_true(nn_model_optimizer(l).lr == 1e-3f);
+    nn_model_free(l);
+    l = nn_model_load(tu_path("sched.ckpt"), &e);   /* saved mid-fit */
+    assert_non_null(l);
+    assert_true(nn_model_optimizer(l).lr == 1e-3f);
+    nn_model_free(l);
+    nn_model_free(m);
+    tu_tmpdir_remove();
+    o.on_epoch = NULL;
+    o.user = NULL;
+
+    /* two fits of 2 epochs: rates 0.1, 0.05, then 0.1, 0.05 again, as
+     * full-batch steps by hand (stateless SGD, no shuffling) */
+    o.epochs = 2;
+    o.batch_size = N;
+    o.shuffle = false;
+    nn_model *a = model(spec, nn_sgd(0.1f, 0.0f, false));
+    nn_model *b = model(spec, nn_sgd(0.1f, 0.0f, false));
+    assert_int_equal(nn_model_fit(a, &d, &o, NULL, &e), NN_OK);
+    assert_int_equal(nn_model_fit(a, &d, &o, NULL, &e), NN_OK);
+    assert_true(nn_model_optimizer(a).lr == 0.1f);
+    const float lrs[4] = {0.1f, 0.05f, 0.1f, 0.05f};
+    const float *x = float_images();
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(nn_model_train_batch(b, &(nn_batch){.x = x,
+                                              .labels = labels, .size = N,
+                                              .apply = true, .lr = lrs[i]},
+                                              NULL, &e), NN_OK);
+    expect_same_params(a, b);
+    nn_model_free(a);
+    nn_model_free(b);
+}
+
+/* A checkpoint written before the fix (fuzz/regress/model/
+ * checkpoint-decayed-lr: Adam at 1e-3, cosine over 4 epochs, stopped in
+ * epoch 2, one mode byte before the file) recorded the decayed rate,
+ * 5e-4, as the optimizer's: it still loads, and the compiled rate is the
+ * one the run started from again. */
+static void test_old_checkpoint_gets_compiled_rate(void **state)
+{
+    (void)state;
+    void *d;
+    size_t n;
+    nn_error e;
+    if (nn_read_file("fuzz/regress/model/checkpoint-decayed-lr", 1 << 20,
+                     &d, &n, &e) != NN_OK)
+        fail_msg("%s (run from the repository's root)", e.msg);
+    assert_true(n > 1);
+    nn_model *m = nn_model_load_mem((const char *)d + 1, n - 1, &e);
+    free(d);
+    if (!m)
+        fail_msg("old checkpoint: %s", e.msg);
+    assert_int_equal(nn_model_optimizer(m).kind, NN_OPT_ADAM);
+    assert_true(nn_model_optimizer(m).lr == 1e-3f);
+    nn_model_free(m);
+}
+
+/* Soft targets with a validation split: the rows are as wide as the
+ * model's outputs even when the data set does not say so (num_classes 0),
+ * and the validation part is the last rows of targets, not "no labels". */
+static void test_targets_validation_split(void **state)
+{
+    (void)state;
+    static float t[N * 3];
+    for (int i = 0; i < N * 3; i++)
+        t[i] = (float)(labels[i / 3] == i % 3);
+    nn_dataset d = {.n = N, .shape = nn_shape3(SIDE, SIDE, 1),
+                    .x_u8 = images, .scale = 1.0f / 255.0f, .targets = t};
+    nn_model *m = model("dense(6,tanh) dense(3,softmax)", nn_adam());
+    nn_error e;
+    assert_int_equal(nn_model_compile(m, NN_LOSS_CATEGORICAL_CROSSENTROPY,
+                                      nn_adam(), &e), NN_OK);
+    nn_fit_options o = nn_fit_defaults();
+    o.epochs = 2;
+    o.validation_split = 0.25f;
+    nn_history h;
+    if (nn_model_fit(m, &d, &o, &h, &e) != NN_OK)
+        fail_msg("%s", e.msg);
+    assert_int_equal(h.epochs, 2);
+    assert_true(isfinite(h.epoch[1].val_loss));
+    /* the same validation rows as labels give the same validation loss */
+    nn_dataset v = data(labels);
+    v = nn_dataset_slice(&v, N - N / 4, N / 4);
+    nn_eval ev;
+    assert_int_equal(nn_model_evaluate(m, &v, &ev, NULL, &e), NN_OK);
+    assert_float_equal(ev.loss, h.epoch[1].val_loss, 1e-6);
+    nn_history_free(&h);
+
+    /* rows of a declared width other than the outputs are refused */
+    d.target_width = 4;
+    assert_int_equal(nn_model_fit(m, &d, &o, NULL, &e), NN_ERR_SHAPE);
+    nn_model_free(m);
 }
 
 /* ---------------------------------------------------- early stopping */
@@ -313,8 +447,10 @@ static void test_bad_options(void **state)
     /* a label past the model's outputs is refused, not read past */
     float x[2 * SIDE * SIDE] = {0};
     const uint8_t lab[2] = {1, 3};
-    assert_int_equal(nn_model_train_batch(flat, x, lab, NULL, 2, true, NULL,
-                                          NULL, &e), NN_ERR_ARG);
+    assert_int_equal(nn_model_train_batch(flat, &(nn_batch){.x = x,
+                                          .labels = lab, .size = 2,
+                                          .apply = true}, NULL, &e),
+                     NN_ERR_ARG);
     assert_non_null(strstr(e.msg, "label 3"));
     nn_model_free(flat);
 }
@@ -324,6 +460,9 @@ int main(void)
     make_data();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lr_schedules_by_hand),
+        cmocka_unit_test(test_lr_schedule_keeps_compiled_rate),
+        cmocka_unit_test(test_targets_validation_split),
+        cmocka_unit_test(test_old_checkpoint_gets_compiled_rate),
         cmocka_unit_test(test_patience_keeps_best),
         cmocka_unit_test(test_resume_is_bit_identical),
         cmocka_unit_test(test_resume_needs_same_options),

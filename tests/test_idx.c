@@ -507,12 +507,14 @@ static void test_pair(void **state)
     assert_int_equal(d.labels[1], 8);
     assert_int_equal(d.labels[3], 7);
     assert_null(d.x_f32);
-    assert_non_null(d.owned_);
+    assert_non_null(d.owned[0]);
+    assert_non_null(d.owned[1]);
     assert_memory_equal(d.x_u8, buf + 16, 24);
     assert_float_equal(d.scale, 1.0f / 255.0f, 1e-9f);
     nn_dataset_free(&d);
     assert_null(d.x_u8);
-    assert_null(d.owned_);
+    assert_null(d.owned[0]);
+    assert_null(d.owned[1]);
     assert_int_equal(d.n, 0);
     nn_dataset_free(NULL);
 
@@ -544,7 +546,8 @@ static void expect_pair_fail(const char *img, const char *lab, int max,
         fail_msg("%s + %s: got %s (%s)", img, lab, nn_status_str(s), err.msg);
     assert_null(d.x_u8);
     assert_null(d.labels);
-    assert_null(d.owned_);
+    assert_null(d.owned[0]);
+    assert_null(d.owned[1]);
     check_msg(&err, tu_path(blame), word);
 }
 
@@ -592,6 +595,15 @@ static void test_slice(void **state)
     assert_int_equal(s.num_classes, 3);
     assert_int_equal(s.shape.dim[0], 2);
 
+    /* the row width: target_width when set, whatever num_classes says */
+    nn_dataset w = d;
+    w.num_classes = 0;
+    w.target_width = 3;
+    assert_ptr_equal(nn_dataset_slice(&w, 2, 1).targets, t + 6);
+    w.target_width = 0;                  /* unknown: no view past row 0 */
+    assert_null(nn_dataset_slice(&w, 2, 1).targets);
+    assert_ptr_equal(nn_dataset_slice(&w, 0, 1).targets, t);
+
     s = nn_dataset_slice(&d, 3, 10);   /* clamped to the end */
     assert_int_equal(s.n, 2);
     assert_ptr_equal(s.labels, lab + 3);
@@ -609,7 +621,8 @@ static void test_slice(void **state)
     assert_ptr_equal(s.x_u8, p.x_u8 + 12);   /* 2 samples of 2x3 */
     assert_int_equal(s.labels[0], 0);
     assert_int_equal(s.labels[1], 7);
-    assert_null(s.owned_);
+    assert_null(s.owned[0]);
+    assert_null(s.owned[1]);
     nn_dataset_free(&s);   /* owns nothing: p stays valid */
     assert_int_equal(p.labels[3], 7);
     nn_dataset_free(&p);

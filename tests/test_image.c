@@ -20,7 +20,7 @@
 #include <cmocka.h>
 #include <zlib.h>
 
-#include "data/stb_write.h"
+#include "cli/stb_write.h"
 
 #include "nn.h"
 

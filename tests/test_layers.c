@@ -48,7 +48,7 @@ static void test_flatten(void **state)
     assert_memory_equal(dx, dy, sizeof dx);
     char buf[2048];
     nn_model_summary(m, buf, sizeof buf);
-    assert_non_null(strstr(buf, "flatten (flatten)"));
+    assert_non_null(strstr(buf, "flatten (Flatten)"));
     assert_non_null(strstr(buf, "(None, 24)"));
     nn_model_free(m);
 }
@@ -267,7 +267,7 @@ static void test_batchnorm_channels(void **state)
     }
     char buf[2048];
     nn_model_summary(m, buf, sizeof buf);
-    assert_non_null(strstr(buf, "batch_normalization (batch_normalization)"));
+    assert_non_null(strstr(buf, "batch_normalization (BatchNormalization)"));
     assert_non_null(strstr(buf, "Total params: 8"));
     assert_non_null(strstr(buf, "Trainable params: 4"));
     assert_non_null(strstr(buf, "Non-trainable params: 4"));

@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "data/stb_write.h"
+#include "cli/stb_write.h"
 
 #include "nn.h"
 
@@ -535,11 +535,7 @@ static void to_mem(void *ctx, void *data, int size)
 
 static int argmax(const float *p, int k)
 {
-    int best = 0;
-    for (int i = 1; i < k; i++)
-        if (p[i] > p[best])
-            best = i;
-    return best;
+    return (int)nn_argmax(p, (size_t)k);
 }
 
 /* A picture a user might make of MNIST test digit `d`: enlarged `scale`

@@ -24,7 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "data/stb_write.h"
+#include "cli/stb_write.h"
 
 #include "nn.h"
 

@@ -4,17 +4,14 @@
  * Two settings are read once, when the libraries load, so the tool sets
  * them by re-executing itself once (marked by DIGITS_TUNED=1):
  *  - OpenBLAS chooses its kernels at load. Debian 12's OpenBLAS 0.3.21
- *    does not recognise newer Intel processors (e.g. model 0xCF, Emerald
- *    Rapids) and falls back to its slowest x86-64 kernels ("Prescott"),
- *    about 3x slower here. When that happens and the processor has AVX-512
- *    (or AVX2), OPENBLAS_CORETYPE is set to the newest family it has.
- *  - GNU OpenMP threads that wait for work spin for up to 300,000 rounds
- *    (milliseconds) before they sleep. On an idle machine spinning is what
- *    keeps a training step's many short parallel passes quick; on a busy
- *    one a spinning thread holds a core that the thread it waits for
- *    needs, and training became 5x slower here. GOMP_SPINCOUNT=3000 (about a
- *    hundred microseconds) keeps most of the first and avoids the second
- *    (idle: 3.2 s against 3.0 s for the seed run; busy: 7 s against 27 s).
+ *    does not recognise newer Intel processors and falls back to its
+ *    slowest x86-64 kernels ("Prescott"). When that happens and the
+ *    processor has AVX-512 (or AVX2), OPENBLAS_CORETYPE is set to the
+ *    newest family it has.
+ *  - GNU OpenMP threads that wait for work spin before they sleep, which
+ *    hurts on a busy machine; GOMP_SPINCOUNT=3000 (about a hundred
+ *    microseconds) keeps the short waits quick and stops the long spins.
+ * Why, and the measurements: docs/design.md, "Tuning the tool".
  * A user's own OPENBLAS_CORETYPE, GOMP_SPINCOUNT or OMP_WAIT_POLICY always
  * wins; DIGITS_NO_TUNE=1 turns all of this off. (BLAS threads need no
  * setting: libnn keeps OpenBLAS on one thread inside its own threads, see

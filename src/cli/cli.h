@@ -57,7 +57,11 @@ int cli_run_fetch(const char *dir);
 /* Model from a file path (if it exists) or a spec; NULL after an error
  * line. `input` and `classes` size specs. */
 nn_model *cli_model_from_file_or_spec(const char *arg, nn_shape input,
-                                      int classes, const char **optimizer);
+                                      int classes, nn_optimizer *optimizer);
+
+/* The optimizers' names from the library's registry: "sgd, rmsprop or
+ * adam". */
+void cli_optimizer_names(char *buf, size_t size);
 
 /* Writes s as a JSON string literal. */
 void cli_json_string(FILE *f, const char *s);

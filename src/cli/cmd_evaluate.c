@@ -3,6 +3,7 @@
  * the confusion matrix.
  */
 #include <getopt.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,16 +49,16 @@ static void print_json(const nn_eval *ev, const uint32_t *cm, int K,
         printf("]");
     }
     printf("], \"per_class_accuracy\": [");
+    double *acc = malloc(sizeof(double) * (size_t)K);
+    if (acc)
+        nn_confusion_accuracy(cm, K, acc);
     for (int i = 0; i < K; i++) {
-        uint64_t row = 0;
-        for (int j = 0; j < K; j++)
-            row += cm[(size_t)i * K + j];
-        if (row)
-            printf("%s%.6f", i ? ", " : "",
-                   (double)cm[(size_t)i * K + i] / row);
+        if (acc && !isnan(acc[i]))
+            printf("%s%.6f", i ? ", " : "", acc[i]);
         else
             printf("%snull", i ? ", " : "");
     }
+    free(acc);
     printf("]}\n");
 }
 

@@ -37,37 +37,6 @@ static void usage(void)
          "                the class number (JSON: \"class\")");
 }
 
-/* Reads all of standard input (at most the image file limit). */
-static unsigned char *read_stdin(size_t *n)
-{
-    size_t cap = 1 << 16;
-    unsigned char *buf = malloc(cap);
-    *n = 0;
-    while (buf) {
-        if (*n == cap) {
-            if (cap > NN_MAX_IMAGE_BYTES)
-                break;  /* nn_image_load_mem reports the limit */
-            unsigned char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                return NULL;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t got = fread(buf + *n, 1, cap - *n, stdin);
-        *n += got;
-        if (got == 0) {
-            if (ferror(stdin)) {
-                free(buf);
-                return NULL;
-            }
-            break;
-        }
-    }
-    return buf;
-}
-
 /* The 28x28 input as text art, two characters per pixel so that it keeps
  * its shape in a terminal. */
 static void show(FILE *f, const uint8_t *px, const nn_preprocess_info *info)
@@ -126,10 +95,11 @@ static int predict_one(nn_model *m, int K, const predict_args *a,
     const char *label = file;
     if (!strcmp(file, "-")) {
         size_t n;
-        unsigned char *buf = read_stdin(&n);
-        if (!buf)
-            return cli_error("standard input: cannot read");
-        s = nn_image_load_mem(buf, n, "standard input", &img, &err);
+        void *buf;
+        s = nn_read_stream(stdin, "standard input", NN_MAX_IMAGE_BYTES, 0,
+                           &buf, &n, &err);
+        if (s == NN_OK)
+            s = nn_image_load_mem(buf, n, "standard input", &img, &err);
         free(buf);
     } else {
         s = nn_image_load(file, &img, &err);

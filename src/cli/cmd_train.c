@@ -16,7 +16,9 @@
 
 static void usage(void)
 {
-    puts("usage: digits train [OPTIONS]\n\n"
+    char names[128];
+    cli_optimizer_names(names, sizeof names);
+    printf("usage: digits train [OPTIONS]\n\n"
          "Trains a model on the training set, saves it, then prints the\n"
          "test set's loss and accuracy (test_loss: / test_acc: lines).\n\n"
          "  --data DIR             data folder (default $DIGITS_DATA or "
@@ -28,8 +30,7 @@ static void usage(void)
          "(default mlp)\n"
          "  --epochs N             passes over the training set (default 5)\n"
          "  --batch-size N         samples per step (default 128)\n"
-         "  --optimizer NAME       rmsprop, sgd or adam (default: the "
-         "preset's)\n"
+         "  --optimizer NAME       %s (default: the preset's)\n"
          "  --lr X                 learning rate (default: Keras' for the "
          "optimizer)\n"
          "  --seed N               seed for weights and shuffling (default 42)\n"
@@ -70,7 +71,7 @@ static void usage(void)
          "model data-parallel: each takes its share of every batch, their\n"
          "gradients are summed, and rank 0 prints and writes the files.\n"
          "--threads defaults to the cores per process. See "
-         "docs/distributed.md.");
+         "docs/distributed.md.\n", names);
 }
 
 typedef struct progress {
@@ -468,9 +469,12 @@ static int train(int argc, char **argv)
     if (rc)
         return rc < 0 ? 0 : rc;
     nn_optimizer opt;
-    if (a.optimizer && !nn_optimizer_parse(a.optimizer, &opt))
-        return cli_error("--optimizer: expected rmsprop, sgd or adam, got "
-                         "'%s'", a.optimizer);
+    if (a.optimizer && !nn_optimizer_parse(a.optimizer, &opt)) {
+        char names[128];
+        cli_optimizer_names(names, sizeof names);
+        return cli_error("--optimizer: expected %s, got '%s'", names,
+                         a.optimizer);
+    }
     if (a.threads < 0) {   /* default: all cores, shared by this machine's ranks */
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         a.threads = ranks == 1 ? 0 : cores / cli_mpi_local_size();
@@ -518,7 +522,7 @@ static int train(int argc, char **argv)
             goto done;
         }
     } else {
-        const char *preset_opt;
+        nn_optimizer preset_opt;
         m = nn_model_from_spec(a.model, train.shape, classes, &preset_opt,
                                &err);
         if (!m) {
@@ -526,7 +530,7 @@ static int train(int argc, char **argv)
             goto done;
         }
         if (!a.optimizer)
-            nn_optimizer_parse(preset_opt ? preset_opt : "rmsprop", &opt);
+            opt = preset_opt.kind ? preset_opt : nn_rmsprop();
         if (a.lr > 0)
             opt.lr = (float)a.lr;
         nn_rng rng;

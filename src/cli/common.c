@@ -169,13 +169,13 @@ int cli_run_fetch(const char *dir)
 }
 
 nn_model *cli_model_from_file_or_spec(const char *arg, nn_shape input,
-                                      int classes, const char **optimizer)
+                                      int classes, nn_optimizer *optimizer)
 {
     nn_error err;
     struct stat st;
     nn_model *m;
     if (optimizer)
-        *optimizer = NULL;
+        memset(optimizer, 0, sizeof *optimizer);
     if (stat(arg, &st) == 0 || strchr(arg, '/') || strstr(arg, ".nn"))
         m = nn_model_load(arg, &err);
     else
@@ -242,22 +242,38 @@ void cli_print_confusion(FILE *f, const uint32_t *cm, int K,
     for (int j = 0; j < K; j++)
         fprintf(f, " %5d", j);
     fprintf(f, "  accuracy\n");
+    double *acc = malloc(sizeof(double) * (size_t)K);
+    if (acc)
+        nn_confusion_accuracy(cm, K, acc);
     for (int i = 0; i < K; i++) {
-        uint64_t row = 0;
         fprintf(f, "%6d", i);
-        for (int j = 0; j < K; j++) {
+        for (int j = 0; j < K; j++)
             fprintf(f, " %5u", cm[(size_t)i * K + j]);
-            row += cm[(size_t)i * K + j];
-        }
-        if (row)
-            fprintf(f, "  %.4f\n", (double)cm[(size_t)i * K + i] / row);
+        if (acc && !isnan(acc[i]))
+            fprintf(f, "  %.4f\n", acc[i]);
         else
             fprintf(f, "  -\n");
     }
+    free(acc);
     if (names) {
         fprintf(f, "classes:");
         for (int i = 0; i < K; i++)
             fprintf(f, " %d=%s", i, names[i]);
         fprintf(f, "\n");
+    }
+}
+
+void cli_optimizer_names(char *buf, size_t size)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int k = 1; k < NN_OPT_KIND_COUNT; k++) {
+        const char *sep = k == 1 ? "" : k + 1 < NN_OPT_KIND_COUNT ? ", "
+                                                                 : " or ";
+        int n = snprintf(buf + len, size - len, "%s%s", sep,
+                         nn_optimizer_name((nn_optimizer_kind)k));
+        if (n < 0 || (size_t)n >= size - len)
+            break;
+        len += (size_t)n;
     }
 }

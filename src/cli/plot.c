@@ -10,11 +10,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "data/stb_write.h"
+#include "cli/stb_write.h"
 
 #include "cli/cli.h"
 #include "cli/plot.h"
-#include "nn/internal.h"
 
 /* ------------------------------------------------------------ the font */
 
@@ -203,18 +202,56 @@ static void text(pen *p, double x, double y, int size, int align, uint32_t c,
     }
 }
 
+/* A picture's bytes, gathered in memory and written atomically at the
+ * end (nn_write_file_atomic). */
+typedef struct out_file {
+    const char *path;
+    FILE *f;          /* open_memstream over buf */
+    char *buf;
+    size_t len;
+} out_file;
+
+static bool out_open(out_file *af, const char *path)
+{
+    memset(af, 0, sizeof *af);
+    af->path = path;
+    af->f = open_memstream(&af->buf, &af->len);
+    if (!af->f)
+        cli_error("%s: out of memory", path);
+    return af->f != NULL;
+}
+
+static void out_abort(out_file *af)
+{
+    if (af->f)
+        fclose(af->f);
+    free(af->buf);
+    memset(af, 0, sizeof *af);
+}
+
+static int out_commit(out_file *af)
+{
+    nn_error err;
+    bool ok = fclose(af->f) == 0;
+    af->f = NULL;
+    nn_status s = ok ? nn_write_file_atomic(af->path, af->buf, af->len, &err)
+                     : NN_ERR_NOMEM;
+    const char *path = af->path;
+    out_abort(af);
+    if (!ok)
+        return cli_error("%s: out of memory", path);
+    return s == NN_OK ? 0 : cli_nn_error(&err);
+}
+
 /* Starts a picture of w x h on white. */
-static bool pen_open(pen *p, nn_afile *af, const char *path, int w, int h,
+static bool pen_open(pen *p, out_file *af, const char *path, int w, int h,
                      bool svg)
 {
     memset(p, 0, sizeof *p);
     p->w = w;
     p->h = h;
-    nn_error err;
-    if (nn_afile_open(af, path, &err) != NN_OK) {
-        cli_nn_error(&err);
+    if (!out_open(af, path))
         return false;
-    }
     if (svg) {
         p->svg = af->f;
         fprintf(p->svg, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -225,7 +262,7 @@ static bool pen_open(pen *p, nn_afile *af, const char *path, int w, int h,
     }
     p->rgb = malloc((size_t)w * h * 3);
     if (!p->rgb) {
-        nn_afile_abort(af);
+        out_abort(af);
         cli_error("%s: out of memory", path);
         return false;
     }
@@ -239,9 +276,8 @@ static void to_file(void *ctx, void *data, int size)
 }
 
 /* Finishes the picture: encodes the raster, renames into place. */
-static int pen_close(pen *p, nn_afile *af)
+static int pen_close(pen *p, out_file *af)
 {
-    nn_error err;
     const char *path = af->path;
     bool ok = true;
     if (p->svg)
@@ -253,12 +289,10 @@ static int pen_close(pen *p, nn_afile *af)
     p->rgb = NULL;
     if (!ok) {
         cli_error("%s: cannot encode the PNG", path);
-        nn_afile_abort(af);
+        out_abort(af);
         return 1;
     }
-    if (nn_afile_commit(af, &err) != NN_OK)
-        return cli_nn_error(&err);
-    return 0;
+    return out_commit(af);
 }
 
 static bool ends_with(const char *s, const char *tail)
@@ -305,11 +339,7 @@ int plot_errors(const char *path, const nn_dataset *data, const float *probs,
     size_t wrong[MAX], nwrong = 0;
     int pred[MAX];
     for (size_t i = 0; i < data->n; i++) {
-        const float *p = probs + i * (size_t)K;
-        int best = 0;
-        for (int k = 1; k < K; k++)
-            if (p[k] > p[best])
-                best = k;
+        int best = (int)nn_argmax(probs + i * (size_t)K, (size_t)K);
         if (best == data->labels[i])
             continue;
         if (nwrong < MAX) {
@@ -327,7 +357,7 @@ int plot_errors(const char *path, const nn_dataset *data, const float *probs,
     if (W < 420)
         W = 420;
     pen p;
-    nn_afile af;
+    out_file af;
     if (!pen_open(&p, &af, path, W, H, false))
         return 1;
     text(&p, 8, 8, 2, LEFT, 0x202020, "%zu of %zu misclassified", nwrong,
@@ -388,7 +418,7 @@ int plot_confusion(const char *path, const uint32_t *cm, int K)
     const int cell = 44, left = 64, top = 64;
     int W = left + K * cell + 72, H = top + K * cell + 16;
     pen p;
-    nn_afile af;
+    out_file af;
     if (!pen_open(&p, &af, path, W, H, svg))
         return 1;
     uint64_t total = 0, right = 0;
@@ -407,6 +437,8 @@ int plot_confusion(const char *path, const uint32_t *cm, int K)
     text(&p, left + K * cell / 2.0, 34, 1, CENTRE, 0x404040, "predicted");
     text(&p, 8, top + K * cell / 2.0 - 3, 1, LEFT, 0x404040, "true");
     text(&p, left + K * cell + 36, top - 14, 1, CENTRE, 0x404040, "right");
+    double acc[100];
+    nn_confusion_accuracy(cm, K, acc);
     for (int j = 0; j < K; j++)
         text(&p, left + j * cell + cell / 2.0, top - 14, 1, CENTRE, 0x202020,
              "%d", j);
@@ -431,8 +463,7 @@ int plot_confusion(const char *path, const uint32_t *cm, int K)
         }
         if (row)
             text(&p, left + K * cell + 36, top + i * cell + cell / 2.0 - 3, 1,
-                 CENTRE, 0x202020, "%.1f%%",
-                 100.0 * cm[i * K + i] / (double)row);
+                 CENTRE, 0x202020, "%.1f%%", 100.0 * acc[i]);
     }
     return pen_close(&p, &af);
 }
@@ -532,7 +563,7 @@ int plot_history(const char *path, const nn_history *h)
         return cli_error("%s: no epochs to plot", path);
     const int W = 860, H = 380;
     pen p;
-    nn_afile af;
+    out_file af;
     if (!pen_open(&p, &af, path, W, H, svg))
         return 1;
     panel(&p, 0, 30, W / 2.0, H - 30, "loss", h, false);

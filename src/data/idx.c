@@ -465,21 +465,6 @@ nn_status nn_idx_save(const char *path, int rank, const uint32_t *dim,
 
 /* ------------------------------------------------------------ data sets */
 
-/* Private storage of a loaded data set (nn_dataset.owned_): the images
- * (n, h, w[, c]) and labels (n) as loaded; the data set points into them. */
-typedef struct dataset_store {
-    nn_idx images, labels;
-} dataset_store;
-
-static void store_free(dataset_store *st)
-{
-    if (!st)
-        return;
-    nn_idx_free(&st->images);
-    nn_idx_free(&st->labels);
-    free(st);
-}
-
 /* Checks the two files fit together and fills out's shape and n. */
 static nn_status check_pair(const nn_idx *im, const nn_idx *lb,
                             const char *images_path, const char *labels_path,
@@ -535,80 +520,29 @@ nn_status nn_idx_load_pair(const char *images_path, const char *labels_path,
         return nn_fail(err, NN_ERR_ARG, "%s: max_classes %d is negative",
                        images_path ? images_path : "nn_idx_load_pair",
                        max_classes);
-    dataset_store *st = calloc(1, sizeof *st);
-    if (!st)
-        return nn_fail(err, NN_ERR_NOMEM, "out of memory");
+    nn_idx images = {0}, labels = {0};
     int top = 0;
-    nn_status s = nn_idx_load(images_path, &st->images, err);
+    nn_status s = nn_idx_load(images_path, &images, err);
     if (s == NN_OK)
-        s = nn_idx_load(labels_path, &st->labels, err);
+        s = nn_idx_load(labels_path, &labels, err);
     if (s == NN_OK)
-        s = check_pair(&st->images, &st->labels, images_path, labels_path,
-                       out, err);
+        s = check_pair(&images, &labels, images_path, labels_path, out, err);
     if (s == NN_OK)
-        s = check_labels(&st->labels, labels_path,
+        s = check_labels(&labels, labels_path,
                          max_classes > 0 ? max_classes : NN_MAX_CLASSES, &top,
                          err);
     if (s != NN_OK) {
-        store_free(st);
+        nn_idx_free(&images);
+        nn_idx_free(&labels);
         memset(out, 0, sizeof *out);
         return s;
     }
-    out->x_u8 = st->images.data;
+    /* The data set owns the two arrays (nn_dataset_free frees them). */
+    out->x_u8 = images.data;
     out->scale = 1.0f / 255.0f;
-    out->labels = st->labels.data;
+    out->labels = labels.data;
     out->num_classes = top + 1;
-    out->owned_ = st;
+    out->owned[0] = images.data;
+    out->owned[1] = labels.data;
     return NN_OK;
-}
-
-void nn_dataset_free(nn_dataset *d)
-{
-    if (!d)
-        return;
-    store_free(d->owned_);
-    memset(d, 0, sizeof *d);
-}
-
-/* Elements in one sample of shape s (0 for an unset shape). */
-static size_t sample_size(nn_shape s)
-{
-    if (s.rank < 1 || s.rank > 3)
-        return 0;
-    size_t n = 1;
-    for (int i = 0; i < s.rank; i++)
-        n *= s.dim[i] > 0 ? (size_t)s.dim[i] : 0;
-    return n;
-}
-
-/* A view of samples [begin, begin + count), clamped to [0, d->n): shares
- * d's storage and owns nothing (owned_ is NULL; do not free it, and do not
- * use it after d is freed). x_u8 / x_f32 advance by begin * sample size,
- * labels by begin. The struct does not record a targets row width, so
- * targets rows are taken to be d->num_classes floats wide: a data set with
- * targets must set num_classes to its number of outputs (with
- * num_classes 0, targets survive only in a slice that starts at 0). */
-nn_dataset nn_dataset_slice(const nn_dataset *d, size_t begin, size_t count)
-{
-    nn_dataset s;
-    memset(&s, 0, sizeof s);
-    if (!d)
-        return s;
-    s = *d;
-    s.owned_ = NULL;
-    if (begin > d->n)
-        begin = d->n;
-    s.n = count < d->n - begin ? count : d->n - begin;
-    size_t n = sample_size(d->shape);
-    if (d->x_u8)
-        s.x_u8 = d->x_u8 + begin * n;
-    if (d->x_f32)
-        s.x_f32 = d->x_f32 + begin * n;
-    if (d->labels)
-        s.labels = d->labels + begin;
-    if (d->targets && d->num_classes > 0)
-        s.targets = d->targets + begin * (size_t)d->num_classes;
-    else if (d->targets && begin > 0)
-        s.targets = NULL;   /* row width unknown: no view past row 0 */
-    return s;
 }

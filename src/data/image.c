@@ -536,57 +536,9 @@ nn_status nn_image_load(const char *path, nn_image *out, nn_error *err)
     if (!out || !path)
         return nn_fail(err, NN_ERR_ARG, "nn_image_load: NULL argument");
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return nn_fail(err, NN_ERR_IO, "%s: cannot open: %s", path,
-                       strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(f), &sb) != 0)
-        memset(&sb, 0, sizeof sb);
-    if (S_ISDIR(sb.st_mode)) {
-        fclose(f);
-        return nn_fail(err, NN_ERR_IO, "%s: is a folder, not an image", path);
-    }
-    /* Read up to the limit plus one byte, growing the buffer (works for
-     * pipes and devices as well as regular files). */
-    size_t cap = 1 << 16, n = 0;
-    if (S_ISREG(sb.st_mode) && sb.st_size >= 0 &&
-        (uint64_t)sb.st_size < NN_MAX_IMAGE_BYTES)
-        cap = (size_t)sb.st_size + 1;
-    unsigned char *buf = malloc(cap);
-    nn_status st = NN_OK;
-    if (!buf) {
-        fclose(f);
-        return nn_fail(err, NN_ERR_NOMEM, "%s: out of memory", path);
-    }
-    for (;;) {
-        if (n == cap) {
-            if (cap > NN_MAX_IMAGE_BYTES) {
-                st = nn_fail(err, NN_ERR_LIMIT, "%s: larger than the image "
-                             "file limit of %u MiB", path,
-                             NN_MAX_IMAGE_BYTES >> 20);
-                break;
-            }
-            size_t ncap = cap * 2 > (size_t)NN_MAX_IMAGE_BYTES + 1
-                              ? (size_t)NN_MAX_IMAGE_BYTES + 1 : cap * 2;
-            unsigned char *nb = realloc(buf, ncap);
-            if (!nb) {
-                st = nn_fail(err, NN_ERR_NOMEM, "%s: out of memory", path);
-                break;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) {
-            if (ferror(f))
-                st = nn_fail(err, NN_ERR_IO, "%s: read error: %s", path,
-                             strerror(errno));
-            break;
-        }
-    }
-    fclose(f);
+    void *buf;
+    size_t n;
+    nn_status st = nn_read_file(path, NN_MAX_IMAGE_BYTES, &buf, &n, err);
     if (st == NN_OK)
         st = nn_image_load_mem(buf, n, path, out, err);
     free(buf);

@@ -50,9 +50,6 @@ static void softmax_row(float *z, int n)
         z[j] *= inv;
 }
 
-/* Element-wise passes are cut into blocks for the threads when they have
- * at least this many elements. */
-#define ACT_MIN_WORK 16384.0
 
 /* Rows [0, rows) of z (rows, n): z += bias (when not NULL), then f(z). */
 NN_CLONES
@@ -94,7 +91,7 @@ void nn_bias_activate(nn_activation a, float *z, const float *bias, int B,
 {
     if (a == NN_ACT_LINEAR && !bias)
         return;
-    int nt = nn_threads_for((double)B * n, ACT_MIN_WORK);
+    int nt = nn_threads_for((double)B * n, NN_PAR_MIN_ACT);
     int per = (B + nt - 1) / nt;
 #pragma omp parallel for num_threads(nt) schedule(static, 1) if (nt > 1)
     for (int t = 0; t < nt; t++) {
@@ -169,7 +166,7 @@ void nn_activate_backward_bias(nn_activation a, const float *y, float *dy,
 {
     if (a == NN_ACT_LINEAR && !db)
         return;
-    int nt = nn_threads_for((double)B * n, ACT_MIN_WORK);
+    int nt = nn_threads_for((double)B * n, NN_PAR_MIN_ACT);
     if (a == NN_ACT_SOFTMAX) {
         int per = (B + nt - 1) / nt;
 #pragma omp parallel for num_threads(nt) schedule(static, 1) if (nt > 1)

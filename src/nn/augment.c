@@ -13,8 +13,6 @@
 #include "nn/augment.h"
 #include "nn/internal.h"
 
-/* Below this many elements per batch (about 40 MNIST images) one thread. */
-#define AUG_MIN_WORK 32768.0
 
 static const double DEG_TO_RAD = 3.14159265358979323846 / 180.0;
 
@@ -124,7 +122,7 @@ void nn_augment_batch(float *x, int B, nn_shape shape,
         q[3] = 1.0f + p->scale * (2.0f * nn_rng_uniform(rng) - 1.0f);
     }
 
-    int nt = nn_threads_for((double)B * (double)n, AUG_MIN_WORK);
+    int nt = nn_threads_for((double)B * (double)n, NN_PAR_MIN_AUG);
     (void)nt;   /* unused without OpenMP */
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int b = 0; b < B; b++) {

@@ -68,7 +68,7 @@ static void bn_sample_moments(const float *x, float *part, int B, size_t S,
                               int C)
 {
     const float inv_s = 1.0f / (float)S;
-#pragma omp parallel for schedule(static) if ((size_t)B * S * C > 65536)
+#pragma omp parallel for schedule(static) if (NN_PAR_IF((size_t)B * S * C))
     for (int b = 0; b < B; b++) {
         float *restrict m = part + (size_t)b * 2 * C, *restrict q = m + C;
         const float *xb = x + (size_t)b * S * C;
@@ -97,7 +97,7 @@ static void bn_grad_sums(const float *x, const float *dy, const float *mu,
                          const float *inv, float *part, int B, size_t S,
                          int C)
 {
-#pragma omp parallel for schedule(static) if ((size_t)B * S * C > 65536)
+#pragma omp parallel for schedule(static) if (NN_PAR_IF((size_t)B * S * C))
     for (int b = 0; b < B; b++) {
         float *restrict p0 = part + (size_t)b * 2 * C, *restrict p1 = p0 + C;
         memset(p0, 0, sizeof(float) * 2 * (size_t)C);
@@ -126,7 +126,7 @@ static double bn_total(const float *part, int B, int C, int h, int c)
 static void bn_apply(const float *x, float *y, const float *scale,
                      const float *shift, int B, size_t S, int C)
 {
-#pragma omp parallel for schedule(static) if ((size_t)B * S * C > 65536)
+#pragma omp parallel for schedule(static) if (NN_PAR_IF((size_t)B * S * C))
     for (int b = 0; b < B; b++)
         for (size_t s = 0; s < S; s++) {
             size_t o = ((size_t)b * S + s) * C;
@@ -205,7 +205,7 @@ static void bn_backward(nn_layer *l, const float *x, const float *y,
         mb[c] = (float)(dbeta[c] / N);
         mg[c] = (float)(dgamma[c] / N);
     }
-#pragma omp parallel for schedule(static) if ((size_t)B * S * C > 65536)
+#pragma omp parallel for schedule(static) if (NN_PAR_IF((size_t)B * S * C))
     for (int b = 0; b < B; b++)
         for (size_t s = 0; s < S; s++) {
             size_t o = ((size_t)b * S + s) * C;

@@ -40,7 +40,7 @@ static void dropout_forward(nn_layer *l, const float *x, float *y, int B,
      * samples run in parallel and the mask depends on the seed alone. */
     uint64_t base = (uint64_t)nn_rng_u32(l->rng) << 32 | nn_rng_u32(l->rng);
     float rate = l->spec.rate, keep = 1.0f / (1.0f - rate);
-#pragma omp parallel for schedule(static) if (n * (size_t)B > 65536)
+#pragma omp parallel for schedule(static) if (NN_PAR_IF(n * (size_t)B))
     for (int b = 0; b < B; b++) {
         nn_rng r;
         nn_rng_seed(&r, base + (uint64_t)l->row0 + (uint64_t)b);
@@ -63,7 +63,7 @@ static void dropout_backward(nn_layer *l, const float *x, const float *y,
         return;
     size_t n = l->in_size * (size_t)B;
     const float *mask = l->scratch;
-#pragma omp parallel for simd schedule(static) if (n > 65536)
+#pragma omp parallel for simd schedule(static) if (NN_PAR_IF(n))
     for (size_t i = 0; i < n; i++)
         dx[i] = dy[i] * mask[i];
 }

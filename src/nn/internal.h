@@ -44,8 +44,20 @@ void nn_afile_abort(nn_afile *af);
 #define NN_CLONES
 #endif
 
-/* Threads for a parallel loop with `work` element operations: 1 inside a
- * parallel region or below `min_work`, else nn_get_threads(). */
+/* The threading policy (threads.c; docs/design.md): a loop is split over
+ * threads only when it does at least this much work, by kind of work.
+ * Every parallel loop in libnn uses one of these, through nn_threads_for
+ * or NN_PAR_IF in an OpenMP `if` clause. */
+#define NN_PAR_MIN_WORK  65536.0   /* element operations: copies, pooling,
+                                      batch norm, dropout, optimizers */
+#define NN_PAR_MIN_ACT   16384.0   /* activations (exp, tanh per element) */
+#define NN_PAR_MIN_AUG   32768.0   /* augmented pixels (bilinear samples) */
+#define NN_PAR_MIN_FLOPS 4e5       /* flops of a matrix product */
+/* For `#pragma omp parallel for ... if (NN_PAR_IF(work))`. */
+#define NN_PAR_IF(work) ((double)(work) > NN_PAR_MIN_WORK)
+
+/* Threads for a parallel loop with `work` operations: 1 inside a parallel
+ * region or below `min_work` (one of NN_PAR_MIN_*), else nn_get_threads(). */
 int nn_threads_for(double work, double min_work);
 
 /* Puts OpenBLAS' process-wide thread count back to 1 if a program changed

@@ -38,7 +38,7 @@ void nn_gemm_portable(bool ta, bool tb, int M, int N, int K, float alpha,
                       const float *A, int lda, const float *B, int ldb,
                       float beta, float *C, int ldc)
 {
-#pragma omp parallel for schedule(static) if ((long)M * N * K > 100000)
+#pragma omp parallel for schedule(static) if (2.0 * M * N * K > NN_PAR_MIN_FLOPS)
     for (int i = 0; i < M; i++) {
         float *c = &AT(C, ldc, i, 0);
         if (beta == 0.0f)
@@ -94,8 +94,8 @@ static void blas_gemm(bool ta, bool tb, int M, int N, int K, float alpha,
 }
 #endif
 
-/* Products smaller than this many flops run on one thread. */
-#define GEMM_SPLIT_FLOPS 4e5
+/* Products smaller than this many flops run on one thread (threads.c). */
+#define GEMM_SPLIT_FLOPS NN_PAR_MIN_FLOPS
 
 /* Columns [j0, j1) of y (1, N) = alpha * x (1, K) * B (K, N) + beta * y:
  * rows of B scaled by x[k] and added, skipping zeros in x (MNIST digits
@@ -219,14 +219,5 @@ void nn_gemm(bool ta, bool tb, int M, int N, int K, float alpha,
     }
 #else
     nn_gemm_portable(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-#endif
-}
-
-const char *nn_gemm_backend(void)
-{
-#ifdef NN_USE_CBLAS
-    return "openblas";
-#else
-    return "portable";
 #endif
 }

@@ -23,7 +23,4 @@ void nn_gemm_portable(bool ta, bool tb, int M, int N, int K, float alpha,
                       const float *A, int lda, const float *B, int ldb,
                       float beta, float *C, int ldc);
 
-/* Name of the active backend ("openblas", "portable"). */
-const char *nn_gemm_backend(void);
-
 #endif

@@ -51,6 +51,26 @@ struct nn_layer {
                                       shards; 0 otherwise); dropout.c */
 };
 
+/* One row of the layer registry (layers.c). */
+typedef struct nn_layer_kind_info {
+    nn_layer_kind kind;
+    const char *name;        /* Keras' snake-case name: "max_pooling2d" */
+    const char *keras;       /* Keras' class name: "MaxPooling2D" */
+    const char *spec_names;  /* names in spec strings, space-separated; the
+                                first is the one messages show */
+    const char *roles;       /* positional spec arguments in order:
+                                'u' units, 'k' kernel, 'a' activation,
+                                'r' rate; an 'a' means the kind takes an
+                                activation (softmax included) */
+    int required;            /* positional arguments a spec must give */
+    nn_layer_spec defaults;  /* a spec of this kind with Keras' defaults */
+    const nn_layer_ops *ops;
+} nn_layer_kind_info;
+
+/* The row for a kind, or NULL for an unknown kind. Kinds run 1 ..
+ * NN_LAYER_KIND_COUNT - 1. */
+const nn_layer_kind_info *nn_layer_kind_info_for(nn_layer_kind kind);
+
 /* The ops table for a kind, or NULL if this build does not support it. */
 const nn_layer_ops *nn_layer_ops_for(nn_layer_kind kind);
 
@@ -61,6 +81,8 @@ extern const nn_layer_ops nn_avgpool2d_ops;   /* pool.c */
 extern const nn_layer_ops nn_flatten_ops;     /* flatten.c */
 extern const nn_layer_ops nn_dropout_ops;     /* dropout.c */
 extern const nn_layer_ops nn_batchnorm_ops;   /* batchnorm.c */
+extern const nn_layer_ops nn_gap2d_ops;       /* gap.c */
+extern const nn_layer_ops nn_leaky_relu_ops;  /* leaky_relu.c */
 
 /* Activations, applied in place on rows of n: y = f(z). */
 void nn_activate(nn_activation a, float *z, int B, int n);

@@ -37,10 +37,10 @@ bool nn_loss_parse(const char *name, nn_loss *out)
     return false;
 }
 
-static int argmax(const float *v, int n)
+size_t nn_argmax(const float *v, size_t n)
 {
-    int best = 0;
-    for (int j = 1; j < n; j++)
+    size_t best = 0;
+    for (size_t j = 1; j < n; j++)
         if (v[j] > v[best])
             best = j;
     return best;
@@ -50,7 +50,8 @@ static int argmax(const float *v, int n)
 static int target_class(const uint8_t *labels, const float *targets, int b,
                         int K)
 {
-    return labels ? labels[b] : argmax(targets + (size_t)b * K, K);
+    return labels ? labels[b]
+                  : (int)nn_argmax(targets + (size_t)b * K, (size_t)K);
 }
 
 double nn_loss_eval(nn_loss loss, const float *p, const uint8_t *labels,
@@ -62,7 +63,7 @@ double nn_loss_eval(nn_loss loss, const float *p, const uint8_t *labels,
     for (int b = 0; b < B; b++) {
         const float *pr = p + (size_t)b * K;
         int cls = target_class(labels, targets, b, K);
-        ok += argmax(pr, K) == cls;
+        ok += (int)nn_argmax(pr, (size_t)K) == cls;
         float *gr = grad ? grad + (size_t)b * K : NULL;
         if (loss == NN_LOSS_MSE) {
             double row = 0.0;

@@ -9,24 +9,6 @@
 #include "nn/internal.h"
 #include "nn/model.h"
 
-nn_shape nn_shape1(int n)
-{
-    return (nn_shape){.rank = 1, .dim = {n, 1, 1}};
-}
-
-nn_shape nn_shape3(int h, int w, int c)
-{
-    return (nn_shape){.rank = 3, .dim = {h, w, c}};
-}
-
-size_t nn_shape_size(nn_shape s)
-{
-    size_t n = 1;
-    for (int i = 0; i < s.rank; i++)
-        n *= (size_t)s.dim[i];
-    return n;
-}
-
 static bool shape_valid(nn_shape s)
 {
     if (s.rank != 1 && s.rank != 3)
@@ -37,18 +19,29 @@ static bool shape_valid(nn_shape s)
     return nn_shape_size(s) <= NN_MAX_SAMPLE_SIZE;
 }
 
-nn_model *nn_model_new(nn_shape input)
+nn_model *nn_model_create(nn_shape input, nn_error *err)
 {
-    if (!shape_valid(input))
+    if (!shape_valid(input)) {
+        nn_fail(err, NN_ERR_SHAPE, "invalid input shape: rank 1 or 3, each "
+                "dimension 1..%d, at most %u values", NN_MAX_DIM,
+                NN_MAX_SAMPLE_SIZE);
         return NULL;
+    }
     nn_model *m = calloc(1, sizeof *m);
-    if (!m)
+    if (!m) {
+        nn_fail(err, NN_ERR_NOMEM, "out of memory for a model");
         return NULL;
+    }
     m->input = input;
     m->in_size = nn_shape_size(input);
     m->opt = nn_rmsprop();
     nn_rng_seed(&m->rng, 0);
     return m;
+}
+
+nn_model *nn_model_new(nn_shape input)
+{
+    return nn_model_create(input, NULL);
 }
 
 void nn_model_free(nn_model *m)
@@ -186,7 +179,7 @@ void nn_model_gather(nn_model *m, const nn_dataset *d, const uint32_t *idx,
     float *dst = m->x_buf;
     if (d->x_u8) {
         float s = d->scale;
-#pragma omp parallel for schedule(static) if ((size_t)B * n > 65536)
+#pragma omp parallel for schedule(static) if (NN_PAR_IF((size_t)B * n))
         for (int b = 0; b < B; b++) {
             size_t row = idx ? idx[begin + (size_t)b] : begin + (size_t)b;
             const uint8_t *src = d->x_u8 + row * n;
@@ -286,8 +279,8 @@ size_t nn_model_summary(const nn_model *m, char *buf, size_t size)
                                "________________________";
     static const char dbl[] = "========================================="
                               "========================";
-    char name[48], shp[40], num[32];
-    int count[NN_LAYER_BATCHNORM + 1] = {0};
+    char name[96], shp[40], num[32];
+    int count[NN_LAYER_KIND_COUNT] = {0};
     size_t nontrain = 0;
     sb_printf(&b, "Model: \"sequential\"\n%s\n", rule);
     sb_printf(&b, " %-28s %-25s %-9s\n", "Layer (type)", "Output Shape",
@@ -296,11 +289,12 @@ size_t nn_model_summary(const nn_model *m, char *buf, size_t size)
     for (int i = 0; i < m->n_layers; i++) {
         const nn_layer *l = &m->layers[i];
         const char *kind = nn_layer_kind_name(l->spec.kind);
-        int k = count[l->spec.kind]++;
+        const char *keras = nn_layer_keras_name(l->spec.kind);
+        int k = count[l->spec.kind]++;   /* kinds were checked by add */
         if (k)
-            snprintf(name, sizeof name, "%s_%d (%s)", kind, k, kind);
+            snprintf(name, sizeof name, "%s_%d (%s)", kind, k, keras);
         else
-            snprintf(name, sizeof name, "%s (%s)", kind, kind);
+            snprintf(name, sizeof name, "%s (%s)", kind, keras);
         shape_str(l->out, shp, sizeof shp);
         sb_printf(&b, " %-28s %-25s %-9s\n", name, shp,
                   grouped(l->n_params, num));

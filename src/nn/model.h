@@ -1,11 +1,45 @@
 /*
- * model.h - the model's private layout, shared by model.c, train.c and
- * modelfile.c.
+ * model.h - the model's private layout and the internal calls shared by
+ * model.c, train.c, fit.c, evaluate.c and modelfile.c.
  */
 #ifndef NN_MODEL_H
 #define NN_MODEL_H
 
 #include "nn/layer.h"
+
+/* The settings a fit runs with that a resumed fit must repeat, described
+ * once. Each row: field, C type, how the model file stores it (U64, U32,
+ * I32 masked to 31 bits, F32), its offset in the file's training-position
+ * record (docs/model-format.md), the words a refused resume names, and
+ * how it is taken from nn_fit_options `o` and the training-set size
+ * `n_train`. The rows drive the settings struct, its filling, the resume
+ * check, the encoder and the decoder (fit.c, modelfile.c): a new resumable
+ * option is a field in nn_fit_options plus one row here (and a free offset
+ * in the record: 124 is reserved). Rows are in the order resume checks
+ * them. */
+#define NN_FIT_SETTINGS(X)                                                  \
+    X(seed, uint64_t, U64, 72, "seed", o->seed)                            \
+    X(batch_size, int, I32, 80, "batch size", o->batch_size)               \
+    X(n_train, uint32_t, U32, 84, "number of training samples",            \
+      (uint32_t)n_train)                                                    \
+    X(lr_schedule, uint32_t, U32, 112, "learning-rate schedule",           \
+      (uint32_t)o->lr_schedule)                                             \
+    X(lr_decay, float, F32, 88, "learning-rate schedule",                  \
+      o->lr_schedule == NN_LR_EXPONENTIAL ? o->lr_decay : 0.0f)             \
+    X(epochs, int, I32, 120, "number of epochs (cosine schedule)",         \
+      o->lr_schedule == NN_LR_COSINE ? o->epochs : 0)                       \
+    X(validation_split, float, F32, 108, "validation data",                \
+      o->validation_data ? -1.0f : o->validation_split)                     \
+    X(patience, int, I32, 92, "patience", o->patience)                     \
+    X(aug_shift, float, F32, 96, "augmentation", o->augment.shift)         \
+    X(aug_rotate, float, F32, 100, "augmentation", o->augment.rotate)      \
+    X(aug_scale, float, F32, 104, "augmentation", o->augment.scale)
+
+typedef struct nn_fit_settings {
+#define NN_FIT_FIELD(name, ctype, ftype, off, what, from) ctype name;
+    NN_FIT_SETTINGS(NN_FIT_FIELD)
+#undef NN_FIT_FIELD
+} nn_fit_settings;
 
 /* Where a fit stands (nn_fit_options.resume; saved in checkpoints). */
 typedef struct nn_fit_pos {
@@ -14,19 +48,12 @@ typedef struct nn_fit_pos {
     double loss_sum;          /* the current epoch's sums so far */
     uint64_t correct, seen;
     nn_rng rng;               /* m->rng (dropout, augmentation) there */
-    float base_lr;            /* learning rate before any decay */
+    float base_lr;            /* the compiled rate the schedule starts from */
     double best;              /* early stopping: lowest monitored loss, */
     int best_epoch, wait;     /* its epoch (-1: none), epochs since */
     int n_hist;               /* completed epochs' statistics */
     nn_epoch_stats *hist;     /* (n_hist), owned */
-    /* The settings the run started with; resume requires the same. */
-    uint64_t seed;
-    int batch_size;
-    uint32_t n_train;
-    nn_lr_schedule lr_schedule;
-    float lr_decay, validation_split;
-    int patience, epochs;     /* epochs: the cosine schedule's length */
-    nn_augment augment;
+    nn_fit_settings set;      /* the settings the run started with */
 } nn_fit_pos;
 
 struct nn_model {
@@ -67,6 +94,30 @@ nn_status nn_model_reserve(nn_model *m, int B, nn_error *err);
  * returns the output (B, outputs), pointing into the workspace. */
 const float *nn_model_forward(nn_model *m, const float *x, int B,
                               bool training);
+
+/* NN_OK if the model is compiled, else NN_ERR_STATE. */
+nn_status nn_model_check_compiled(const nn_model *m, nn_error *err);
+
+/* Checks a data set against the model (sample size, one of x_u8 / x_f32,
+ * labels in range, a targets row width equal to the outputs); `what` names
+ * the caller in messages. need_targets: labels or targets required. */
+nn_status nn_model_check_data(const nn_model *m, const nn_dataset *d,
+                              bool need_targets, const char *what,
+                              nn_error *err);
+
+/* One training step on B samples in m->x_buf (or x if not NULL) with
+ * labels (B) or targets (B, outputs): forward, loss, backward, and when
+ * `apply` the optimizer update at learning rate `lr` (the compiled rate
+ * stays as compiled). Returns the mean loss; *correct (may be NULL) gets
+ * the count of right argmax predictions. The workspace must hold B. */
+double nn_model_step(nn_model *m, const float *x, const uint8_t *labels,
+                     const float *targets, int B, float lr, bool apply,
+                     int *correct);
+
+/* The optimizer update from the gradients in m->grads at rate lr (what
+ * nn_model_step does when `apply`; data-parallel fit sums the gradients
+ * over its shards first). */
+void nn_model_apply_step(nn_model *m, float lr);
 
 /* Copies samples idx[0..B) (or begin..begin+B when idx is NULL) of d into
  * m->x_buf as float, scaling uint8 images. */

@@ -13,7 +13,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <zlib.h>
 
 #include "nn/internal.h"
@@ -73,11 +72,38 @@ static double get_f64(const unsigned char *p)
  *   0 epoch  4 step  8 loss sum (f64)  16 correct (u64)  24 seen (u64)
  *  32 generator state (4 x u32)  48 base learning rate (f32)
  *  52 best epoch (u32, 0xffffffff: none)  56 best loss (f64)  64 wait
- *  68 flags (bit 0: best weights follow)  72 seed (u64)  80 batch size
- *  84 training samples  88 lr decay (f32)  92 patience
- *  96 augment shift, rotate, scale (3 x f32)  108 validation split (f32)
- * 112 schedule  116 history entries  120 epochs (cosine)  124 reserved
+ *  68 flags (bit 0: best weights follow)  116 history entries
+ *  124 reserved; the run's settings at the offsets NN_FIT_SETTINGS
+ *  (model.h) gives: 72 seed (u64)  80 batch size  84 training samples
+ *  88 lr decay (f32)  92 patience  96 augment shift, rotate, scale
+ *  (3 x f32)  108 validation split (f32)  112 schedule  120 epochs (cosine)
  * then per entry loss, accuracy, val_loss, val_accuracy, seconds (f64). */
+
+/* The settings' field types (NN_FIT_SETTINGS): put and get. */
+#define PUT_U64(p, v) put_u64(p, v)
+#define PUT_U32(p, v) nn_put_u32(p, (uint32_t)(v))
+#define PUT_I32(p, v) nn_put_u32(p, (uint32_t)(v))
+#define PUT_F32(p, v) put_f32(p, v)
+#define GET_U64(p) get_u64(p)
+#define GET_U32(p) nn_get_u32(p)
+#define GET_I32(p) (int)(nn_get_u32(p) & 0x7fffffff)
+#define GET_F32(p) get_f32(p)
+
+static void encode_settings(const nn_fit_settings *s, unsigned char *b)
+{
+#define ENC(name, ctype, ftype, off, what, from) PUT_##ftype(b + off, s->name);
+    NN_FIT_SETTINGS(ENC)
+#undef ENC
+}
+
+static void decode_settings(nn_fit_settings *s, const unsigned char *b)
+{
+#define DEC(name, ctype, ftype, off, what, from) \
+    s->name = (ctype)GET_##ftype(b + off);
+    NN_FIT_SETTINGS(DEC)
+#undef DEC
+}
+
 static void encode_position(const nn_fit_pos *p, bool best,
                             unsigned char *b)
 {
@@ -95,18 +121,8 @@ static void encode_position(const nn_fit_pos *p, bool best,
     put_f64(b + 56, p->best);
     nn_put_u32(b + 64, (uint32_t)p->wait);
     nn_put_u32(b + 68, best ? 1u : 0u);
-    put_u64(b + 72, p->seed);
-    nn_put_u32(b + 80, (uint32_t)p->batch_size);
-    nn_put_u32(b + 84, p->n_train);
-    put_f32(b + 88, p->lr_decay);
-    nn_put_u32(b + 92, (uint32_t)p->patience);
-    put_f32(b + 96, p->augment.shift);
-    put_f32(b + 100, p->augment.rotate);
-    put_f32(b + 104, p->augment.scale);
-    put_f32(b + 108, p->validation_split);
-    nn_put_u32(b + 112, (uint32_t)p->lr_schedule);
     nn_put_u32(b + 116, (uint32_t)p->n_hist);
-    nn_put_u32(b + 120, (uint32_t)p->epochs);
+    encode_settings(&p->set, b);
 }
 
 static void encode_hist(const nn_epoch_stats *h, unsigned char *b)
@@ -253,25 +269,21 @@ static bool decode_position(nn_model *m, const unsigned char *b,
         .best_epoch = be == 0xffffffffu ? -1 : (int)(be & 0x7fffffff),
         .best = get_f64(b + 56),
         .wait = (int)(nn_get_u32(b + 64) & 0x7fffffff),
-        .seed = get_u64(b + 72),
-        .batch_size = (int)(nn_get_u32(b + 80) & 0x7fffffff),
-        .n_train = nn_get_u32(b + 84),
-        .lr_decay = get_f32(b + 88),
-        .patience = (int)(nn_get_u32(b + 92) & 0x7fffffff),
-        .augment = {get_f32(b + 96), get_f32(b + 100), get_f32(b + 104)},
-        .validation_split = get_f32(b + 108),
-        .lr_schedule = (nn_lr_schedule)(nn_get_u32(b + 112) & 0xff),
         .n_hist = (int)n_hist,
-        .epochs = (int)(nn_get_u32(b + 120) & 0x7fffffff),
     };
+    decode_settings(&p->set, b);
     for (int i = 0; i < 4; i++)
         p->rng.s[i] = nn_get_u32(b + 32 + 4 * i);
     if ((uint32_t)p->epoch != n_hist || p->epoch > NN_MAX_EPOCHS ||
-        p->seen > p->n_train || p->correct > p->seen ||
+        p->seen > p->set.n_train || p->correct > p->seen ||
         (best != (p->best_epoch >= 0)) || p->best_epoch >= p->epoch ||
         !isfinite(p->loss_sum) || !(p->base_lr > 0.0f) ||
-        nn_get_u32(b + 112) > NN_LR_COSINE || p->epochs > NN_MAX_EPOCHS)
+        !isfinite(p->base_lr) || p->set.lr_schedule > NN_LR_COSINE ||
+        p->set.epochs > NN_MAX_EPOCHS)
         return false;
+    /* The compiled rate is the one the run started from: files written
+     * before the schedule left it alone recorded the last epoch's rate. */
+    m->opt.lr = p->base_lr;
     const unsigned char *h = b + POS_SIZE;
     if (n_hist) {
         if (!(p->hist = malloc(sizeof *p->hist * n_hist)))
@@ -421,40 +433,14 @@ nn_model *nn_model_load_mem(const void *data, size_t size, nn_error *err)
 
 nn_model *nn_model_load(const char *path, nn_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        nn_fail(err, NN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        nn_fail(err, NN_ERR_IO, "%s: not a regular file", path);
-        return NULL;
-    }
     uint64_t max = HEADER_SIZE + (uint64_t)NN_MAX_LAYERS * LAYER_SIZE +
                    OPT_SIZE + 16 * (uint64_t)NN_MAX_PARAMS + POS_SIZE +
                    (uint64_t)NN_MAX_EPOCHS * HIST_SIZE + 4;
-    if ((uint64_t)st.st_size > max) {
-        fclose(f);
-        nn_fail(err, NN_ERR_LIMIT, "%s: file is larger than any model",
-                path);
+    void *buf;
+    size_t size;
+    if (nn_read_file(path, max < SIZE_MAX ? (size_t)max : SIZE_MAX, &buf,
+                     &size, err) != NN_OK)
         return NULL;
-    }
-    size_t size = (size_t)st.st_size;
-    unsigned char *buf = malloc(size ? size : 1);
-    if (!buf) {
-        fclose(f);
-        nn_fail(err, NN_ERR_NOMEM, "%s: out of memory", path);
-        return NULL;
-    }
-    size_t got = fread(buf, 1, size, f);
-    fclose(f);
-    if (got != size) {
-        free(buf);
-        nn_fail(err, NN_ERR_IO, "%s: read error", path);
-        return NULL;
-    }
     nn_error e2;
     nn_model *m = nn_model_load_mem(buf, size, &e2);
     free(buf);

@@ -1,10 +1,13 @@
 /*
- * optim.c - optimizers, one fused pass over the flat parameter block, with
- * Keras' formulas and defaults:
+ * optim.c - the optimizer registry: one row per kind (name, Keras'
+ * defaults, validation of the settings, the update), each update one fused
+ * pass over the flat parameter block, with Keras' formulas:
  *   sgd:      v = mu v - lr g;  w += v            (nesterov: w += mu v - lr g)
  *   rmsprop:  s = rho s + (1 - rho) g^2;  w -= lr g / (sqrt(s) + eps)
  *   adam:     m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
  *             w -= lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)
+ * A new optimizer: an enum value (and its fields) in nn.h, an update
+ * function and one row here.
  */
 #include <math.h>
 #include <string.h>
@@ -12,124 +15,172 @@
 #include "nn/internal.h"
 #include "nn/optim.h"
 
+/* The update of parameters [0, n) of one block at rate lr (Adam's bias
+ * correction already folded in). Plain loops that the compiler vectorises
+ * (NN_CLONES: AVX-512, AVX2 or SSE2, picked at load); sqrtf vectorises
+ * because libnn is built with -fno-math-errno. s2 is NULL for kinds with
+ * one state array. */
+typedef void update_fn(const nn_optimizer *o, float lr, float *restrict w,
+                       const float *restrict g, float *restrict s1,
+                       float *restrict s2, size_t n);
+
+NN_CLONES
+static void sgd_update(const nn_optimizer *o, float lr, float *restrict w,
+                       const float *restrict g, float *restrict s1,
+                       float *restrict s2, size_t n)
+{
+    (void)s2;
+    const float mu = o->momentum;
+    if (mu == 0.0f) {
+#pragma omp simd
+        for (size_t i = 0; i < n; i++)
+            w[i] -= lr * g[i];
+    } else if (o->nesterov) {
+#pragma omp simd
+        for (size_t i = 0; i < n; i++) {
+            float v = mu * s1[i] - lr * g[i];
+            s1[i] = v;
+            w[i] += mu * v - lr * g[i];
+        }
+    } else {
+#pragma omp simd
+        for (size_t i = 0; i < n; i++) {
+            float v = mu * s1[i] - lr * g[i];
+            s1[i] = v;
+            w[i] += v;
+        }
+    }
+}
+
+NN_CLONES
+static void rmsprop_update(const nn_optimizer *o, float lr, float *restrict w,
+                           const float *restrict g, float *restrict s1,
+                           float *restrict s2, size_t n)
+{
+    (void)s2;
+    const float rho = o->rho, eps = o->epsilon;
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        float s = rho * s1[i] + (1.0f - rho) * g[i] * g[i];
+        s1[i] = s;
+        w[i] -= lr * g[i] / (sqrtf(s) + eps);
+    }
+}
+
+NN_CLONES
+static void adam_update(const nn_optimizer *o, float lr, float *restrict w,
+                        const float *restrict g, float *restrict s1,
+                        float *restrict s2, size_t n)
+{
+    const float b1 = o->beta1, b2 = o->beta2, eps = o->epsilon;
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        float m = b1 * s1[i] + (1.0f - b1) * g[i];
+        float v = b2 * s2[i] + (1.0f - b2) * g[i] * g[i];
+        s1[i] = m;
+        s2[i] = v;
+        w[i] -= lr * m / (sqrtf(v) + eps);
+    }
+}
+
+static bool unit(float x) { return x >= 0.0f && x < 1.0f; }
+
+static bool sgd_valid(const nn_optimizer *o) { return unit(o->momentum); }
+static bool rmsprop_valid(const nn_optimizer *o)
+{
+    return unit(o->rho) && o->epsilon > 0.0f;
+}
+static bool adam_valid(const nn_optimizer *o)
+{
+    return unit(o->beta1) && unit(o->beta2) && o->epsilon > 0.0f;
+}
+
+/* Adam's bias correction: the rate of step t (from 1). */
+static float adam_rate(const nn_optimizer *o, float lr, uint64_t t)
+{
+    double td = (double)t;
+    return (float)(lr * sqrt(1.0 - pow(o->beta2, td)) /
+                   (1.0 - pow(o->beta1, td)));
+}
+
+typedef struct opt_info {
+    const char *name;
+    nn_optimizer defaults;                  /* Keras' */
+    bool (*valid)(const nn_optimizer *o);   /* settings other than lr */
+    float (*rate)(const nn_optimizer *o, float lr, uint64_t t); /* or NULL */
+    update_fn *update;
+} opt_info;
+
+static const opt_info optimizers[NN_OPT_KIND_COUNT] = {
+    [NN_OPT_SGD] = {"sgd", {.kind = NN_OPT_SGD, .lr = 0.01f}, sgd_valid,
+                    NULL, sgd_update},
+    [NN_OPT_RMSPROP] = {"rmsprop", {.kind = NN_OPT_RMSPROP, .lr = 0.001f,
+                                    .rho = 0.9f, .epsilon = 1e-7f},
+                        rmsprop_valid, NULL, rmsprop_update},
+    [NN_OPT_ADAM] = {"adam", {.kind = NN_OPT_ADAM, .lr = 0.001f,
+                              .beta1 = 0.9f, .beta2 = 0.999f,
+                              .epsilon = 1e-7f},
+                     adam_valid, adam_rate, adam_update},
+};
+
+static const opt_info *info(nn_optimizer_kind k)
+{
+    if ((unsigned)k >= NN_OPT_KIND_COUNT || !optimizers[k].name)
+        return NULL;
+    return &optimizers[k];
+}
+
 nn_optimizer nn_sgd(float lr, float momentum, bool nesterov)
 {
-    return (nn_optimizer){.kind = NN_OPT_SGD, .lr = lr, .momentum = momentum,
-                          .nesterov = nesterov};
+    nn_optimizer o = optimizers[NN_OPT_SGD].defaults;
+    o.lr = lr;
+    o.momentum = momentum;
+    o.nesterov = nesterov;
+    return o;
 }
 
-nn_optimizer nn_rmsprop(void)
-{
-    return (nn_optimizer){.kind = NN_OPT_RMSPROP, .lr = 0.001f, .rho = 0.9f,
-                          .epsilon = 1e-7f};
-}
-
-nn_optimizer nn_adam(void)
-{
-    return (nn_optimizer){.kind = NN_OPT_ADAM, .lr = 0.001f, .beta1 = 0.9f,
-                          .beta2 = 0.999f, .epsilon = 1e-7f};
-}
+nn_optimizer nn_rmsprop(void) { return optimizers[NN_OPT_RMSPROP].defaults; }
+nn_optimizer nn_adam(void) { return optimizers[NN_OPT_ADAM].defaults; }
 
 const char *nn_optimizer_name(nn_optimizer_kind k)
 {
-    switch (k) {
-    case NN_OPT_SGD: return "sgd";
-    case NN_OPT_RMSPROP: return "rmsprop";
-    case NN_OPT_ADAM: return "adam";
-    }
-    return "?";
+    const opt_info *in = info(k);
+    return in ? in->name : "?";
 }
 
 bool nn_optimizer_parse(const char *name, nn_optimizer *out)
 {
-    if (strcmp(name, "sgd") == 0)
-        *out = nn_sgd(0.01f, 0.0f, false);
-    else if (strcmp(name, "rmsprop") == 0)
-        *out = nn_rmsprop();
-    else if (strcmp(name, "adam") == 0)
-        *out = nn_adam();
-    else
-        return false;
-    return true;
+    for (int k = 1; k < NN_OPT_KIND_COUNT; k++)
+        if (optimizers[k].name && strcmp(name, optimizers[k].name) == 0) {
+            *out = optimizers[k].defaults;
+            return true;
+        }
+    return false;
 }
 
-/* The update of parameters [0, n) of one block; see the formulas above.
- * Plain loops that the compiler vectorises (NN_CLONES: AVX-512, AVX2 or
- * SSE2, picked at load); sqrtf vectorises because libnn is built with
- * -fno-math-errno. */
-NN_CLONES
-static void update(const nn_optimizer *o, float lr, float *restrict w,
-                   const float *restrict g, float *restrict s1,
-                   float *restrict s2, size_t n)
+bool nn_optimizer_valid(const nn_optimizer *o)
 {
-    switch (o->kind) {
-    case NN_OPT_SGD: {
-        const float mu = o->momentum;
-        if (mu == 0.0f) {
-#pragma omp simd
-            for (size_t i = 0; i < n; i++)
-                w[i] -= lr * g[i];
-        } else if (o->nesterov) {
-#pragma omp simd
-            for (size_t i = 0; i < n; i++) {
-                float v = mu * s1[i] - lr * g[i];
-                s1[i] = v;
-                w[i] += mu * v - lr * g[i];
-            }
-        } else {
-#pragma omp simd
-            for (size_t i = 0; i < n; i++) {
-                float v = mu * s1[i] - lr * g[i];
-                s1[i] = v;
-                w[i] += v;
-            }
-        }
-        break;
-    }
-    case NN_OPT_RMSPROP: {
-        const float rho = o->rho, eps = o->epsilon;
-#pragma omp simd
-        for (size_t i = 0; i < n; i++) {
-            float s = rho * s1[i] + (1.0f - rho) * g[i] * g[i];
-            s1[i] = s;
-            w[i] -= lr * g[i] / (sqrtf(s) + eps);
-        }
-        break;
-    }
-    case NN_OPT_ADAM: {
-        const float b1 = o->beta1, b2 = o->beta2, eps = o->epsilon;
-#pragma omp simd
-        for (size_t i = 0; i < n; i++) {
-            float m = b1 * s1[i] + (1.0f - b1) * g[i];
-            float v = b2 * s2[i] + (1.0f - b2) * g[i] * g[i];
-            s1[i] = m;
-            s2[i] = v;
-            w[i] -= lr * m / (sqrtf(v) + eps);
-        }
-        break;
-    }
-    }
+    const opt_info *in = info(o->kind);
+    return in && o->lr > 0.0f && isfinite(o->lr) && in->valid(o);
 }
 
 /* Parameters per block of work: 16 KiB of each array, so a thread's
  * blocks stay in its cache while they are updated. */
 #define OPT_BLOCK 4096
 
-void nn_optimizer_step(const nn_optimizer *o, float *w, const float *g,
-                       float *s1, float *s2, size_t n, uint64_t t)
+void nn_optimizer_step(const nn_optimizer *o, float lr, float *w,
+                       const float *g, float *s1, float *s2, size_t n,
+                       uint64_t t)
 {
-    float lr = o->lr;
-    if (o->kind == NN_OPT_ADAM) {   /* Adam's bias correction folded in */
-        double td = (double)t;
-        lr = (float)(lr * sqrt(1.0 - pow(o->beta2, td)) /
-                     (1.0 - pow(o->beta1, td)));
-    }
+    const opt_info *in = info(o->kind);
+    if (in->rate)
+        lr = in->rate(o, lr, t);
     size_t blocks = (n + OPT_BLOCK - 1) / OPT_BLOCK;
-    int nt = nn_threads_for((double)n, 65536.0);
+    int nt = nn_threads_for((double)n, NN_PAR_MIN_WORK);
     (void)nt;   /* without OpenMP */
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (size_t b = 0; b < blocks; b++) {
         size_t i = b * OPT_BLOCK, len = n - i < OPT_BLOCK ? n - i : OPT_BLOCK;
-        update(o, lr, w + i, g + i, s1 + i, s2 ? s2 + i : NULL, len);
+        in->update(o, lr, w + i, g + i, s1 + i, s2 ? s2 + i : NULL, len);
     }
 }

@@ -97,7 +97,7 @@ static void maxpool_forward(nn_layer *l, const float *x, float *y, int B,
 {
     (void)training;
     pool_geom g = pool_geometry(l);
-#pragma omp parallel for schedule(static) if ((size_t)B * l->in_size > 65536)
+#pragma omp parallel for schedule(static) if (NN_PAR_IF((size_t)B * l->in_size))
     for (int b = 0; b < B; b++)
         maxpool_sample(&g, x + (size_t)b * l->in_size,
                        y + (size_t)b * l->out_size,
@@ -126,7 +126,7 @@ static void maxpool_backward(nn_layer *l, const float *x, const float *y,
     pool_geom g = pool_geometry(l);
     const int C = g.C;
     const bool tiles = g.s == g.p;
-#pragma omp parallel for schedule(static) if ((size_t)B * l->in_size > 65536)
+#pragma omp parallel for schedule(static) if (NN_PAR_IF((size_t)B * l->in_size))
     for (int b = 0; b < B; b++) {
         float *dxb = dx + (size_t)b * l->in_size;
         const float *dyb = dy + (size_t)b * l->out_size;
@@ -171,7 +171,7 @@ static void avgpool_forward(nn_layer *l, const float *x, float *y, int B,
     pool_geom g = pool_geometry(l);
     const int C = g.C;
     const float inv = 1.0f / ((float)g.p * (float)g.p);
-#pragma omp parallel for schedule(static) if ((size_t)B * l->in_size > 65536)
+#pragma omp parallel for schedule(static) if (NN_PAR_IF((size_t)B * l->in_size))
     for (int b = 0; b < B; b++) {
         const float *xb = x + (size_t)b * l->in_size;
         float *yb = y + (size_t)b * l->out_size;
@@ -206,7 +206,7 @@ static void avgpool_backward(nn_layer *l, const float *x, const float *y,
     const int C = g.C;
     const float inv = 1.0f / ((float)g.p * (float)g.p);
     const bool tiles = g.s == g.p;
-#pragma omp parallel for schedule(static) if ((size_t)B * l->in_size > 65536)
+#pragma omp parallel for schedule(static) if (NN_PAR_IF((size_t)B * l->in_size))
     for (int b = 0; b < B; b++) {
         float *dxb = dx + (size_t)b * l->in_size;
         const float *dyb = dy + (size_t)b * l->out_size;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "nn/internal.h"
+#include "nn/layer.h"
 
 #define MAX_ARGS 8
 #define MAX_TOKEN 32
@@ -24,16 +25,16 @@ typedef struct layer_text {
 typedef struct preset {
     const char *name;
     const char *layers;     /* "%d" stands for the number of classes */
-    const char *optimizer;
+    nn_optimizer_kind optimizer;   /* with its defaults */
 } preset;
 
 static const preset presets[] = {
-    {"mlp", "dense(512,relu) dense(%d,softmax)", "rmsprop"},
+    {"mlp", "dense(512,relu) dense(%d,softmax)", NN_OPT_RMSPROP},
     {"cnn", "conv2d(32,3,relu) maxpool(2) conv2d(64,3,relu) maxpool(2) "
-            "flatten dropout(0.5) dense(%d,softmax)", "adam"},
+            "flatten dropout(0.5) dense(%d,softmax)", NN_OPT_ADAM},
     {"lenet5", "conv2d(6,5,relu,padding=same) avgpool(2) conv2d(16,5,relu) "
                "avgpool(2) flatten dense(120,relu) dense(84,relu) "
-               "dense(%d,softmax)", "adam"},
+               "dense(%d,softmax)", NN_OPT_ADAM},
 };
 
 /* Copies a token of [A-Za-z0-9_.+-] into out; returns chars consumed. */
@@ -125,39 +126,64 @@ static bool parse_float(const char *v, float lo, float hi, float *out)
     return true;
 }
 
+/* True when `name` is one of the space-separated words in `names`. */
+static bool among(const char *name, const char *names)
+{
+    size_t n = strlen(name);
+    for (const char *w = names; *w;) {
+        size_t len = strcspn(w, " ");
+        if (len == n && !strncmp(w, name, n))
+            return true;
+        w += len;
+        w += *w == ' ';
+    }
+    return false;
+}
+
+/* The registry row whose spec names include `name`, or NULL. */
+static const nn_layer_kind_info *find_kind(const char *name)
+{
+    for (int k = 1; k < NN_LAYER_KIND_COUNT; k++) {
+        const nn_layer_kind_info *in = nn_layer_kind_info_for(k);
+        if (in && among(name, in->spec_names))
+            return in;
+    }
+    return NULL;
+}
+
+/* "dense, conv2d, ...": each kind's first spec name. */
+static void known_kinds(char *buf, size_t size)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int k = 1; k < NN_LAYER_KIND_COUNT; k++) {
+        const nn_layer_kind_info *in = nn_layer_kind_info_for(k);
+        if (!in)
+            continue;
+        int n = snprintf(buf + len, size - len, "%s%.*s", len ? ", " : "",
+                         (int)strcspn(in->spec_names, " "), in->spec_names);
+        if (n < 0 || (size_t)n >= size - len)
+            break;
+        len += (size_t)n;
+    }
+}
+
 /* Turns parsed text into a spec: positional arguments by kind, then
  * key=value options (activation, stride, padding, rate). */
 static nn_status to_spec(const layer_text *lt, nn_layer_spec *sp,
                          nn_error *err)
 {
     const char *nm = lt->name;
-    nn_layer_spec s = {0};
-    /* positional roles per kind: 'u' units, 'k' kernel, 'a' activation,
-     * 'r' rate */
-    const char *roles;
-    int required;
-    if (!strcmp(nm, "dense")) {
-        s.kind = NN_LAYER_DENSE, roles = "ua", required = 1;
-    } else if (!strcmp(nm, "conv2d") || !strcmp(nm, "conv")) {
-        s.kind = NN_LAYER_CONV2D, roles = "uka", required = 2;
-    } else if (!strcmp(nm, "maxpool") || !strcmp(nm, "maxpool2d") ||
-               !strcmp(nm, "max_pooling2d")) {
-        s.kind = NN_LAYER_MAXPOOL2D, roles = "k", required = 0, s.kernel = 2;
-    } else if (!strcmp(nm, "avgpool") || !strcmp(nm, "avgpool2d") ||
-               !strcmp(nm, "average_pooling2d")) {
-        s.kind = NN_LAYER_AVGPOOL2D, roles = "k", required = 0, s.kernel = 2;
-    } else if (!strcmp(nm, "flatten")) {
-        s.kind = NN_LAYER_FLATTEN, roles = "", required = 0;
-    } else if (!strcmp(nm, "dropout")) {
-        s.kind = NN_LAYER_DROPOUT, roles = "r", required = 1;
-    } else if (!strcmp(nm, "batchnorm") ||
-               !strcmp(nm, "batch_normalization")) {
-        s = nn_batchnorm(), roles = "", required = 0;
-    } else {
+    const nn_layer_kind_info *in = find_kind(nm);
+    if (!in) {
+        char known[256];
+        known_kinds(known, sizeof known);
         return nn_fail(err, NN_ERR_ARG, "model spec: unknown layer '%s' "
-                       "(known: dense, conv2d, maxpool, avgpool, flatten, "
-                       "dropout, batchnorm)", nm);
+                       "(known: %s)", nm, known);
     }
+    nn_layer_spec s = in->defaults;
+    const char *roles = in->roles;
+    int required = in->required;
     int pos = 0;
     for (int i = 0; i < lt->argc; i++) {
         const char *k = lt->key[i], *v = lt->val[i];
@@ -177,7 +203,8 @@ static nn_status to_spec(const layer_text *lt, nn_layer_spec *sp,
             role = 'u';
         } else if (!strcmp(k, "kernel") || !strcmp(k, "pool")) {
             role = 'k';
-        } else if (!strcmp(k, "rate") || !strcmp(k, "momentum")) {
+        } else if (!strcmp(k, "rate") || !strcmp(k, "momentum") ||
+                   !strcmp(k, "alpha")) {
             role = 'r';
         } else {
             return nn_fail(err, NN_ERR_ARG, "model spec: %s: unknown option "
@@ -211,12 +238,12 @@ static nn_status to_spec(const layer_text *lt, nn_layer_spec *sp,
 }
 
 nn_model *nn_model_from_spec(const char *spec, nn_shape input,
-                             int num_classes, const char **optimizer_out,
+                             int num_classes, nn_optimizer *optimizer_out,
                              nn_error *err)
 {
     char buf[512];
     if (optimizer_out)
-        *optimizer_out = NULL;
+        memset(optimizer_out, 0, sizeof *optimizer_out);
     if (!spec) {
         nn_fail(err, NN_ERR_ARG, "model spec: NULL");
         return NULL;
@@ -233,14 +260,13 @@ nn_model *nn_model_from_spec(const char *spec, nn_shape input,
             snprintf(buf, sizeof buf, presets[i].layers, num_classes);
             s = buf;
             if (optimizer_out)
-                *optimizer_out = presets[i].optimizer;
+                nn_optimizer_parse(nn_optimizer_name(presets[i].optimizer),
+                                   optimizer_out);
             break;
         }
-    nn_model *m = nn_model_new(input);
-    if (!m) {
-        nn_fail(err, NN_ERR_ARG, "invalid input shape");
+    nn_model *m = nn_model_create(input, err);
+    if (!m)
         return NULL;
-    }
     s = skip_space(s);
     if (!*s) {
         nn_fail(err, NN_ERR_ARG, "model spec: no layers");

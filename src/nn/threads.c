@@ -3,9 +3,10 @@
  *
  * libnn runs its own threads (OpenMP) and keeps BLAS on one thread inside
  * each of them: large products are cut into blocks (kernels.c) that the
- * threads share out. Two thread pools on the same cores, ours waiting for
- * OpenBLAS' and OpenBLAS' spinning while ours work, cost more than a third
- * of the training time otherwise. The first call into libnn sets this up
+ * threads share out, so two thread pools never compete for the cores
+ * (docs/design.md, "Threading and determinism"). The policy for when a
+ * loop runs in parallel is nn_threads_for with the NN_PAR_MIN_* thresholds
+ * of nn/internal.h, one per kind of work. The first call into libnn sets this up
  * for all cores unless nn_set_threads was called before; it sets OpenBLAS'
  * process-wide thread count to 1 (programs that also call BLAS themselves
  * may set it back between libnn calls: libnn sets it to 1 again before its

@@ -138,9 +138,10 @@ void check_model_grads(nn_model *m, const float *x, const uint8_t *labels,
     size_t n = nn_model_param_count(m);
     float *g = malloc(sizeof(float) * n);
     assert_non_null(g);
+    const nn_batch b = {.x = x, .labels = labels, .size = B};
+    nn_batch_result rp, rm;
     nn_rng_seed(&m->rng, 7);
-    assert_int_equal(nn_model_train_batch(m, x, labels, NULL, B, false, NULL,
-                                          NULL, &e), NN_OK);
+    assert_int_equal(nn_model_train_batch(m, &b, NULL, &e), NN_OK);
     memcpy(g, nn_model_grads(m), sizeof(float) * n);
     float *w = nn_model_params(m);
     const float h = 2e-3f;
@@ -150,15 +151,14 @@ void check_model_grads(nn_model *m, const float *x, const uint8_t *labels,
         size_t end = l->param_off + l->n_params - l->n_nontrainable;
         for (size_t i = l->param_off; i < end; i++) {
             float keep = w[i];
-            double lp, lm;
             w[i] = keep + h;
             nn_rng_seed(&m->rng, 7);
-            nn_model_train_batch(m, x, labels, NULL, B, false, &lp, NULL, &e);
+            nn_model_train_batch(m, &b, &rp, &e);
             w[i] = keep - h;
             nn_rng_seed(&m->rng, 7);
-            nn_model_train_batch(m, x, labels, NULL, B, false, &lm, NULL, &e);
+            nn_model_train_batch(m, &b, &rm, &e);
             w[i] = keep;
-            double num = (lp - lm) / (2.0 * h);
+            double num = (rp.loss - rm.loss) / (2.0 * h);
             double tol = 5e-4 + 1e-2 * fmax(fabs(g[i]), fabs(num));
             if (!(fabs(g[i] - num) <= tol))
                 fail_msg("layer %d param %zu: backward %.6f, central "

@@ -1,0 +1,515 @@
+/*
+ * fit.c - nn_model_fit: epochs of shuffled batches, the learning-rate
+ * schedule, validation, early stopping and the training position that
+ * checkpoints carry (positions, resume checks; the settings a resume must
+ * repeat are described once, NN_FIT_SETTINGS in model.h); data-parallel
+ * steps (nn_fit_options.shards, docs/distributed.md).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "nn/augment.h"
+#include "nn/internal.h"
+#include "nn/model.h"
+
+nn_fit_options nn_fit_defaults(void)
+{
+    return (nn_fit_options){.epochs = 1, .batch_size = 32, .shuffle = true,
+                            .seed = 42};
+}
+
+void nn_history_free(nn_history *h)
+{
+    if (!h)
+        return;
+    free(h->epoch);
+    h->epoch = NULL;
+    h->epochs = 0;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ------------------------------------------------- settings and checks */
+
+/* The settings a fit with options o on n_train samples runs with. */
+static nn_fit_settings settings_of(const nn_fit_options *o, size_t n_train)
+{
+    nn_fit_settings s;
+    memset(&s, 0, sizeof s);
+#define FROM(name, ctype, ftype, off, what, from) s.name = (ctype)(from);
+    NN_FIT_SETTINGS(FROM)
+#undef FROM
+    return s;
+}
+
+/* The first setting in which a and b differ, in words, or NULL. */
+static const char *settings_differ(const nn_fit_settings *a,
+                                   const nn_fit_settings *b)
+{
+#define DIFFER(name, ctype, ftype, off, what, from) \
+    if (a->name != b->name)                         \
+        return what;
+    NN_FIT_SETTINGS(DIFFER)
+#undef DIFFER
+    return NULL;
+}
+
+/* Resuming requires the settings the position was made with. */
+static nn_status check_resume(const nn_model *m, const nn_fit_options *o,
+                              size_t n_train, nn_error *err)
+{
+    const nn_fit_pos *p = &m->pos;
+    if (!p->valid)
+        return nn_fail(err, NN_ERR_STATE, "fit: nothing to resume (the model "
+                       "carries no training position)");
+    nn_fit_settings now = settings_of(o, n_train);
+    const char *what = settings_differ(&now, &p->set);
+    if (what)
+        return nn_fail(err, NN_ERR_ARG, "fit: resume needs the same %s as "
+                       "the interrupted run", what);
+    if (p->epoch > o->epochs)
+        return nn_fail(err, NN_ERR_ARG, "fit: the checkpoint is at epoch %d, "
+                       "past the %d epochs asked for", p->epoch, o->epochs);
+    return NN_OK;
+}
+
+static nn_status check_fit_options(const nn_model *m,
+                                   const nn_fit_options *o, nn_error *err)
+{
+    if (o->epochs < 1 || o->epochs > NN_MAX_EPOCHS || o->batch_size < 1)
+        return nn_fail(err, NN_ERR_ARG, "fit: epochs must be 1..%d and the "
+                       "batch size at least 1", NN_MAX_EPOCHS);
+    if (!(o->validation_split >= 0.0f && o->validation_split < 1.0f))
+        return nn_fail(err, NN_ERR_ARG,
+                       "fit: validation split must be in [0, 1)");
+    if ((unsigned)o->lr_schedule > NN_LR_COSINE)
+        return nn_fail(err, NN_ERR_ARG, "fit: unknown learning-rate "
+                       "schedule %d", (int)o->lr_schedule);
+    if (o->lr_schedule == NN_LR_EXPONENTIAL &&
+        !(o->lr_decay > 0.0f && o->lr_decay <= 1.0f))
+        return nn_fail(err, NN_ERR_ARG, "fit: lr_decay must be in (0, 1]");
+    if (o->patience < 0)
+        return nn_fail(err, NN_ERR_ARG, "fit: patience must be >= 0");
+    if (o->shards < 0 || (o->shards > 1 && (o->shard < 0 ||
+                                            o->shard >= o->shards ||
+                                            !o->reduce)))
+        return nn_fail(err, NN_ERR_ARG, "fit: data-parallel training needs "
+                       "0 <= shard < shards and a reduce callback");
+    const nn_augment *a = &o->augment;
+    nn_status s = nn_augment_check(a, err);
+    if (s != NN_OK)
+        return s;
+    if (nn_augment_enabled(a) && m->input.rank != 3)
+        return nn_fail(err, NN_ERR_ARG, "fit: augmentation needs image "
+                       "inputs (height, width, channels)");
+    return NN_OK;
+}
+
+/* Splits off the validation data: opts->validation_data, or (as Keras)
+ * the last validation_split of train, before shuffling. *tr and *val get
+ * views; *vd points at the validation data or is NULL. */
+static nn_status split_validation(const nn_model *m, const nn_dataset *train,
+                                  const nn_fit_options *opts, nn_dataset *tr,
+                                  nn_dataset *val, const nn_dataset **vd,
+                                  nn_error *err)
+{
+    *tr = *train;
+    memset(tr->owned, 0, sizeof tr->owned);
+    if (tr->targets && !tr->target_width && !tr->num_classes)
+        tr->target_width = (int)m->layers[m->n_layers - 1].out_size;
+    *vd = opts->validation_data;
+    if (!*vd && opts->validation_split > 0.0f) {
+        size_t nv = (size_t)((double)train->n * opts->validation_split);
+        if (nv == 0 || nv >= train->n)
+            return nn_fail(err, NN_ERR_ARG, "fit: validation split leaves "
+                           "no training or no validation samples");
+        *val = nn_dataset_slice(tr, train->n - nv, nv);
+        *tr = nn_dataset_slice(tr, 0, train->n - nv);
+        *vd = val;
+    }
+    return *vd ? nn_model_check_data(m, *vd, true, "validation", err) : NN_OK;
+}
+
+/* ----------------------------------------------------------- buffers */
+
+/* What the epochs need, all allocated before the first step. */
+typedef struct fit_buffers {
+    uint32_t *order;        /* (n) the epoch's sample order */
+    uint8_t *labels;        /* (B) the batch's labels */
+    float *targets;         /* (B, K) the batch's targets, or NULL */
+    float *aug;             /* augmentation scratch, or NULL */
+    nn_epoch_stats *hist;   /* (epochs) */
+} fit_buffers;
+
+static void buffers_free(fit_buffers *b)
+{
+    free(b->order);
+    free(b->labels);
+    free(b->targets);
+    free(b->aug);
+    free(b->hist);
+    memset(b, 0, sizeof *b);
+}
+
+static nn_status buffers_alloc(nn_model *m, const nn_dataset *tr, int B,
+                               const nn_fit_options *o, fit_buffers *b,
+                               nn_error *err)
+{
+    size_t K = m->layers[m->n_layers - 1].out_size;
+    bool aug = nn_augment_enabled(&o->augment);
+    memset(b, 0, sizeof *b);
+    b->order = malloc(sizeof(uint32_t) * tr->n);
+    b->labels = malloc((size_t)B);
+    b->targets = tr->targets ? malloc(sizeof(float) * K * (size_t)B) : NULL;
+    b->aug = aug ? malloc(sizeof(float) *
+                          nn_augment_scratch_floats(m->input, B)) : NULL;
+    b->hist = calloc((size_t)o->epochs, sizeof *b->hist);
+    float *best = o->patience && !m->best
+                      ? malloc(sizeof(float) * m->n_params) : NULL;
+    if (!b->order || !b->labels || (tr->targets && !b->targets) ||
+        (aug && !b->aug) || !b->hist || (o->patience && !m->best && !best)) {
+        buffers_free(b);
+        free(best);
+        return nn_fail(err, NN_ERR_NOMEM, "fit: out of memory");
+    }
+    if (best)
+        m->best = best;
+    return NN_OK;
+}
+
+/* ------------------------------------------------------ the epoch's parts */
+
+/* The training position: fresh, or the one the model carries (resume).
+ * The model's history array becomes `hist`. */
+static void start_position(nn_model *m, const nn_fit_options *o,
+                           size_t n_train, nn_epoch_stats *hist)
+{
+    nn_fit_pos *p = &m->pos;
+    if (o->resume) {
+        if (p->n_hist > 0)
+            memcpy(hist, p->hist, sizeof *hist * (size_t)p->n_hist);
+    } else {
+        free(p->hist);
+        *p = (nn_fit_pos){.valid = true, .base_lr = m->opt.lr,
+                          .best = INFINITY, .best_epoch = -1,
+                          .set = settings_of(o, n_train)};
+        nn_rng_seed(&p->rng, o->seed ^ 0x5eed5eedull);
+    }
+    free(p->hist);
+    p->hist = hist;    /* the model's; the caller's history gets it at the end */
+    m->rng = p->rng;
+}
+
+/* Each epoch shuffles the previous epoch's order (Fisher-Yates). */
+static void shuffle(uint32_t *order, size_t n, nn_rng *r)
+{
+    for (size_t i = n - 1; i > 0; i--) {
+        size_t j = nn_rng_below(r, (uint32_t)(i + 1));
+        uint32_t t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+}
+
+/* The learning rate of epoch e of E (nn_lr_schedule), from base. */
+static float epoch_lr(const nn_fit_options *o, float base, int e)
+{
+    switch (o->lr_schedule) {
+    case NN_LR_EXPONENTIAL:
+        return (float)(base * pow(o->lr_decay, e));
+    case NN_LR_COSINE:
+        return (float)(base * 0.5 *
+                       (1.0 + cos(3.14159265358979323846 * e / o->epochs)));
+    case NN_LR_CONSTANT:
+        break;
+    }
+    return base;
+}
+
+/* The rows of a batch this process computes: all of it, or its shard's
+ * rows [lo, lo + nb) of the bs (nn_fit_options.shards). `run` rows go
+ * through the network from row `off` of the batch: a shard without rows
+ * (bs < shards) runs one row, so that its generator draws as the others'
+ * do, and contributes nothing. */
+typedef struct batch_rows {
+    int bs, lo, nb, run, off;
+} batch_rows;
+
+static batch_rows rows_of(const nn_fit_options *o, int bs)
+{
+    batch_rows r = {.bs = bs, .nb = bs};
+    if (o->shards > 1) {
+        r.lo = (int)((long)bs * o->shard / o->shards);
+        r.nb = (int)((long)bs * (o->shard + 1) / o->shards) - r.lo;
+    }
+    r.run = r.nb > 0 ? r.nb : 1;
+    r.off = r.nb > 0 ? r.lo : 0;
+    return r;
+}
+
+/* Batch st: this process's rows of it into m->x_buf (augmented, drawing
+ * for every row of the batch), their labels or targets into the buffers. */
+static batch_rows gather_batch(nn_model *m, const nn_dataset *tr, int B,
+                               int st, const nn_fit_options *o,
+                               fit_buffers *b, const uint8_t **labels,
+                               const float **targets)
+{
+    size_t K = m->layers[m->n_layers - 1].out_size;
+    size_t begin = (size_t)st * (size_t)B;
+    int bs = (int)(tr->n - begin < (size_t)B ? tr->n - begin : (size_t)B);
+    batch_rows r = rows_of(o, bs);
+    const uint32_t *idx = b->order + begin + r.off;
+    nn_model_gather(m, tr, b->order, begin + (size_t)r.off, r.run);
+    if (b->aug) {
+        int mine = r.nb > 0 ? r.nb : 0;
+        nn_augment_skip(r.lo, m->input, &o->augment, &m->rng);
+        nn_augment_batch(m->x_buf, mine, m->input, &o->augment, &m->rng,
+                         b->aug);
+        nn_augment_skip(bs - r.lo - mine, m->input, &o->augment, &m->rng);
+    }
+    *labels = NULL;
+    *targets = NULL;
+    if (tr->labels) {
+        for (int i = 0; i < r.run; i++)
+            b->labels[i] = tr->labels[idx[i]];
+        *labels = b->labels;
+    } else {
+        for (int i = 0; i < r.run; i++)
+            memcpy(b->targets + (size_t)i * K, tr->targets + idx[i] * K,
+                   sizeof(float) * K);
+        *targets = b->targets;
+    }
+    return r;
+}
+
+/* A data-parallel step on the rows gather_batch put in m->x_buf: the
+ * gradients and non-trainable state (batch norm's moving statistics) go
+ * to o->reduce as this shard's share, the summed state is put back, and
+ * every shard takes the same optimizer step. sums (3): loss sum, correct,
+ * rows over all shards. */
+static nn_status shard_step(nn_model *m, const nn_fit_options *o,
+                            const uint8_t *labels, const float *targets,
+                            batch_rows r, float lr, double *sums,
+                            nn_error *err)
+{
+    for (int i = 0; i < m->n_layers; i++)
+        m->layers[i].row0 = r.off;    /* dropout's streams per global row */
+    int ok = 0;
+    double l = nn_model_step(m, NULL, labels, targets, r.run, lr, false,
+                             &ok);
+    float share = (float)r.nb / (float)r.bs;
+    for (int i = 0; i < m->n_layers; i++) {
+        nn_layer *ly = &m->layers[i];
+        size_t trained = ly->n_params - ly->n_nontrainable;
+        for (size_t k = 0; k < trained; k++)
+            ly->dw[k] *= share;
+        for (size_t k = trained; k < ly->n_params; k++)
+            ly->dw[k] = ly->w[k] * share;
+    }
+    sums[0] = r.nb ? l * r.nb : 0.0;
+    sums[1] = r.nb ? ok : 0;
+    sums[2] = r.nb;
+    nn_status s = o->reduce(o->user, m->grads, m->n_params, sums, 3, err);
+    if (s != NN_OK)
+        return s;
+    for (int i = 0; i < m->n_layers; i++) {
+        nn_layer *ly = &m->layers[i];
+        for (size_t k = ly->n_params - ly->n_nontrainable; k < ly->n_params;
+             k++) {
+            ly->w[k] = ly->dw[k];
+            ly->dw[k] = 0.0f;
+        }
+    }
+    nn_model_apply_step(m, lr);
+    return NN_OK;
+}
+
+/* The steps of epoch e from the position's step on, at rate lr;
+ * *go_on false when the batch callback asked to stop. Fails only when a
+ * data-parallel reduce does. */
+static nn_status run_steps(nn_model *m, const nn_dataset *tr, int B,
+                           int steps, int e, float lr,
+                           const nn_fit_options *o, fit_buffers *b,
+                           bool *go_on, nn_error *err)
+{
+    nn_fit_pos *p = &m->pos;
+    *go_on = true;
+    for (int st = p->step; st < steps; st++) {
+        const uint8_t *labels;
+        const float *targets;
+        batch_rows r = gather_batch(m, tr, B, st, o, b, &labels, &targets);
+        double sums[3];
+        if (o->shards > 1) {
+            nn_status s = shard_step(m, o, labels, targets, r, lr, sums,
+                                     err);
+            if (s != NN_OK)
+                return s;
+        } else {
+            int ok = 0;
+            sums[0] = nn_model_step(m, NULL, labels, targets, r.bs, lr, true,
+                                    &ok) * r.bs;
+            sums[1] = ok;
+            sums[2] = r.bs;
+        }
+        p->loss_sum += sums[0];
+        p->correct += (uint64_t)sums[1];
+        p->seen += (uint64_t)sums[2];
+        p->step = st + 1;
+        p->rng = m->rng;
+        if (o->on_batch &&
+            !o->on_batch(o->user, e, st + 1, steps,
+                         p->loss_sum / (double)p->seen,
+                         (double)p->correct / (double)p->seen)) {
+            *go_on = false;
+            break;
+        }
+    }
+    return NN_OK;
+}
+
+/* The epoch's statistics: the training sums of the position, validation
+ * loss and accuracy (NAN without validation data), seconds since t0. */
+static nn_status epoch_stats(nn_model *m, const nn_dataset *vd, double t0,
+                             nn_epoch_stats *es, nn_error *err)
+{
+    const nn_fit_pos *p = &m->pos;
+    *es = (nn_epoch_stats){.loss = p->loss_sum / (double)p->seen,
+                           .accuracy = (double)p->correct / (double)p->seen,
+                           .val_loss = NAN, .val_accuracy = NAN};
+    if (vd) {
+        nn_eval ev;
+        nn_status s = nn_model_evaluate(m, vd, &ev, NULL, err);
+        if (s != NN_OK)
+            return s;
+        es->val_loss = ev.loss;
+        es->val_accuracy = ev.accuracy;
+    }
+    es->seconds = now_seconds() - t0;
+    return NN_OK;
+}
+
+/* Keras' EarlyStopping (min_delta 0, restore_best_weights): true when
+ * `patience` epochs went by without a lower monitored loss. */
+static bool early_stopping(nn_model *m, int e, double watched)
+{
+    nn_fit_pos *p = &m->pos;
+    if (watched < p->best) {
+        p->best = watched;
+        p->best_epoch = e;
+        p->wait = 0;
+        memcpy(m->best, m->params, sizeof(float) * m->n_params);
+        return false;
+    }
+    return ++p->wait >= p->set.patience;
+}
+
+/* Records epoch e's statistics and moves the position to the next epoch. */
+static void end_epoch(nn_fit_pos *p, int e, const nn_epoch_stats *es)
+{
+    p->hist[e] = *es;
+    p->n_hist = e + 1;
+    p->epoch = e + 1;
+    p->step = 0;
+    p->loss_sum = 0.0;
+    p->correct = p->seen = 0;
+}
+
+/* The history: handed over when fit finished, else copied, since the
+ * model keeps its own for a checkpoint. A finished fit drops the position
+ * and restores early stopping's best weights. */
+static void finish(nn_model *m, nn_status s, nn_history *history)
+{
+    nn_fit_pos *p = &m->pos;
+    for (int i = 0; i < m->n_layers; i++)
+        m->layers[i].row0 = 0;
+    if (history) {
+        size_t bytes = sizeof *p->hist * (size_t)p->n_hist;
+        history->epoch = s == NN_OK ? p->hist : malloc(bytes ? bytes : 1);
+        if (history->epoch && s != NN_OK)
+            memcpy(history->epoch, p->hist, bytes);
+        history->epochs = history->epoch ? p->n_hist : 0;
+    }
+    if (s == NN_OK) {
+        if (p->set.patience && p->best_epoch >= 0)
+            memcpy(m->params, m->best, sizeof(float) * m->n_params);
+        if (!history)
+            free(p->hist);
+        p->hist = NULL;
+        p->n_hist = 0;
+        p->valid = false;
+    }
+}
+
+/* ---------------------------------------------------------------- fit */
+
+nn_status nn_model_fit(nn_model *m, const nn_dataset *train,
+                       const nn_fit_options *opts, nn_history *history,
+                       nn_error *err)
+{
+    if (history)
+        *history = (nn_history){0};
+    nn_dataset tr, val;
+    const nn_dataset *vd;
+    nn_status s;
+    if ((s = nn_model_check_compiled(m, err)) ||
+        (s = nn_model_check_data(m, train, true, "fit", err)) ||
+        (s = check_fit_options(m, opts, err)))
+        return s;
+    if (train->n > UINT32_MAX)
+        return nn_fail(err, NN_ERR_LIMIT, "fit: too many samples");
+    if ((s = split_validation(m, train, opts, &tr, &val, &vd, err)) ||
+        (opts->resume && (s = check_resume(m, opts, tr.n, err))))
+        return s;
+    int B = (size_t)opts->batch_size > tr.n ? (int)tr.n : opts->batch_size;
+    fit_buffers buf;
+    if ((s = nn_model_reserve(m, B, err)) ||
+        (s = buffers_alloc(m, &tr, B, opts, &buf, err)))
+        return s;
+    start_position(m, opts, tr.n, buf.hist);
+    buf.hist = NULL;   /* the position owns it now */
+    nn_fit_pos *p = &m->pos;
+
+    /* A resumed run replays the shuffles of the epochs before its own. */
+    for (size_t i = 0; i < tr.n; i++)
+        buf.order[i] = (uint32_t)i;
+    nn_rng shuffle_rng;
+    nn_rng_seed(&shuffle_rng, opts->seed);
+    int steps = (int)((tr.n + (size_t)B - 1) / (size_t)B);
+    bool stop_early = false;
+    for (int e = 0; e < opts->epochs && s == NN_OK && !stop_early; e++) {
+        if (opts->shuffle)
+            shuffle(buf.order, tr.n, &shuffle_rng);
+        if (e < p->epoch)
+            continue;                          /* done before the resume */
+        double t0 = now_seconds();
+        float lr = epoch_lr(opts, p->base_lr, e);
+        bool go_on;
+        if ((s = run_steps(m, &tr, B, steps, e, lr, opts, &buf, &go_on,
+                           err)) != NN_OK)
+            break;
+        if (!go_on && p->step < steps) {
+            s = nn_fail(err, NN_ERR_INTERRUPTED,
+                        "training stopped during epoch %d", e + 1);
+            break;
+        }
+        nn_epoch_stats es;
+        if ((s = epoch_stats(m, vd, t0, &es, err)) != NN_OK)
+            break;
+        if (opts->patience)
+            stop_early = early_stopping(m, e, vd ? es.val_loss : es.loss);
+        end_epoch(p, e, &es);
+        if (!go_on || (opts->on_epoch && !opts->on_epoch(opts->user, e, &es)))
+            s = nn_fail(err, NN_ERR_INTERRUPTED,
+                        "training stopped after epoch %d", e + 1);
+    }
+    finish(m, s, history);
+    buffers_free(&buf);
+    return s;
+}
