@@ -84,6 +84,7 @@ typedef struct progress {
     bool failed;              /* a checkpoint could not be written */
     bool writer;              /* rank 0: writes the checkpoints */
     bool stopped;             /* some rank was asked to stop (MPI) */
+    bool mpi;                 /* one of several ranks under mpirun */
 } progress;
 
 /* Ctrl-C and SIGTERM only raise a flag; training stops after its step. */
@@ -149,7 +150,10 @@ static bool on_batch(void *user, int epoch, int step, int steps, double loss,
         progress_line(p, step, steps, loss, acc, NULL);
         p->last = t;
     }
-    return !stop_signal && !p->stopped;
+    /* Under mpirun only the stop all ranks agreed on in this step's
+     * reduce counts: a rank that stopped on its own signal would leave the
+     * others waiting in the next step's allreduce. */
+    return p->mpi ? !p->stopped : !stop_signal;
 }
 
 /* nn_fit_options.reduce under mpirun: the step's sums over the ranks, with
@@ -556,7 +560,8 @@ static int train(int argc, char **argv)
     }
     progress p = {.f = human, .tty = isatty(fileno(human)),
                   .epochs = (int)a.epochs, .epoch = -1, .m = m,
-                  .checkpoint = a.checkpoint, .writer = rank == 0};
+                  .checkpoint = a.checkpoint, .writer = rank == 0,
+                  .mpi = ranks > 1};
     nn_fit_options fo = nn_fit_defaults();
     fo.epochs = (int)a.epochs;
     fo.batch_size = (int)a.batch;
