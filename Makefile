@@ -2,7 +2,8 @@
 #   make              library, tool (build/digits)
 #   make test         cmocka unit tests + CLI tests (real-MNIST test if data present)
 #   make sanitize     the same tests built with ASan + UBSan (in build-asan/)
-#   make check        all of CI: gcc, clang, no-BLAS and sanitizer builds, -Werror
+#   make check        all of CI: gcc, clang, no-BLAS and sanitizer builds, -Werror,
+#                     and the browser test of digits serve (make browser-test)
 #   make bench        benchmarks (bench/README.md)
 #   make fuzz         libFuzzer targets in build-fuzz/fuzzers (fuzz/README.md)
 #   make valgrind     the unit tests under valgrind memcheck (in build-vg/)
@@ -92,7 +93,8 @@ VALGRIND_CMD := valgrind -q --error-exitcode=1 --leak-check=full \
 TOOL_BIN := $(O)/tools/user-digits $(O)/bench/infer $(O)/bench/sgemm
 
 .PHONY: all tools test unit-test unit-test-kernels cli-test sanitize check \
-        bench install uninstall clean fuzz fuzz-seeds valgrind FORCE
+        bench install uninstall clean fuzz fuzz-seeds valgrind browser-test \
+        FORCE
 
 all: $(O)/libnn.a $(O)/digits
 
@@ -110,8 +112,18 @@ $(O)/libnn.a: $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(O)/digits: $(CLI_OBJ) $(O)/libnn.a
-	$(CC) $(ALL_LDFLAGS) $(CLI_OBJ) $(O)/libnn.a $(LDLIBS) $(MPI_LIBS) -o $@
+# digits serve: libmicrohttpd, and the page (web/index.html) compiled in as
+# a C array with the CSP hashes of its script and style (web/embed.sh).
+SERVE_LIBS := $(shell $(PKG_CONFIG) --libs libmicrohttpd) -lpthread
+WEB_OBJ := $(O)/web/page.o
+$(O)/web/page.c: web/index.html web/embed.sh
+	@mkdir -p $(dir $@)
+	sh web/embed.sh web/index.html >$@.tmp && mv $@.tmp $@
+$(O)/web/page.o: $(O)/web/page.c
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(O)/digits: $(CLI_OBJ) $(WEB_OBJ) $(O)/libnn.a
+	$(CC) $(ALL_LDFLAGS) $(CLI_OBJ) $(WEB_OBJ) $(O)/libnn.a $(LDLIBS) $(SERVE_LIBS) $(MPI_LIBS) -o $@
 
 # mpi.o is rebuilt when MPI changes (the value is kept in $(O)/mpi.flag).
 $(O)/src/cli/mpi.o: CPPFLAGS += $(MPI_CFLAGS)
@@ -123,6 +135,11 @@ $(O)/mpi.flag: FORCE
 $(O)/tests/%: $(O)/tests/%.o $(TEST_UTIL_OBJ) $(O)/libnn.a
 	$(CC) $(ALL_LDFLAGS) $< $(TEST_UTIL_OBJ) $(O)/libnn.a $(LDLIBS) -lcmocka -o $@
 
+# test_predict_alloc counts libnn's own calls to malloc, calloc and realloc.
+$(O)/tests/test_predict_alloc: $(O)/tests/test_predict_alloc.o $(TEST_UTIL_OBJ) $(O)/libnn.a
+	$(CC) $(ALL_LDFLAGS) -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc $< \
+	  $(TEST_UTIL_OBJ) $(O)/libnn.a $(LDLIBS) -lcmocka -o $@
+
 $(O)/replay/%: $(O)/fuzz/fuzz_%.o $(O)/fuzz/replay.o $(O)/libnn.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
@@ -132,6 +149,9 @@ $(O)/fuzzers/%: $(O)/fuzz/fuzz_%.o $(O)/libnn.a
 	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
 
 $(O)/tests/cli/save_loop: $(O)/tests/cli/save_loop.o $(O)/libnn.a
+	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(O)/tests/cli/digit_png: $(O)/tests/cli/digit_png.o $(O)/libnn.a
 	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(O)/tests/cli/model_diff: $(O)/tests/cli/model_diff.o $(O)/libnn.a
@@ -173,10 +193,16 @@ unit-test-kernels: $(TEST_BIN) $(REPLAY_BIN) $(O)/digits
 	  OPENBLAS_CORETYPE=$$k $(MAKE) --no-print-directory unit-test || fail=1; done; \
 	exit $$fail
 
-cli-test: $(O)/digits $(O)/tests/cli/save_loop $(O)/tests/cli/model_diff
+cli-test: $(O)/digits $(O)/tests/cli/save_loop $(O)/tests/cli/digit_png \
+          $(O)/tests/cli/jsoncheck $(O)/tests/cli/nan_model \
+          $(O)/tests/cli/model_diff
 	DIGITS=$(O)/digits sh tests/cli/run.sh
+	DIGITS=$(O)/digits sh tests/cli/trust.sh
 	DIGITS=$(O)/digits SAVE_LOOP=$(O)/tests/cli/save_loop sh tests/cli/crash.sh
 	DIGITS=$(O)/digits O=build sh tests/cli/predict.sh  # its picture renderer: plain build
+	DIGITS=$(O)/digits DIGIT_PNG=$(O)/tests/cli/digit_png SAN=$(SAN) sh tests/cli/serve.sh
+	DIGITS=$(O)/digits JSONCHECK=$(O)/tests/cli/jsoncheck \
+	  NAN_MODEL=$(O)/tests/cli/nan_model sh tests/cli/answers.sh
 	$(if $(filter 1,$(MPI)),$(if $(filter 1,$(SAN)),MPI_ACC_SEEDS=42) DIGITS=$(O)/digits MODEL_DIFF=$(O)/tests/cli/model_diff sh tests/cli/mpi.sh)
 
 sanitize:
@@ -190,6 +216,13 @@ check:
 	$(MAKE) WERROR=1 O=build-clang CC=clang unit-test
 	$(MAKE) WERROR=1 O=build-noblas BLAS=none unit-test
 	$(MAKE) WERROR=1 sanitize
+	$(MAKE) WERROR=1 browser-test
+
+# digits serve's page in a real browser: Debian's Chromium, headless, driven
+# by npm playwright-core (installed by the script into tests/browser/).
+# Screenshots in $(O)/browser.
+browser-test: $(O)/digits
+	DIGITS=$(O)/digits OUT=$(O)/browser sh tests/browser/run.sh
 
 # The unit tests and replays under valgrind memcheck: no ASan, no OpenMP
 # or OpenBLAS threads (their thread pools only slow valgrind down and keep
@@ -200,8 +233,9 @@ valgrind:
 	MNIST_DIR=/nonexistent $(MAKE) O=build-vg BLAS=none OPENMP=0 \
 	  VALGRIND="$(VALGRIND_CMD)" unit-test
 
-bench: all $(O)/bench/infer $(O)/bench/sgemm
+bench: all $(O)/bench/infer $(O)/bench/sgemm $(O)/tests/cli/digit_png
 	O=$(O) sh bench/run.sh
+	O=$(O) sh bench/serve.sh
 
 # libFuzzer targets (clang, ASan + UBSan, no BLAS or OpenMP): run them with
 # scripts/fuzz SECONDS [TARGET...]; see fuzz/README.md.
@@ -235,4 +269,5 @@ clean:
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(TEST_UTIL_OBJ:.o=.d) \
   $(FUZZ_OBJ:.o=.d) $(O)/fuzz/mkseeds.d $(O)/tests/cli/save_loop.d \
-  $(O)/tests/cli/model_diff.d $(TOOL_BIN:=.d)
+  $(O)/tests/cli/digit_png.d $(O)/tests/cli/model_diff.d \
+  $(TOOL_BIN:=.d)

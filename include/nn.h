@@ -459,6 +459,12 @@ nn_status nn_model_fit(nn_model *m, const nn_dataset *train,
                        const nn_fit_options *opts, nn_history *history,
                        nn_error *err);
 
+/* The training position a model carries (one loaded from a checkpoint, or
+ * one that fit is running on): false when it carries none. *epoch gets the
+ * epochs completed, *base_lr the learning rate before any schedule; either
+ * may be NULL. */
+bool nn_model_fit_position(const nn_model *m, int *epoch, float *base_lr);
+
 /* One batch for nn_model_train_batch: B samples already in float. */
 typedef struct nn_batch {
     const float *x;           /* (B, input) */
@@ -611,6 +617,19 @@ typedef struct nn_preprocess_info {
     int background;         /* paper level removed, 0..255, as in the input */
     int box_x, box_y, box_w, box_h;  /* ink bounding box in the input */
     float cx, cy;           /* ink centre of mass in the output (x, y) */
+    /* Ink statistics, for telling a digit from other pictures
+     * (nn_preprocess_not_digit; docs/preprocessing.md, "Not a digit"); all
+     * zero when found is false. */
+    int parts;              /* connected stroke parts kept (specks dropped) */
+    int holes;              /* regions of the 28x28 output enclosed by ink
+                               (pixels >= 64; 4-connected background) */
+    float fill;             /* share of the 28x28 pixels at 128 or more */
+    float solidity;         /* share of the output ink's bounding box at
+                               64 or more (a solid block: 1) */
+    float elongation;       /* ratio of the ink's principal second moments
+                               in the output, >= 1 (a line: large) */
+    float tilt;             /* degrees between the ink's long axis and
+                               upright, 0..90 */
 } nn_preprocess_info;
 
 /* Turns a picture of one digit into an MNIST-style sample, as MNIST was
@@ -629,6 +648,18 @@ nn_status nn_preprocess_digit(const nn_image *img,
                               const nn_preprocess_options *opts,
                               uint8_t *out, nn_preprocess_info *info,
                               nn_error *err);
+
+/* Whether a picture that nn_preprocess_digit found ink in is, by its ink
+ * statistics, not a digit at all (noise, a texture, a regular pattern, a
+ * single line): returns a static one-line reason, or NULL when the picture
+ * may be a digit (and when info is NULL or info->found is false).
+ * Criteria, each outside what handwritten digits give
+ * (docs/preprocessing.md): 25 or more separate parts; 6 or more enclosed
+ * holes; more than 36% of the 28x28 field bright; a solid block (solidity
+ * 0.95 or more with over 20% of the field bright); a line far from
+ * upright (elongation over 10 and tilt over 50 degrees, or over 50 and
+ * 30 degrees). */
+const char *nn_preprocess_not_digit(const nn_preprocess_info *info);
 
 #ifdef __cplusplus
 }

@@ -623,6 +623,45 @@ static void test_jpeg_missing_tables(void **state)
     free(p);
 }
 
+/* A top-down BMP (negative height, rows stored first to last) decodes the
+ * right way up; stb_image's header reader reports the height negative. */
+static void test_bmp_top_down(void **state)
+{
+    (void)state;
+    enum { W = 4, H = 3 };
+    unsigned char bmp[54 + H * W * 3] = {'B', 'M'};
+    bmp[2] = sizeof bmp;
+    bmp[10] = 54;
+    bmp[14] = 40;
+    bmp[18] = W;
+    int32_t h = -H;
+    uint32_t uh = (uint32_t)h;
+    for (int i = 0; i < 4; i++)
+        bmp[22 + i] = (unsigned char)(uh >> (8 * i));
+    bmp[26] = 1;
+    bmp[28] = 24;
+    for (int y = 0; y < H; y++)       /* stored row y is picture row y */
+        for (int x = 0; x < W; x++)
+            for (int c = 0; c < 3; c++)
+                bmp[54 + (y * W + x) * 3 + c] = (unsigned char)(y * 100 + x);
+    nn_image img;
+    nn_error err;
+    assert_int_equal(nn_image_load_mem(bmp, sizeof bmp, "td.bmp", &img, &err),
+                     NN_OK);
+    assert_int_equal(img.w, W);
+    assert_int_equal(img.h, H);
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            assert_int_equal(img.pixels[y * W + x], y * 100 + x);
+    nn_image_free(&img);
+    /* the same rows bottom-up (positive height) come out flipped */
+    bmp[22] = H, bmp[23] = bmp[24] = bmp[25] = 0;
+    assert_int_equal(nn_image_load_mem(bmp, sizeof bmp, "bu.bmp", &img, &err),
+                     NN_OK);
+    assert_int_equal(img.pixels[0], (H - 1) * 100);
+    nn_image_free(&img);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -653,6 +692,7 @@ int main(void)
         cmocka_unit_test(test_damaged_no_crash),
         cmocka_unit_test(test_png_corrupt_deflate),
         cmocka_unit_test(test_jpeg_missing_tables),
+        cmocka_unit_test(test_bmp_top_down),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

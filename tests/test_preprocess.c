@@ -570,6 +570,211 @@ static nn_image user_picture(const uint8_t *d, int scale, uint32_t *seed)
     return img;
 }
 
+/* Printed lines on the paper: dark by `k` levels, `t` pixels wide, turned
+ * by `deg` degrees about the picture's centre. Kind 0: ruled (horizontal
+ * lines `step` apart), 1: squared (both ways), 2: a box of half-size
+ * `step` around the centre (cx, cy). */
+static void draw_lines(nn_image *img, int kind, double step, double t,
+                       int k, double deg, double cx, double cy)
+{
+    double a = deg * 3.14159265358979 / 180, ca = cos(a), sa = sin(a);
+    for (int y = 0; y < img->h; y++)
+        for (int x = 0; x < img->w; x++) {
+            double u = ca * (x + 0.5 - cx) + sa * (y + 0.5 - cy);
+            double v = -sa * (x + 0.5 - cx) + ca * (y + 0.5 - cy);
+            double dist;
+            if (kind == 2) {
+                if (fabs(u) > step + t || fabs(v) > step + t)
+                    continue;
+                dist = fmin(fabs(fabs(u) - step), fabs(fabs(v) - step));
+            } else {
+                double mv = fabs(v - step * floor(v / step + 0.5));
+                double mu = fabs(u - step * floor(u / step + 0.5));
+                dist = kind == 1 ? fmin(mu, mv) : mv;
+            }
+            double cov = t / 2 - dist + 0.5;
+            cov = cov < 0 ? 0 : cov > 1 ? 1 : cov;
+            uint8_t *p = &img->pixels[(size_t)y * img->w + x];
+            *p = (uint8_t)lround(*p - k * cov);
+        }
+}
+
+/* Ruled and squared notebook paper and a printed box around the digit are
+ * paper, not ink: the 28x28 comes out (nearly) as without them. */
+static void test_ruled_squared_boxed(void **state)
+{
+    (void)state;
+    const int W = 420, H = 480;
+    nn_image clean = canvas(W, H, 235);
+    draw_seven(&clean, 140, 140, 150, 235, 25);
+    uint8_t ref[S * S];
+    nn_preprocess_info ir = run(&clean, ref);
+    assert_true(ir.found && ir.inverted);
+    static const struct {
+        int kind;
+        double step, t;
+        int k;
+        double deg;
+    } cases[] = {
+        {0, 70, 2, 60, 0},  {0, 55, 3, 40, 3},   {0, 90, 1.5, 90, -4},
+        {1, 45, 2, 50, 0},  {1, 60, 1.5, 70, 2}, {2, 150, 2, 120, 0},
+        {2, 160, 3, 180, -3},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        /* lines under the ink: paper lines first, then the digit on top */
+        nn_image img = canvas(W, H, 235);
+        draw_lines(&img, cases[c].kind, cases[c].step, cases[c].t,
+                   cases[c].k, cases[c].deg, 140 + 75, 140 + 105);
+        draw_seven(&img, 140, 140, 150, 235, 25);
+        add_noise(&img, 2, (uint32_t)c + 1);
+        uint8_t out[S * S];
+        nn_preprocess_info info = run(&img, out);
+        assert_true(info.found && info.inverted);
+        /* the box is the digit's, not the page's or the printed box's */
+        assert_true(abs(info.box_x - ir.box_x) <= 3);
+        assert_true(abs(info.box_y - ir.box_y) <= 3);
+        assert_true(abs(info.box_w - ir.box_w) <= 6);
+        assert_true(abs(info.box_h - ir.box_h) <= 6);
+        double diff = mean_abs_diff(out, ref);
+        if (diff >= 8)
+            print_message("lines case %zu: mean difference %.2f\n", c, diff);
+        assert_true(diff < 8);
+        expect_mnist_like(out);
+        nn_image_free(&img);
+    }
+    /* a digit's own straight strokes are not printed lines: a thick bar
+     * across most of a tight picture (a 7's top) stays */
+    nn_image tight = canvas(200, 260, 235);
+    draw_seven(&tight, 15, 10, 170, 235, 25);
+    uint8_t out[S * S];
+    nn_preprocess_info it = run(&tight, out);
+    assert_true(it.found);
+    assert_true(it.box_w >= 130 && it.box_h >= 200);
+    nn_image_free(&tight);
+    nn_image_free(&clean);
+}
+
+/* A 0 that touches all four edges of its picture (a tight crop that cuts
+ * into its sides, so that most of the border ring is ink) keeps its
+ * polarity: dark ink on light paper is still inverted, light on dark not,
+ * and the hole stays a hole. */
+static void test_zero_touching_edges(void **state)
+{
+    (void)state;
+    const int W = 120, H = 160;
+    for (int dark = 0; dark < 2; dark++) {
+        uint8_t paper = dark ? 240 : 10, ink = dark ? 20 : 235;
+        nn_image img = canvas(W, H, paper);
+        /* an elliptic ring, 22 pixels wide, its outer edge 10% beyond the
+         * picture's sides */
+        double rx = W / 2.0, ry = H / 2.0, pen = 22, out_r = 1.1;
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++) {
+                double u = (x + 0.5 - rx) / rx, v = (y + 0.5 - ry) / ry;
+                double r = sqrt(u * u + v * v), m = fmin(rx, ry);
+                double dist = fabs(r - (out_r - pen / 2 / m)) * m;
+                double cov = pen / 2 - dist + 0.5;
+                cov = cov < 0 ? 0 : cov > 1 ? 1 : cov;
+                img.pixels[(size_t)y * W + x] =
+                    (uint8_t)lround(paper + (ink - paper) * cov);
+            }
+        add_noise(&img, 2, 7);
+        uint8_t out[S * S];
+        nn_preprocess_info info = run(&img, out);
+        assert_true(info.found);
+        assert_int_equal(info.inverted, dark);
+        assert_int_equal(info.background, paper);
+        /* a ring: ink around, none in the middle */
+        assert_int_equal(out[14 * S + 14], 0);
+        int left = 0;
+        for (int x = 0; x < 10; x++)
+            left = out[14 * S + x] > left ? out[14 * S + x] : left;
+        assert_true(left > 200);
+        nn_image_free(&img);
+    }
+}
+
+/* Pictures that are not digits are told apart by their ink statistics
+ * (nn_preprocess_not_digit), while digits are not flagged. */
+static void test_not_a_digit(void **state)
+{
+    (void)state;
+    const int W = 240, H = 240;
+    uint8_t out[S * S];
+    nn_preprocess_info info;
+    /* a digit, clean and noisy, and a bar like a 1: may be a digit */
+    nn_image img = canvas(W, H, 235);
+    draw_seven(&img, 60, 30, 120, 235, 25);
+    add_noise(&img, 3, 1);
+    info = run(&img, out);
+    assert_true(info.found);
+    assert_null(nn_preprocess_not_digit(&info));
+    assert_true(info.parts >= 1 && info.parts <= 2);
+    assert_true(info.holes <= 2);
+    nn_image_free(&img);
+    img = canvas(W, H, 235);
+    for (int y = 40; y < 200; y++)
+        for (int x = 110; x < 126; x++)
+            img.pixels[y * W + x] = 30;
+    info = run(&img, out);
+    assert_null(nn_preprocess_not_digit(&info));
+    assert_true(info.elongation > 10 && info.tilt < 5);
+    nn_image_free(&img);
+    /* no ink, or no info: nothing to say */
+    assert_null(nn_preprocess_not_digit(NULL));
+    nn_preprocess_info none = {0};
+    assert_null(nn_preprocess_not_digit(&none));
+
+    /* blotchy noise: dark and light cells of 6 pixels at random */
+    img = canvas(W, H, 235);
+    uint32_t seed = 9;
+    for (int cy = 0; cy < H / 6; cy++)
+        for (int cx = 0; cx < W / 6; cx++) {
+            uint8_t v = (lcg(&seed) >> 7) & 1 ? 30 : 235;
+            for (int y = cy * 6; y < cy * 6 + 6; y++)
+                memset(img.pixels + y * W + cx * 6, v, 6);
+        }
+    info = run(&img, out);
+    assert_true(info.found);
+    assert_non_null(nn_preprocess_not_digit(&info));
+    nn_image_free(&img);
+    /* a checkerboard of 24-pixel squares inside a paper margin */
+    img = canvas(W, H, 235);
+    for (int y = 24; y < H - 24; y++)
+        for (int x = 24; x < W - 24; x++)
+            if (((x / 24) + (y / 24)) & 1)
+                img.pixels[y * W + x] = 30;
+    info = run(&img, out);
+    assert_true(info.found);
+    assert_non_null(nn_preprocess_not_digit(&info));
+    nn_image_free(&img);
+    /* stripes: dark bands 10 wide every 20 pixels */
+    img = canvas(W, H, 235);
+    for (int y = 20; y < H - 20; y++)
+        for (int x = 20; x < W - 20; x++)
+            if ((y / 10) & 1)
+                img.pixels[y * W + x] = 30;
+    info = run(&img, out);
+    assert_true(info.found);
+    assert_non_null(nn_preprocess_not_digit(&info));
+    nn_image_free(&img);
+    /* a single straight line, 70 degrees from upright */
+    img = canvas(W, H, 235);
+    double a = 20 * 3.14159265358979 / 180;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            double u = x + 0.5 - W / 2.0, v = y + 0.5 - H / 2.0;
+            double dist = fabs(-sin(a) * u + cos(a) * v);
+            if (dist < 3 && fabs(cos(a) * u + sin(a) * v) < 100)
+                img.pixels[y * W + x] = 30;
+        }
+    info = run(&img, out);
+    assert_true(info.found);
+    assert_true(info.tilt > 60);
+    assert_non_null(nn_preprocess_not_digit(&info));
+    nn_image_free(&img);
+}
+
 static void test_mnist_round_trip(void **state)
 {
     (void)state;
@@ -683,6 +888,9 @@ int main(void)
         cmocka_unit_test(test_no_digit),
         cmocka_unit_test(test_small_pictures),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_ruled_squared_boxed),
+        cmocka_unit_test(test_zero_touching_edges),
+        cmocka_unit_test(test_not_a_digit),
         cmocka_unit_test(test_mnist_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,6 +18,7 @@ int cmd_evaluate(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_fetch(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Re-executes the tool with faster OpenBLAS kernels where OpenBLAS did not
  * recognise the processor (see blas_tune.c). Returns if nothing to do. */
@@ -47,9 +48,42 @@ const char *cli_data_dir(const char *opt);
 
 /* Loads split "train" or "t10k" from dir (raw or .gz file names). When the
  * files are missing and `fetch` is true, runs fetch-mnist first, saying so
- * on stderr. Returns 0 or prints the error and returns 1. */
+ * on stderr; otherwise a missing dir is "no such folder". Returns 0 or
+ * prints the error and returns 1. Commands fetch only into the default
+ * folder (cli_data_fetch) and only `train` does. */
 int cli_load_split(const char *dir, const char *split, bool fetch,
                    nn_dataset *out);
+
+/* True when MNIST may be fetched into the data folder on its own: no
+ * --data was given (the folder is $DIGITS_DATA or ./data/mnist). */
+bool cli_data_fetch(const char *opt);
+
+/* The image and label files of split in dir as cli_load_split finds them
+ * (raw, else .gz; the raw name when neither exists). */
+void cli_split_paths(const char *dir, const char *split, char *img,
+                     char *lab, size_t size);
+
+/* Output files (paths.c). cli_check_output: not empty, not a folder,
+ * device, FIFO or socket, and in a folder that exists and is writable
+ * (a symbolic link is followed). cli_check_distinct: no output names the
+ * same file as another output or as an input (same device and inode when
+ * the file exists, same resolved path otherwise); entries with a NULL
+ * path are skipped. Both print one line naming the option and return
+ * false when a check fails. */
+typedef struct cli_file {
+    const char *opt;    /* "--out", or for inputs what it is: "data file" */
+    const char *path;
+} cli_file;
+
+bool cli_check_output(const char *opt, const char *path);
+bool cli_check_distinct(const cli_file *out, int n_out, const cli_file *in,
+                        int n_in);
+
+/* True when the data's samples have the model's input shape: the same
+ * dimensions, or for a flat (rank-1) model input, the same size. Prints
+ * one line naming `what` otherwise. */
+bool cli_check_shape(const nn_model *m, nn_shape data, const char *what,
+                     const char *dir);
 
 /* Runs the fetch-mnist script for dir; returns its exit status (0 ok). */
 int cli_run_fetch(const char *dir);
@@ -63,8 +97,13 @@ nn_model *cli_model_from_file_or_spec(const char *arg, nn_shape input,
  * adam". */
 void cli_optimizer_names(char *buf, size_t size);
 
-/* Writes s as a JSON string literal. */
+/* The JSON writer (json.c), used by every --json output. Writes s as a
+ * JSON string literal: valid UTF-8 kept, control characters and bytes
+ * that are not valid UTF-8 escaped (a byte B as \u00BB). */
 void cli_json_string(FILE *f, const char *s);
+/* Writes v with `decimals` digits after the point; null when v is NaN or
+ * infinite (JSON has no such numbers). */
+void cli_json_number(FILE *f, double v, int decimals);
 
 /* Prints a (K, K) confusion matrix and per-class accuracy; with class
  * names (or NULL), a legend line after it. */

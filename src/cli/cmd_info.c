@@ -10,7 +10,7 @@ static void usage(void)
 {
     puts("usage: digits info [--data DIR]\n\n"
          "Prints the shape of the training and test images and the count of\n"
-         "each label. Fetches MNIST first if it is not there.\n\n"
+         "each label. Never downloads (see 'digits fetch').\n\n"
          "  --data DIR   data folder (default $DIGITS_DATA or ./data/mnist)");
 }
 
@@ -54,7 +54,7 @@ int cmd_info(int argc, char **argv)
         return cli_error("info: unexpected argument '%s'", argv[optind]);
     const char *dir = cli_data_dir(data);
     nn_dataset train = {0}, test = {0};
-    if (cli_load_split(dir, "train", true, &train) ||
+    if (cli_load_split(dir, "train", false, &train) ||
         cli_load_split(dir, "t10k", false, &test)) {
         nn_dataset_free(&train);
         return 1;

@@ -4,6 +4,7 @@
  * each as MNIST was made (nn_preprocess_digit) and prints the answer.
  */
 #include <getopt.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,7 +13,8 @@
 static void usage(void)
 {
     puts("usage: digits predict [--model FILE] [--json] [--top K] [--show]\n"
-         "                      [--ink auto|dark|light] IMAGE...\n\n"
+         "                      [--ink auto|dark|light] [--threads N]\n"
+         "                      [--classes A,B,..] [--any] IMAGE... | -\n\n"
          "Recognises the digit in each picture: PNG, JPEG, BMP, GIF or\n"
          "binary PGM/PPM, any size up to 16384 pixels a side and 64 Mpx;\n"
          "'-' reads one picture from standard input. Each picture is made\n"
@@ -20,12 +22,15 @@ static void usage(void)
          "inverted, the paper level removed, the ink cropped, scaled to fit\n"
          "20x20 and centred by its centre of mass (docs/preprocessing.md).\n\n"
          "Prints one line per picture, 'FILE: DIGIT (PROBABILITY)', or\n"
-         "'FILE: no digit found' for a blank picture. A picture that cannot\n"
+         "'FILE: no digit found' for a blank picture, or 'FILE: not a digit\n"
+         "(REASON)' for one whose ink is nothing like a digit (noise, a\n"
+         "texture, a pattern, a line; docs/preprocessing.md). A picture that cannot\n"
          "be read gets one line on stderr; the others are still processed\n"
          "and the exit status is then 1.\n\n"
          "  --model FILE  model file with 784 inputs (default model.nn)\n"
          "  --json        one JSON object per picture: {\"file\", \"digit\"\n"
-         "                (null if none found), \"probabilities\"}\n"
+         "                (null if none found or not a digit), \"probabilities\",\n"
+         "                \"not_digit\" (the reason, or null)}\n"
          "  --top K       also list the K most likely digits\n"
          "  --show        print the 28x28 input the model saw as text art\n"
          "                (on stderr with --json)\n"
@@ -34,7 +39,8 @@ static void usage(void)
          "  --threads N   threads (default: all cores)\n"
          "  --classes A,B,...  names of the classes in label order, "
          "printed after\n"
-         "                the class number (JSON: \"class\")");
+         "                the class number (JSON: \"class\")\n"
+         "  --any         answer even for pictures that are not digits");
 }
 
 /* The 28x28 input as text art, two characters per pixel so that it keeps
@@ -64,7 +70,7 @@ static void show(FILE *f, const uint8_t *px, const nn_preprocess_info *info)
 
 typedef struct predict_args {
     const char *model;
-    bool json, show;
+    bool json, show, any;
     long top, threads;
     nn_preprocess_options pre;
     const char *classes;
@@ -128,41 +134,70 @@ static int predict_one(nn_model *m, int K, const predict_args *a,
             return cli_error("%s: %s", a->model, err.msg);
         }
         for (int i = 0; i < K; i++)
+            if (!isfinite(p[i])) {
+                free(p);
+                free(order);
+                return cli_error("%s: the model's output for %s is %s, "
+                                 "not a probability; its weights are "
+                                 "broken, retrain it", a->model, label,
+                                 isnan(p[i]) ? "NaN" : "infinite");
+            }
+        for (int i = 0; i < K; i++)
             order[i] = (ranked){p[i], i};
         qsort(order, (size_t)K, sizeof *order, by_probability);
     }
     int top = a->top > K ? K : (int)a->top;
+    /* a picture with ink that is not a digit (noise, a pattern, a line) */
+    const char *not_digit = a->any ? NULL : nn_preprocess_not_digit(&info);
     if (a->json) {
         printf("{\"file\": ");
         cli_json_string(stdout, label);
         if (!info.found) {
             printf(", \"digit\": null, \"probabilities\": null}\n");
         } else {
-            printf(", \"digit\": %d, ", order[0].digit);
-            if (a->names) {
+            if (not_digit)
+                printf(", \"digit\": null, ");
+            else
+                printf(", \"digit\": %d, ", order[0].digit);
+            if (a->names && !not_digit) {
                 printf("\"class\": ");
                 cli_json_string(stdout, a->names[order[0].digit]);
                 printf(", ");
             }
             printf("\"probabilities\": [");
-            for (int i = 0; i < K; i++)
-                printf("%s%.6f", i ? ", " : "", p[i]);
+            for (int i = 0; i < K; i++) {
+                printf("%s", i ? ", " : "");
+                cli_json_number(stdout, p[i], 6);
+            }
             printf("]");
             if (a->top > 0) {
                 printf(", \"top\": [");
-                for (int i = 0; i < top; i++)
-                    printf("%s{\"digit\": %d, \"probability\": %.6f}",
-                           i ? ", " : "", order[i].digit, order[i].p);
+                for (int i = 0; i < top; i++) {
+                    printf("%s{\"digit\": %d, \"probability\": ",
+                           i ? ", " : "", order[i].digit);
+                    cli_json_number(stdout, order[i].p, 6);
+                    printf("}");
+                }
                 printf("]");
             }
+            printf(", \"not_digit\": ");
+            if (not_digit)
+                cli_json_string(stdout, not_digit);
+            else
+                printf("null");
             printf("}\n");
         }
     } else if (!info.found) {
         printf("%s: no digit found\n", label);
+    } else if (not_digit && top < 1) {
+        printf("%s: not a digit (%s)\n", label, not_digit);
     } else {
         printf("%s", label);
+        if (not_digit)
+            printf(": not a digit (%s); the model would say", not_digit);
         for (int i = 0; i < (top > 1 ? top : 1); i++) {
-            printf("%s%d", i == 0 ? ": " : i == 1 ? ", then " : ", ",
+            printf("%s%d", i == 0 ? (not_digit ? " " : ": ")
+                           : i == 1 ? ", then " : ", ",
                    order[i].digit);
             if (a->names)
                 printf(" %s", a->names[order[i].digit]);
@@ -188,6 +223,7 @@ int cmd_predict(int argc, char **argv)
         {"ink", required_argument, 0, 'i'},
         {"threads", required_argument, 0, 't'},
         {"classes", required_argument, 0, 'N'},
+        {"any", no_argument, 0, 'a'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -200,6 +236,7 @@ int cmd_predict(int argc, char **argv)
         case 'm': a.model = optarg; break;
         case 'j': a.json = true; break;
         case 's': a.show = true; break;
+        case 'a': a.any = true; break;
         case 'N': a.classes = optarg; break;
         case 'k':
             if (!cli_int("--top", optarg, 1, NN_MAX_CLASSES, &a.top))
@@ -244,6 +281,9 @@ int cmd_predict(int argc, char **argv)
     if (in != NN_DIGIT_SIDE * NN_DIGIT_SIDE) {
         rc = cli_error("%s: the model takes %zu inputs per sample; predict "
                        "needs a 28x28 (784-input) model", a.model, in);
+    } else if (!cli_check_shape(m, nn_shape3(NN_DIGIT_SIDE, NN_DIGIT_SIDE, 1),
+                                a.model, "digits predict")) {
+        rc = 1;
     } else if (!a.classes || cli_class_names(a.classes, K, &a.names)) {
         for (int i = optind; i < argc; i++)
             rc |= predict_one(m, K, &a, argv[i]);

@@ -2,11 +2,15 @@
  * cmd_train.c - `digits train`: build, fit, save, evaluate; Keras-style
  * progress while it runs.
  */
+#define _XOPEN_SOURCE 700   /* realpath */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,7 +27,9 @@ static void usage(void)
          "test set's loss and accuracy (test_loss: / test_acc: lines).\n\n"
          "  --data DIR             data folder (default $DIGITS_DATA or "
          "./data/mnist;\n"
-         "                         MNIST is fetched when missing)\n"
+         "                         MNIST is fetched into that default "
+         "folder when\n"
+         "                         missing, never into a --data folder)\n"
          "  --model SPEC           preset (mlp, cnn, lenet5) or layer list, "
          "e.g.\n"
          "                         \"dense(512,relu) dense(10,softmax)\" "
@@ -60,18 +66,25 @@ static void usage(void)
          "                         loss (training loss without "
          "--validation-split)\n"
          "                         and keep the best epoch's weights\n"
-         "  --checkpoint FILE      written after every epoch and on Ctrl-C "
-         "or\n"
-         "                         SIGTERM or SIGUSR1 (default OUT.ckpt); "
-         "removed\n"
-         "                         when training ends\n"
+         "  --checkpoint FILE      written on Ctrl-C, SIGTERM or SIGHUP and "
+         "after an\n"
+         "                         epoch when --checkpoint-every seconds "
+         "have passed\n"
+         "                         (default OUT.ckpt); removed when "
+         "training ends\n"
+         "  --checkpoint-every S   at least S seconds between checkpoints "
+         "after epochs\n"
+         "                         (default 60; 0: after every epoch)\n"
+         "  --no-checkpoint        write no checkpoint at all (Ctrl-C just "
+         "stops)\n"
          "  --resume               continue from the checkpoint (same "
          "options)\n\n"
          "Under mpirun (mpirun -np N digits train ...), N processes train one\n"
          "model data-parallel: each takes its share of every batch, their\n"
          "gradients are summed, and rank 0 prints and writes the files.\n"
-         "--threads defaults to the cores per process. See "
-         "docs/distributed.md.\n", names);
+         "--threads defaults to the cores per process; SIGUSR1 to mpirun\n"
+         "stops and checkpoints like Ctrl-C. See docs/distributed.md.\n",
+         names);
 }
 
 typedef struct progress {
@@ -79,9 +92,17 @@ typedef struct progress {
     bool tty;
     int epochs, steps, epoch;
     double t0, last;
-    nn_model *m;              /* checkpointed after every epoch */
-    const char *checkpoint;
+    nn_model *m;              /* checkpointed after epochs */
+    const char *checkpoint;   /* NULL: --no-checkpoint */
+    double every, last_ckpt;  /* --checkpoint-every; time of the last one */
+    bool ours;                /* the checkpoint file is the one we wrote */
+    dev_t dev;                /* ... which is this one */
+    ino_t ino;
+    bool foreign;             /* another run replaced it: leave it alone */
     bool failed;              /* a checkpoint could not be written */
+    int diverged;             /* epoch (from 1) whose loss or weights went
+                                 non-finite; 0: none */
+    double div_loss;
     bool writer;              /* rank 0: writes the checkpoints */
     bool stopped;             /* some rank was asked to stop (MPI) */
     bool mpi;                 /* one of several ranks under mpirun */
@@ -103,7 +124,8 @@ static void catch_signals(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);   /* mpirun forwards it to every rank */
+    sigaction(SIGHUP, &sa, NULL);   /* a closed terminal or ssh session */
+    sigaction(SIGUSR1, &sa, NULL);  /* mpirun forwards it to every rank */
 }
 
 static double now(void)
@@ -134,10 +156,120 @@ static void progress_line(progress *p, int step, int steps, double loss,
     fflush(p->f);
 }
 
+/* Remembers which file the checkpoint now is (ours, just written or
+ * loaded). */
+static void ckpt_mark(progress *p)
+{
+    struct stat st;
+    p->ours = stat(p->checkpoint, &st) == 0;
+    p->dev = p->ours ? st.st_dev : 0;
+    p->ino = p->ours ? st.st_ino : 0;
+}
+
+/* True when the checkpoint path holds nothing, or what we last wrote
+ * there: another run with the same checkpoint must not lose its file. */
+static bool ckpt_is_ours(const progress *p)
+{
+    struct stat st;
+    if (stat(p->checkpoint, &st) != 0)
+        return errno == ENOENT;
+    return p->ours && st.st_dev == p->dev && st.st_ino == p->ino;
+}
+
+/* fsyncs the folder that holds path (after a rename there). */
+static void sync_folder(const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        snprintf(dir, sizeof dir, "%.*s",
+                 slash == path ? 1 : (int)(slash - path), path);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+}
+
+/* Writes the checkpoint unless another run has taken the file over (then
+ * says so once and writes no more). It is saved (atomically) under a name
+ * of this process's own, identified there, then renamed into place: so
+ * the file we later recognise as ours is the one we wrote, never one
+ * another run renamed there meanwhile. False after an error line. */
+static bool ckpt_write(progress *p)
+{
+    if (p->foreign)
+        return true;
+    if (!ckpt_is_ours(p)) {
+        p->foreign = true;
+        cli_error("warning: %s was replaced by another run; leaving it "
+                  "alone and writing no more checkpoints", p->checkpoint);
+        return true;
+    }
+    /* "<ckpt>.tmp.<pid>.<n>": a killed run's is removed by the next save
+     * (docs/limits.md, "Saving") */
+    size_t n = strlen(p->checkpoint) + 64;
+    char *tmp = malloc(n);
+    if (!tmp) {
+        cli_error("out of memory");
+        p->failed = true;
+        return false;
+    }
+    snprintf(tmp, n, "%s.tmp.%ld.999999999", p->checkpoint, (long)getpid());
+    nn_error err;
+    struct stat st;
+    bool ok = nn_model_save(p->m, tmp, true, &err) == NN_OK;
+    size_t tl = strlen(tmp);
+    if (!ok)   /* the message names our temporary name: name the file */
+        cli_error("%s: %s", p->checkpoint,
+                  strncmp(err.msg, tmp, tl) == 0 && err.msg[tl] == ':'
+                      ? err.msg + tl + 2 : err.msg);
+    else if (stat(tmp, &st) != 0 || rename(tmp, p->checkpoint) != 0)
+        ok = !cli_error("%s: cannot write: %s", p->checkpoint,
+                        strerror(errno));
+    if (!ok) {
+        unlink(tmp);
+        free(tmp);
+        p->failed = true;
+        return false;
+    }
+    free(tmp);
+    sync_folder(p->checkpoint);
+    p->ours = true;
+    p->dev = st.st_dev;
+    p->ino = st.st_ino;
+    p->last_ckpt = now();
+    return true;
+}
+
+/* Removes the checkpoint if it is still the file we wrote (or loaded). */
+static void ckpt_remove(const progress *p)
+{
+    if (p->checkpoint && p->ours && ckpt_is_ours(p))
+        unlink(p->checkpoint);
+}
+
+static bool all_finite(nn_model *m)
+{
+    const float *w = nn_model_params(m);
+    size_t n = nn_model_param_count(m);
+    for (size_t i = 0; w && i < n; i++)
+        if (!isfinite(w[i]))
+            return false;
+    return true;
+}
+
 static bool on_batch(void *user, int epoch, int step, int steps, double loss,
                      double acc)
 {
     progress *p = user;
+    if (!isfinite(loss)) {   /* diverged: stop at once, save nothing */
+        p->diverged = epoch + 1;
+        p->div_loss = loss;
+        return false;
+    }
     if (epoch != p->epoch) {   /* the first step of an epoch (or resume) */
         fprintf(p->f, "Epoch %d/%d\n", epoch + 1, p->epochs);
         p->epoch = epoch;
@@ -178,12 +310,16 @@ static nn_status reduce(void *user, float *grads, size_t n, double *stats,
 static bool on_epoch(void *user, int epoch, const nn_epoch_stats *es)
 {
     progress *p = user;
-    (void)epoch;
     progress_line(p, p->steps, p->steps, es->loss, es->accuracy, es);
-    nn_error err;
+    if (!isfinite(es->loss) || !all_finite(p->m)) {
+        p->diverged = epoch + 1;
+        p->div_loss = es->loss;
+        return false;
+    }
     bool ok = true;
-    if (p->writer && nn_model_save(p->m, p->checkpoint, true, &err) != NN_OK)
-        ok = !cli_nn_error(&err);
+    if (p->writer && p->checkpoint && epoch + 1 < p->epochs &&
+        now() - p->last_ckpt >= p->every)
+        ok = ckpt_write(p);
     if (!cli_mpi_agree(ok)) {   /* under mpirun every rank stops alike */
         p->failed = true;
         return false;
@@ -194,10 +330,10 @@ static bool on_epoch(void *user, int epoch, const nn_epoch_stats *es)
 typedef struct train_args {
     const char *data, *model, *out, *optimizer, *plot, *checkpoint;
     long epochs, batch, seed, threads, limit, patience;
-    double lr, vsplit, lr_decay;
+    double lr, vsplit, lr_decay, ckpt_every;
     bool cosine;
     nn_augment augment;
-    bool json, resume;
+    bool json, resume, no_ckpt;
 } train_args;
 
 /* "S,R,Z" for --augment; NULL (no value) gives the defaults. */
@@ -251,6 +387,8 @@ static int parse(int argc, char **argv, train_args *a)
         {"patience", required_argument, 0, 'p'},
         {"checkpoint", required_argument, 0, 'C'},
         {"resume", no_argument, 0, 'R'},
+        {"checkpoint-every", required_argument, 0, 'K'},
+        {"no-checkpoint", no_argument, 0, 'N'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -288,6 +426,11 @@ static int parse(int argc, char **argv, train_args *a)
             break;
         case 'C': a->checkpoint = optarg; break;
         case 'R': a->resume = true; break;
+        case 'K':
+            ok = cli_float("--checkpoint-every", optarg, 0.0, 1e9,
+                           &a->ckpt_every);
+            break;
+        case 'N': a->no_ckpt = true; break;
         case 'h': usage(); return -1;
         default: return cli_usage_error("train", c, argv[optind - 1]);
         }
@@ -298,6 +441,9 @@ static int parse(int argc, char **argv, train_args *a)
         return cli_error("train: unexpected argument '%s'", argv[optind]);
     if (a->plot && !plot_is_svg(a->plot) && !plot_is_png(a->plot))
         return cli_error("--plot: '%s' must end in .svg or .png", a->plot);
+    if (a->no_ckpt && (a->resume || a->checkpoint))
+        return cli_error("--no-checkpoint: cannot be combined with %s",
+                         a->resume ? "--resume" : "--checkpoint");
     return 0;
 }
 
@@ -308,23 +454,35 @@ static void print_json(const train_args *a, const nn_model *m,
     cli_json_string(stdout, a->model);
     printf(", \"params\": %zu, \"seed\": %ld, \"batch_size\": %ld, "
            "\"optimizer\": \"%s\", \"threads\": %d, \"ranks\": %d, "
-           "\"out\": ", nn_model_param_count(m), a->seed, a->batch,
+           "\"out\": ",
+           nn_model_param_count(m), a->seed, a->batch,
            nn_optimizer_name(nn_model_optimizer(m).kind), nn_get_threads(),
            cli_mpi_size());
     cli_json_string(stdout, a->out);
     printf(", \"epochs\": [");
     for (int e = 0; e < h->epochs; e++) {
         const nn_epoch_stats *s = &h->epoch[e];
-        printf("%s{\"epoch\": %d, \"loss\": %.6f, \"accuracy\": %.6f, "
-               "\"seconds\": %.3f", e ? ", " : "", e + 1, s->loss,
-               s->accuracy, s->seconds);
-        if (!isnan(s->val_loss))
-            printf(", \"val_loss\": %.6f, \"val_accuracy\": %.6f", s->val_loss,
-                   s->val_accuracy);
+        printf("%s{\"epoch\": %d, \"loss\": ", e ? ", " : "", e + 1);
+        cli_json_number(stdout, s->loss, 6);
+        printf(", \"accuracy\": ");
+        cli_json_number(stdout, s->accuracy, 6);
+        printf(", \"seconds\": ");
+        cli_json_number(stdout, s->seconds, 3);
+        if (!isnan(s->val_loss)) {
+            printf(", \"val_loss\": ");
+            cli_json_number(stdout, s->val_loss, 6);
+            printf(", \"val_accuracy\": ");
+            cli_json_number(stdout, s->val_accuracy, 6);
+        }
         printf("}");
     }
-    printf("], \"train_seconds\": %.3f, \"test_loss\": %.6f, "
-           "\"test_acc\": %.6f}\n", secs, ev->loss, ev->accuracy);
+    printf("], \"train_seconds\": ");
+    cli_json_number(stdout, secs, 3);
+    printf(", \"test_loss\": ");
+    cli_json_number(stdout, ev->loss, 6);
+    printf(", \"test_acc\": ");
+    cli_json_number(stdout, ev->accuracy, 6);
+    printf("}\n");
 }
 
 /* Prints one shell word, quoted when it needs to be. */
@@ -344,21 +502,27 @@ static void shell_word(FILE *f, const char *w)
     fputc('\'', f);
 }
 
-/* After Ctrl-C or SIGTERM: the checkpoint at the step reached, and how to
- * go on. Exit status 128 + the signal's number, as shells report it. */
-static int interrupted(nn_model *m, const char *checkpoint, int argc,
-                       char **argv)
+/* After Ctrl-C, SIGTERM or SIGHUP: the checkpoint at the step reached,
+ * and how to go on. Exit status 128 + the signal's number, as shells
+ * report it. */
+static int interrupted(progress *p, int argc, char **argv)
 {
     int sig = stop_signal ? stop_signal : SIGTERM;   /* MPI: another rank's */
-    nn_error err;
-    if (cli_mpi_rank() > 0)
+    if (!p->writer)
         return 128 + sig;
-    if (nn_model_save(m, checkpoint, true, &err) != NN_OK) {
-        cli_nn_error(&err);
+    if (!p->checkpoint) {
+        cli_error("interrupted; no checkpoint written (--no-checkpoint)");
+        return 128 + sig;
+    }
+    if (!ckpt_is_ours(p)) {
+        cli_error("interrupted; %s was replaced by another run, so no "
+                  "checkpoint was written", p->checkpoint);
         return 1;
     }
+    if (!ckpt_write(p))
+        return 1;
     fprintf(stderr, "digits: interrupted; checkpoint saved to %s; resume "
-            "with:\n  ", checkpoint);
+            "with:\n  ", p->checkpoint);
     if (cli_mpi_size() > 1)
         fprintf(stderr, "mpirun -np %d ", cli_mpi_size());
     fputs("digits", stderr);
@@ -370,6 +534,131 @@ static int interrupted(nn_model *m, const char *checkpoint, int argc,
     }
     fputs(has_resume ? "\n" : " --resume\n", stderr);
     return 128 + sig;
+}
+
+/* Output paths, before anything is loaded: each one usable, no two the
+ * same; an existing checkpoint is only ever continued (--resume). */
+static int check_outputs(const train_args *a)
+{
+    if (!cli_check_output("--out", a->out) ||
+        (a->checkpoint && !cli_check_output("--checkpoint", a->checkpoint)) ||
+        (a->plot && !cli_check_output("--plot", a->plot)))
+        return 1;
+    const cli_file out[] = {{"--out", a->out}, {"--checkpoint", a->checkpoint},
+                            {"--plot", a->plot}};
+    if (!cli_check_distinct(out, 3, NULL, 0))
+        return 1;
+    struct stat st;
+    if (!a->checkpoint || a->resume || stat(a->checkpoint, &st) != 0)
+        return 0;
+    nn_error err;
+    nn_model *old = nn_model_load(a->checkpoint, &err);
+    bool is_ckpt = old && nn_model_fit_position(old, NULL, NULL);
+    nn_model_free(old);
+    if (is_ckpt)
+        return cli_error("%s: a checkpoint of an earlier run is there; "
+                         "continue it with --resume, remove it, or choose "
+                         "another --checkpoint", a->checkpoint);
+    return cli_error("--checkpoint: %s exists and is not a checkpoint; "
+                     "refusing to replace it", a->checkpoint);
+}
+
+/* The data files must not be among the outputs. */
+static int check_inputs(const train_args *a, const char *dir)
+{
+    char f[4][4096];
+    cli_split_paths(dir, "train", f[0], f[1], sizeof f[0]);
+    cli_split_paths(dir, "t10k", f[2], f[3], sizeof f[0]);
+    const cli_file out[] = {{"--out", a->out}, {"--checkpoint", a->checkpoint},
+                            {"--plot", a->plot}};
+    const cli_file in[] = {{"data file", f[0]}, {"data file", f[1]},
+                           {"data file", f[2]}, {"data file", f[3]}};
+    return cli_check_distinct(out, 3, in, 4) ? 0 : 1;
+}
+
+static bool same_layers(const nn_model *x, const nn_model *y)
+{
+    int n = nn_model_layer_count(x);
+    if (n != nn_model_layer_count(y))
+        return false;
+    nn_shape a = nn_model_input_shape(x), b = nn_model_input_shape(y);
+    if (a.rank != b.rank || memcmp(a.dim, b.dim, sizeof a.dim[0] * (size_t)a.rank))
+        return false;
+    for (int i = 0; i < n; i++) {
+        nn_layer_spec p = nn_model_layer(x, i), q = nn_model_layer(y, i);
+        if (p.kind != q.kind || p.activation != q.activation ||
+            p.units != q.units || p.kernel != q.kernel ||
+            p.stride != q.stride || p.padding != q.padding ||
+            p.rate != q.rate)
+            return false;
+    }
+    return true;
+}
+
+/* The model a fresh run with these options starts from (initialised and
+ * compiled); NULL after an error line. */
+static nn_model *fresh_model(const train_args *a, nn_shape shape, int classes)
+{
+    nn_error err;
+    nn_optimizer preset_opt;
+    nn_model *m = nn_model_from_spec(a->model, shape, classes, &preset_opt,
+                                     &err);
+    if (!m) {
+        cli_error("--model: %s", err.msg);
+        return NULL;
+    }
+    nn_optimizer opt;
+    if (!a->optimizer || !nn_optimizer_parse(a->optimizer, &opt))
+        opt = preset_opt.kind ? preset_opt : nn_rmsprop();
+    if (a->lr > 0)
+        opt.lr = (float)a->lr;
+    nn_rng rng;
+    nn_rng_seed(&rng, (uint64_t)a->seed);
+    if (nn_model_init(m, &rng, &err) ||
+        nn_model_compile(m, NN_LOSS_CATEGORICAL_CROSSENTROPY, opt, &err)) {
+        cli_nn_error(&err);
+        nn_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* --resume: the checkpoint must have been made with the model, optimizer
+ * and learning rate these options give, and be within --epochs. */
+static bool check_resume(const train_args *a, nn_model *ck, nn_shape shape,
+                         int classes, const char *dir)
+{
+    int done;
+    float base_lr;
+    if (!nn_model_fit_position(ck, &done, &base_lr)) {
+        cli_error("%s: not a checkpoint (a finished model?); nothing to "
+                  "resume", a->checkpoint);
+        return false;
+    }
+    if (!cli_check_shape(ck, shape, a->checkpoint, dir))
+        return false;
+    nn_model *fresh = fresh_model(a, shape, classes);
+    if (!fresh)
+        return false;
+    nn_optimizer want = nn_model_optimizer(fresh),
+                 have = nn_model_optimizer(ck);
+    bool ok = false;
+    if (!same_layers(fresh, ck))
+        cli_error("--model: %s was made with another model than '%s'; "
+                  "resume with the same --model", a->checkpoint, a->model);
+    else if (want.kind != have.kind)
+        cli_error("--optimizer: %s was made with %s, not %s", a->checkpoint,
+                  nn_optimizer_name(have.kind), nn_optimizer_name(want.kind));
+    else if (want.lr != base_lr)
+        cli_error("--lr: %s was made with --lr %g, not %g", a->checkpoint,
+                  (double)base_lr, (double)want.lr);
+    else if (done > a->epochs)
+        cli_error("--epochs: %s has %d epoch%s done, more than --epochs %ld",
+                  a->checkpoint, done, done == 1 ? "" : "s", a->epochs);
+    else
+        ok = true;
+    nn_model_free(fresh);
+    return ok;
 }
 
 /* The options every rank must share: the command line but --threads and
@@ -462,7 +751,8 @@ int cmd_train(int argc, char **argv)
 static int train(int argc, char **argv)
 {
     train_args a = {.model = "mlp", .out = "model.nn", .epochs = 5,
-                    .batch = 128, .seed = 42, .threads = -1};
+                    .batch = 128, .seed = 42, .threads = -1,
+                    .ckpt_every = 60};
     int rank = cli_mpi_rank(), ranks = cli_mpi_size();
     if (!cli_mpi_same(options_hash(argc, argv),
                       "options (all but --threads and --data)"))
@@ -485,18 +775,43 @@ static int train(int argc, char **argv)
         if (a.threads < 1)
             a.threads = 1;
     }
+    char *ckpt = NULL;
+    if (!a.checkpoint && !a.no_ckpt) {
+        size_t n = strlen(a.out) + sizeof ".ckpt";
+        if (!(ckpt = malloc(n)))
+            return cli_error("out of memory");
+        snprintf(ckpt, n, "%s.ckpt", a.out);
+        a.checkpoint = ckpt;
+    }
+    /* Only rank 0 writes: the outputs are its to check. */
+    if (!cli_mpi_agree(rank > 0 || !check_outputs(&a))) {
+        free(ckpt);
+        return 1;
+    }
+    struct stat lst;
+    if (a.checkpoint && lstat(a.checkpoint, &lst) == 0 &&
+        S_ISLNK(lst.st_mode)) {
+        /* a link: the checkpoint is the file it points to */
+        char *real = realpath(a.checkpoint, NULL);
+        if (!real)
+            return cli_error("--checkpoint: %s: %s", a.checkpoint,
+                             strerror(errno));
+        free(ckpt);
+        a.checkpoint = ckpt = real;
+    }
     nn_set_threads((int)a.threads);
 
     const char *dir = cli_data_dir(a.data);
     nn_dataset train = {0}, test = {0};
     nn_model *m = NULL;
-    char *ckpt = NULL;
     nn_history hist = {0};
     nn_error err;
     rc = 1;
     /* Only rank 0 fetches MNIST; every rank needs the same data. */
-    bool ok = !cli_load_split(dir, "train", rank == 0, &train) &&
-              !cli_load_split(dir, "t10k", false, &test);
+    bool ok = !cli_load_split(dir, "train", rank == 0 && cli_data_fetch(a.data),
+                              &train) &&
+              !cli_load_split(dir, "t10k", false, &test) &&
+              (rank > 0 || !check_inputs(&a, dir));
     if (ok && memcmp(&train.shape, &test.shape, sizeof train.shape) != 0)
         ok = !cli_error("%s: training and test images differ in shape", dir);
     if (!cli_mpi_agree(ok) ||
@@ -507,44 +822,14 @@ static int train(int argc, char **argv)
         used = nn_dataset_slice(&train, 0, (size_t)a.limit);
     int classes = train.num_classes > test.num_classes ? train.num_classes
                                                        : test.num_classes;
-    if (!a.checkpoint) {
-        size_t n = strlen(a.out) + sizeof ".ckpt";
-        if ((ckpt = malloc(n)))
-            snprintf(ckpt, n, "%s.ckpt", a.out);
-        a.checkpoint = ckpt;
-    }
-    if (!cli_mpi_agree(a.checkpoint || !cli_error("out of memory")))
-        goto done;
     if (a.resume) {
         /* The checkpoint carries the model, its optimizer and position. */
         if (!(m = load_checkpoint(a.checkpoint)))
             goto done;
-        nn_shape in = nn_model_input_shape(m);
-        if (nn_shape_size(in) != nn_shape_size(train.shape)) {
-            cli_error("%s: the checkpoint's model does not take %s's images",
-                      a.checkpoint, dir);
+        if (!check_resume(&a, m, train.shape, classes, dir))
             goto done;
-        }
-    } else {
-        nn_optimizer preset_opt;
-        m = nn_model_from_spec(a.model, train.shape, classes, &preset_opt,
-                               &err);
-        if (!m) {
-            cli_error("--model: %s", err.msg);
-            goto done;
-        }
-        if (!a.optimizer)
-            opt = preset_opt.kind ? preset_opt : nn_rmsprop();
-        if (a.lr > 0)
-            opt.lr = (float)a.lr;
-        nn_rng rng;
-        nn_rng_seed(&rng, (uint64_t)a.seed);
-        if (nn_model_init(m, &rng, &err) ||
-            nn_model_compile(m, NN_LOSS_CATEGORICAL_CROSSENTROPY, opt,
-                             &err)) {
-            cli_nn_error(&err);
-            goto done;
-        }
+    } else if (!(m = fresh_model(&a, train.shape, classes))) {
+        goto done;
     }
     uint64_t wh = cli_hash(0, nn_model_params(m),
                            sizeof(float) * nn_model_param_count(m));
@@ -560,8 +845,11 @@ static int train(int argc, char **argv)
     }
     progress p = {.f = human, .tty = isatty(fileno(human)),
                   .epochs = (int)a.epochs, .epoch = -1, .m = m,
-                  .checkpoint = a.checkpoint, .writer = rank == 0,
+                  .checkpoint = a.checkpoint, .every = a.ckpt_every,
+                  .last_ckpt = now(), .writer = rank == 0,
                   .mpi = ranks > 1};
+    if (a.resume && rank == 0)
+        ckpt_mark(&p);   /* the checkpoint we continue is ours to replace */
     nn_fit_options fo = nn_fit_defaults();
     fo.epochs = (int)a.epochs;
     fo.batch_size = (int)a.batch;
@@ -584,12 +872,28 @@ static int train(int argc, char **argv)
     catch_signals();
     double t0 = now();
     if (nn_model_fit(m, &used, &fo, &hist, &err) != NN_OK) {
-        if (err.code == NN_ERR_INTERRUPTED && (stop_signal || p.stopped)) {
-            rc = interrupted(m, a.checkpoint, argc, argv);
-            goto done;
-        }
-        if (!p.failed)
+        if (err.code == NN_ERR_INTERRUPTED && p.diverged) {
+            float lr = nn_model_optimizer(m).lr;
+            nn_model_fit_position(m, NULL, &lr);
+            char why[64];
+            if (isfinite(p.div_loss))
+                snprintf(why, sizeof why, "weights not finite");
+            else
+                snprintf(why, sizeof why, "loss %g", p.div_loss);
+            /* an earlier checkpoint stays: it was finite, and is the
+             * user's to resume or remove */
+            bool kept = p.checkpoint && p.ours && ckpt_is_ours(&p);
+            cli_error("epoch %d: training diverged (%s); %s not written; "
+                      "try a lower --lr than %g%s%s%s", p.diverged, why,
+                      a.out, (double)lr, kept ? " (the checkpoint of an "
+                      "earlier epoch stays in " : "",
+                      kept ? p.checkpoint : "", kept ? ")" : "");
+        } else if (err.code == NN_ERR_INTERRUPTED &&
+                   (stop_signal || p.stopped)) {
+            rc = interrupted(&p, argc, argv);
+        } else if (!p.failed) {
             cli_nn_error(&err);
+        }
         goto done;
     }
     double secs = now() - t0;
@@ -609,7 +913,7 @@ static int train(int argc, char **argv)
         cli_nn_error(&err);
         goto done;
     }
-    unlink(a.checkpoint);   /* the model is safe: the checkpoint goes */
+    ckpt_remove(&p);   /* the model is safe: our checkpoint goes */
     if (a.plot && plot_history(a.plot, &hist))
         goto done;
     nn_eval ev;

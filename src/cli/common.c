@@ -97,14 +97,64 @@ static int find_file(const char *dir, const char *name, char *out,
     return 0;
 }
 
+bool cli_data_fetch(const char *opt)
+{
+    return opt == NULL;
+}
+
+/* Both files of split; false when either is missing. */
+static bool split_files(const char *dir, const char *split, char *img,
+                        char *lab, size_t size)
+{
+    char name[64];
+    snprintf(name, sizeof name, "%s-images-idx3-ubyte", split);
+    int have = find_file(dir, name, img, size);
+    snprintf(name, sizeof name, "%s-labels-idx1-ubyte", split);
+    have &= find_file(dir, name, lab, size);
+    return have;
+}
+
+void cli_split_paths(const char *dir, const char *split, char *img,
+                     char *lab, size_t size)
+{
+    split_files(dir, split, img, lab, size);
+}
+
+bool cli_check_shape(const nn_model *m, nn_shape data, const char *what,
+                     const char *dir)
+{
+    nn_shape in = nn_model_input_shape(m);
+    bool ok = in.rank == 1 ? nn_shape_size(in) == nn_shape_size(data)
+                           : in.rank == data.rank &&
+                             !memcmp(in.dim, data.dim,
+                                     sizeof in.dim[0] * (size_t)in.rank);
+    if (!ok) {
+        char a[64], b[64];
+        int na = 0, nb = 0;
+        for (int i = 0; i < in.rank; i++)
+            na += snprintf(a + na, sizeof a - (size_t)na, "%s%d",
+                           i ? "x" : "", in.dim[i]);
+        for (int i = 0; i < data.rank; i++)
+            nb += snprintf(b + nb, sizeof b - (size_t)nb, "%s%d",
+                           i ? "x" : "", data.dim[i]);
+        cli_error("%s: the model takes %s inputs, not the %s images of %s",
+                  what, a, b, dir);
+    }
+    return ok;
+}
+
 int cli_load_split(const char *dir, const char *split, bool fetch,
                    nn_dataset *out)
 {
-    char img[4096], lab[4096], name[64];
-    snprintf(name, sizeof name, "%s-images-idx3-ubyte", split);
-    int have = find_file(dir, name, img, sizeof img);
-    snprintf(name, sizeof name, "%s-labels-idx1-ubyte", split);
-    have &= find_file(dir, name, lab, sizeof lab);
+    char img[4096], lab[4096];
+    struct stat st;
+    bool have = split_files(dir, split, img, lab, sizeof img);
+    if (!have && !fetch && stat(dir, &st) != 0)
+        return cli_error("%s: no such folder%s", dir,
+                         errno == ENOENT ? " (run 'digits fetch' for MNIST, "
+                         "or give --data DIR)" : "");
+    if (!have && !fetch && !S_ISDIR(st.st_mode))
+        return cli_error("%s: not a folder", dir);
     if (!have && fetch) {
         fprintf(stderr, "digits: MNIST not found in %s; fetching it\n", dir);
         if (cli_run_fetch(dir) != 0)
@@ -183,21 +233,6 @@ nn_model *cli_model_from_file_or_spec(const char *arg, nn_shape input,
     if (!m)
         cli_nn_error(&err);
     return m;
-}
-
-void cli_json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
 }
 
 bool cli_class_names(const char *arg, int K, char ***names)

@@ -15,6 +15,7 @@ static const struct {
     {"train", cmd_train, "train a model, evaluate it, save it"},
     {"evaluate", cmd_evaluate, "test loss, accuracy and confusion matrix"},
     {"predict", cmd_predict, "recognise the digit in image files"},
+    {"serve", cmd_serve, "a page to draw digits on, and an HTTP API"},
     {"summary", cmd_summary, "layer table of a model file or spec"},
     {"fetch", cmd_fetch, "download and verify the MNIST files"},
 };

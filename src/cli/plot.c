@@ -315,8 +315,8 @@ static int check_ext(const char *path, bool svg_ok, bool *svg)
 
 /* ------------------------------------------------------- errors grid */
 
-int plot_errors(const char *path, const nn_dataset *data, const float *probs,
-                int K)
+int plot_errors(const char *path, const nn_dataset *data, const int *pred_all,
+                const float *prob)
 {
     bool svg;
     if (check_ext(path, false, &svg))
@@ -339,7 +339,7 @@ int plot_errors(const char *path, const nn_dataset *data, const float *probs,
     size_t wrong[MAX], nwrong = 0;
     int pred[MAX];
     for (size_t i = 0; i < data->n; i++) {
-        int best = (int)nn_argmax(probs + i * (size_t)K, (size_t)K);
+        int best = pred_all[i];
         if (best == data->labels[i])
             continue;
         if (nwrong < MAX) {
@@ -379,7 +379,7 @@ int plot_errors(const char *path, const nn_dataset *data, const float *probs,
                 rect(&p, x + 6 + c * zoom, y + 2 + r * zoom, zoom, zoom,
                      g << 16 | g << 8 | g);
             }
-        int pc = (int)lroundf(100 * probs[i * (size_t)K + pred[k]]);
+        int pc = (int)lroundf(100 * prob[i]);
         text(&p, x + 6 + cell / 2.0, y + cell + 6, 1, CENTRE, 0xB00020,
              "%d>%d %d%%", data->labels[i], pred[k], pc);
     }
@@ -412,7 +412,7 @@ int plot_confusion(const char *path, const uint32_t *cm, int K)
     bool svg;
     if (check_ext(path, true, &svg))
         return 1;
-    if (K < 1 || K > 100)
+    if (K < 1 || K > PLOT_CONFUSION_MAX)
         return cli_error("%s: cannot draw a confusion matrix of %d classes",
                          path, K);
     const int cell = 44, left = 64, top = 64;

@@ -20,10 +20,13 @@ bool plot_is_svg(const char *path);
 
 /* A grid of the misclassified samples of `data` (grey images: (H, W, 1)
  * or (H*W) with H = W), at most 100, in data order, each labelled
- * "TRUE>PREDICTED" with the predicted probability. probs: (data->n, K),
- * the model's outputs. */
-int plot_errors(const char *path, const nn_dataset *data, const float *probs,
-                int K);
+ * "TRUE>PREDICTED" with the predicted probability. pred, prob: (data->n),
+ * each sample's predicted class and its probability. */
+int plot_errors(const char *path, const nn_dataset *data, const int *pred,
+                const float *prob);
+
+/* The most classes plot_confusion draws. */
+#define PLOT_CONFUSION_MAX 100
 
 /* A heat map of a (K, K) confusion matrix (rows true, columns predicted):
  * counts in the cells, blue on the diagonal, red off it, and each class's

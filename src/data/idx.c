@@ -357,21 +357,39 @@ static nn_status expect_end(idx_reader *r, uint64_t payload, nn_error *err)
     return NN_OK;
 }
 
-/* Header, length check, payload and (gzip) proper end, from an open
- * reader, which it closes. */
-static nn_status load_from(idx_reader *r, nn_idx *out, nn_error *err)
+/* Header and (raw) length check, from an open reader, which it closes on
+ * failure. */
+static nn_status load_header(idx_reader *r, nn_idx *out, uint64_t *payload,
+                             nn_error *err)
+{
+    uint64_t header = 0;
+    nn_status s = read_header(r, out, payload, &header, err);
+    if (s == NN_OK && !r->gz && !r->zinit)
+        s = check_raw_length(r, header, *payload, err);
+    if (s != NN_OK)
+        reader_close(r);
+    return s;
+}
+
+/* Payload and (gzip) proper end after load_header; closes the reader. */
+static nn_status load_body(idx_reader *r, uint64_t payload, nn_idx *out,
+                           nn_error *err)
 {
     bool gz = r->gz || r->zinit;
-    uint64_t payload = 0, header = 0;
-    nn_status s = read_header(r, out, &payload, &header, err);
-    if (s == NN_OK && !gz)
-        s = check_raw_length(r, header, payload, err);
-    if (s == NN_OK)
-        s = read_payload(r, payload, &out->data, err);
+    nn_status s = read_payload(r, payload, &out->data, err);
     if (s == NN_OK && gz)
         s = expect_end(r, payload, err);
     reader_close(r);
     return s;
+}
+
+/* Header, length check, payload and (gzip) proper end, from an open
+ * reader, which it closes. */
+static nn_status load_from(idx_reader *r, nn_idx *out, nn_error *err)
+{
+    uint64_t payload = 0;
+    nn_status s = load_header(r, out, &payload, err);
+    return s != NN_OK ? s : load_body(r, payload, out, err);
 }
 
 nn_status nn_idx_load(const char *path, nn_idx *out, nn_error *err)
@@ -522,11 +540,35 @@ nn_status nn_idx_load_pair(const char *images_path, const char *labels_path,
                        max_classes);
     nn_idx images = {0}, labels = {0};
     int top = 0;
-    nn_status s = nn_idx_load(images_path, &images, err);
+    /* Both headers first: a pair that does not fit together (counts,
+     * ranks, sample size) is refused before any payload is read or
+     * inflated. */
+    idx_reader ri, rl;
+    uint64_t pi = 0, pl = 0;
+    nn_status s = images_path && labels_path ? NN_OK
+        : nn_fail(err, NN_ERR_ARG, "nn_idx_load_pair: a path is NULL");
+    bool open_i = false, open_l = false;
+    if (s == NN_OK && (s = reader_open(&ri, images_path, err)) == NN_OK &&
+        (s = load_header(&ri, &images, &pi, err)) == NN_OK)
+        open_i = true;
+    if (s == NN_OK && (s = reader_open(&rl, labels_path, err)) == NN_OK &&
+        (s = load_header(&rl, &labels, &pl, err)) == NN_OK)
+        open_l = true;
     if (s == NN_OK)
-        s = nn_idx_load(labels_path, &labels, err);
-    if (s == NN_OK)
-        s = check_pair(&images, &labels, images_path, labels_path, out, err);
+        s = check_pair(&images, &labels, images_path, labels_path,
+                       out, err);
+    if (s == NN_OK) {
+        s = load_body(&rl, pl, &labels, err);
+        open_l = false;
+    }
+    if (s == NN_OK) {
+        s = load_body(&ri, pi, &images, err);
+        open_i = false;
+    }
+    if (open_i)
+        reader_close(&ri);
+    if (open_l)
+        reader_close(&rl);
     if (s == NN_OK)
         s = check_labels(&labels, labels_path,
                          max_classes > 0 ? max_classes : NN_MAX_CLASSES, &top,

@@ -76,11 +76,23 @@ static void compose(const void *px, bool sixteen, size_t count, uint8_t *out)
     uint64_t paper = maxv;
     if (clear * 2 > count && asum > 0 && ya * 2 > asum * maxv)
         paper = 0;
-    for (size_t i = 0; i < count; i++) {
-        uint64_t a = A(i), y = Y(i);
-        uint64_t v = y * a + paper * (maxv - a);  /* in units of maxv^2 */
-        uint64_t den = maxv * maxv;
-        out[i] = (uint8_t)((v * 255 + den / 2) / den);
+    /* v = y a + paper (maxv - a), in units of maxv^2, rounded to 8 bit;
+     * one loop per depth so that each divides by a constant (a multiply,
+     * not a division per pixel) */
+    if (sixteen) {
+        const uint64_t den = 65535ull * 65535ull;
+        for (size_t i = 0; i < count; i++) {
+            uint64_t a = p16[2 * i + 1], y = p16[2 * i];
+            uint64_t v = y * a + paper * (65535 - a);
+            out[i] = (uint8_t)((v * 255 + den / 2) / den);
+        }
+    } else {
+        const uint32_t den = 255u * 255u;
+        for (size_t i = 0; i < count; i++) {
+            uint32_t a = p8[2 * i + 1], y = p8[2 * i];
+            uint32_t v = y * a + (uint32_t)paper * (255 - a);
+            out[i] = (uint8_t)((v * 255 + den / 2) / den);
+        }
     }
 #undef Y
 #undef A
@@ -479,7 +491,12 @@ nn_status nn_image_load_mem(const void *data, size_t size, const char *name,
         return nn_fail(err, NN_ERR_FORMAT, "%s: damaged %s header (%s)", name,
                        fmt, why ? why : "unknown reason");
     }
-    if ((st = check_size((uint64_t)w, (uint64_t)h, name, fmt, err)) != NN_OK)
+    /* stb's BMP header reader reports a top-down BMP's height as stored,
+     * negative; its decoder flips it. header_size checked |h| above. */
+    if (!strcmp(fmt, "BMP") && h < 0 && h > -NN_MAX_IMAGE_SIDE - 1)
+        h = -h;
+    if ((st = check_size((uint64_t)(int64_t)w, (uint64_t)(int64_t)h, name,
+                         fmt, err)) != NN_OK)
         return st;
 
     const char *zerr = strcmp(fmt, "PNG") ? NULL : png_deflate_error(p, size);

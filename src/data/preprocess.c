@@ -13,6 +13,9 @@
  *     is inverted so that ink is light on black, as in MNIST;
  *  3. ink level d = grey - paper - margin, clamped to 0..255; for dark ink
  *     on light paper as a fraction of the paper's local brightness;
+ *  3b. printed lines (ruled or squared paper, a box around the digit):
+ *     straight thin runs across the picture, or four meeting as a box,
+ *     cleared from d where they are thin (strokes crossing them stay);
  *  4. strokes: the 3x3 average of d; no digit if its maximum M is below
  *     min_contrast; pixels with average >= M/4 are "strong"; connected
  *     strong parts with under 2% of the largest part's ink are specks and
@@ -89,6 +92,8 @@ typedef struct work {
     part *parts;
     size_t nparts, capparts;
     int x0, y0, x1, y1; /* kept ink box, inclusive */
+    double *col;        /* (w) scratch: a plane's column terms */
+    int kept;           /* stroke parts kept */
 } work;
 
 /* Paper level as a plane v = a + b x + c y, x and y centred and scaled to
@@ -102,10 +107,32 @@ static double plane_at(const plane *p, int x, int y)
     return p->a + p->b * (x * p->sx - 0.5) + p->c * (y * p->sy - 0.5);
 }
 
-/* Is (x, y) in the border ring of width r? */
-static bool in_ring(const work *wk, int r, int x, int y)
+/* The border ring of width r, visited in the order of a scan of the
+ * whole picture (so that sums come out the same) but without the pixels
+ * inside it: in row y, x runs over [0, w) in the top and bottom r rows,
+ * else over [0, r) and then [w - r, w).
+ *   for (int x = 0; x < w; x = ring_next(wk, r, y, x)) */
+static int ring_next(const work *wk, int r, int y, int x)
 {
-    return y < r || y >= wk->h - r || x < r || x >= wk->w - r;
+    if (x + 1 == r && y >= r && y < wk->h - r && wk->w - r > r)
+        return wk->w - r;
+    return x + 1;
+}
+
+/* Rounds a finite x >= 0 to nearest, halves away from zero: lround(x)
+ * for the values that are clamped to 0..255 here, without a libm call. */
+static long round_pos(double x)
+{
+    long t = (long)x;            /* exact: x < 2^31 where it is used */
+    return t + (x - (double)t >= 0.5);
+}
+
+/* The plane's column terms b (x sx - 0.5), x in [0, w), into wk->col, so
+ * that plane_at(p, x, y) is a + col[x] + c (y sy - 0.5), bit for bit. */
+static void plane_cols(work *wk, const plane *p)
+{
+    for (int x = 0; x < wk->w; x++)
+        wk->col[x] = p->b * (x * p->sx - 0.5);
 }
 
 /* Least-squares plane through the pixels of the border ring that are at
@@ -117,9 +144,7 @@ static plane fit_plane(const work *wk, int r, const plane *prev,
            YV = 0;
     plane p = {0, 0, 0, 1.0 / wk->w, 1.0 / wk->h};
     for (int y = 0; y < wk->h; y++)
-        for (int x = 0; x < wk->w; x++) {
-            if (!in_ring(wk, r, x, y))
-                continue;
+        for (int x = 0; x < wk->w; x = ring_next(wk, r, y, x)) {
             double v = wk->g[(size_t)y * wk->w + x];
             if (fabs(v - plane_at(prev, x, y)) > keep)
                 continue;
@@ -148,27 +173,88 @@ static plane fit_plane(const work *wk, int r, const plane *prev,
     return p;
 }
 
-/* Median absolute distance of the ring's pixels from the plane. */
-static double ring_mad(const work *wk, int r, const plane *p)
+/* Median absolute distance from the plane of the ring's pixels that are
+ * within `keep` of it. */
+static double ring_mad(const work *wk, int r, const plane *p, double keep)
 {
     enum { BINS = 8 * 256 };   /* eighths of a grey level */
-    size_t *dev = calloc(BINS, sizeof *dev), n = 0;
-    if (!dev)
-        return 0;
+    uint32_t dev[BINS] = {0};  /* a ring has under 2^32 pixels */
+    size_t n = 0;
     for (int y = 0; y < wk->h; y++)
-        for (int x = 0; x < wk->w; x++)
-            if (in_ring(wk, r, x, y)) {
-                double e = 8 * fabs(wk->g[(size_t)y * wk->w + x] -
-                                    plane_at(p, x, y));
-                dev[e > BINS - 1 ? BINS - 1 : (int)lround(e)]++;
-                n++;
-            }
+        for (int x = 0; x < wk->w; x = ring_next(wk, r, y, x)) {
+            double e = 8 * fabs(wk->g[(size_t)y * wk->w + x] -
+                                plane_at(p, x, y));
+            if (e > 8 * keep)
+                continue;
+            dev[e > BINS - 1 ? BINS - 1 : (int)round_pos(e)]++;
+            n++;
+        }
     size_t acc = 0;
     int k = 0;
-    while (k < BINS - 1 && (acc += dev[k]) <= (n - 1) / 2)
+    while (n && k < BINS - 1 && (acc += dev[k]) <= (n - 1) / 2)
         k++;
-    free(dev);
     return k / 8.0;
+}
+
+/* The first, flat paper level from the ring's histogram: its median;
+ * but when the ring is two clear levels (32 apart or more, each narrow)
+ * each covering at least 30% of it (a digit cropped so tight that it runs along the border, as a 0 that
+ * touches all four edges), the level of the class that holds more of the
+ * picture's four corners (r x r each), which a digit leaves as paper.
+ * Then *keep becomes half the distance between the two levels: only ring
+ * pixels that close to the paper are paper in the fits that follow. */
+static double ring_paper(const work *wk, int r, const size_t *ring,
+                         size_t nring, double *keep)
+{
+    double median = hist_kth(ring, (nring - 1) / 2);
+    /* Otsu's split of the ring's histogram */
+    double sum = 0;
+    for (int v = 0; v < 256; v++)
+        sum += (double)v * ring[v];
+    double s0 = 0, best = -1;
+    size_t n0 = 0;
+    int split = -1;
+    for (int t = 0; t < 255; t++) {
+        n0 += ring[t];
+        s0 += (double)t * ring[t];
+        size_t n1 = nring - n0;
+        if (!n0 || !n1)
+            continue;
+        double m0 = s0 / n0, m1 = (sum - s0) / n1;
+        double between = (double)n0 * n1 * (m1 - m0) * (m1 - m0);
+        if (between > best) {
+            best = between;
+            split = t;
+        }
+    }
+    if (split < 0)
+        return median;
+    size_t lo_n = 0, hi_n = 0;
+    for (int v = 0; v < 256; v++)
+        *(v <= split ? &lo_n : &hi_n) += ring[v];
+    if (lo_n * 10 < nring * 3 || hi_n * 10 < nring * 3)
+        return median;
+    size_t lo_hist[256] = {0}, hi_hist[256] = {0};
+    for (int v = 0; v < 256; v++)
+        (v <= split ? lo_hist : hi_hist)[v] = ring[v];
+    double lo = hist_kth(lo_hist, (lo_n - 1) / 2);
+    double hi = hist_kth(hi_hist, (hi_n - 1) / 2);
+    /* two levels, each narrow (interquartile range under half the gap):
+     * not the spread of a noisy or busy border */
+    double lo_iqr = hist_kth(lo_hist, (lo_n - 1) * 3 / 4) -
+                    hist_kth(lo_hist, (lo_n - 1) / 4);
+    double hi_iqr = hist_kth(hi_hist, (hi_n - 1) * 3 / 4) -
+                    hist_kth(hi_hist, (hi_n - 1) / 4);
+    if (hi - lo < 32 || lo_iqr >= (hi - lo) / 2 || hi_iqr >= (hi - lo) / 2)
+        return median;
+    size_t corner_lo = 0, corner_hi = 0;
+    for (int y = 0; y < wk->h; y++)
+        for (int x = 0; x < wk->w; x++)
+            if ((y < r || y >= wk->h - r) && (x < r || x >= wk->w - r))
+                *(wk->g[(size_t)y * wk->w + x] <= split ? &corner_lo
+                                                       : &corner_hi) += 1;
+    *keep = (hi - lo) / 2;
+    return corner_lo > corner_hi ? lo : hi;
 }
 
 /* The paper: a plane fitted to a ring along the border (1/16 of the
@@ -187,30 +273,35 @@ static void find_paper(work *wk, nn_ink ink, bool *inverted, int *paper)
      * picture under 16 pixels a side keeps the flat one. */
     size_t ring[256] = {0}, nring = 0;
     for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++)
-            if (in_ring(wk, r, x, y)) {
-                ring[wk->g[(size_t)y * w + x]]++;
-                nring++;
-            }
-    plane p = {hist_kth(ring, (nring - 1) / 2), 0, 0, 1.0 / w, 1.0 / h};
+        for (int x = 0; x < w; x = ring_next(wk, r, y, x)) {
+            ring[wk->g[(size_t)y * w + x]]++;
+            nring++;
+        }
+    double keep = 1e9;   /* ring pixels that may be paper: all */
+    plane p = {ring_paper(wk, r, ring, nring, &keep), 0, 0, 1.0 / w, 1.0 / h};
     for (int pass = 0; pass < 2 && w >= 16 && h >= 16; pass++) {
-        double sigma = 1.4826 * ring_mad(wk, r, &p);
-        p = fit_plane(wk, r, &p, fmax(3 * sigma, 2.0));
+        double sigma = 1.4826 * ring_mad(wk, r, &p, keep);
+        p = fit_plane(wk, r, &p, fmin(fmax(3 * sigma, 2.0), keep));
     }
     /* Margin: three standard deviations of the paper's noise (from the
      * median absolute deviation), plus 2 levels for rounding and JPEG ripple
      * unless most of the paper is exactly on the plane (a drawing, MNIST). */
-    double mad = ring_mad(wk, r, &p);
+    double mad = ring_mad(wk, r, &p, keep);
     int margin = (int)ceil(3.0 * 1.4826 * mad) + (mad > 0 ? 2 : 0);
     if (margin > 96)
         margin = 96;
     double lo = 0, hi = 0;   /* extremes of grey - paper */
-    for (int y = 0; y < h; y++)
+    plane_cols(wk, &p);
+    for (int y = 0; y < h; y++) {
+        const uint8_t *g = wk->g + (size_t)y * w;
+        double row = p.c * (y * p.sy - 0.5);
+        const double *col = wk->col;
         for (int x = 0; x < w; x++) {
-            double e = wk->g[(size_t)y * w + x] - plane_at(&p, x, y);
-            lo = fmin(lo, e);
-            hi = fmax(hi, e);
+            double e = g[x] - (p.a + col[x] + row);   /* plane_at */
+            lo = e < lo ? e : lo;
+            hi = e > hi ? e : hi;
         }
+    }
     bool inv = ink == NN_INK_DARK || (ink == NN_INK_AUTO && -lo > hi);
     /* Dark ink on lit paper: what the paper reflects is light times ink, so
      * ink is measured as a fraction of the paper's brightness where it is
@@ -218,17 +309,357 @@ static void find_paper(work *wk, nn_ink ink, bool *inverted, int *paper)
      * held at 4 for dark paper, and 1 when the border is too busy to be
      * paper (margin at its cap). Light ink on dark: a difference. */
     const bool lit = inv && margin < 96;
-    for (int y = 0; y < h; y++)
+    const double sign = inv ? -1.0 : 1.0;
+    for (int y = 0; y < h; y++) {
+        double row = p.c * (y * p.sy - 0.5);
+        const uint8_t *g = wk->g + (size_t)y * w;
+        const double *col = wk->col;
+        uint8_t *d = wk->d + (size_t)y * w;
         for (int x = 0; x < w; x++) {
-            size_t i = (size_t)y * w + x;
-            double pa = plane_at(&p, x, y), e = wk->g[i] - pa;
-            double gain = lit ? 255.0 / fmax(pa, 64.0) : 1.0;
-            long d = lround(((inv ? -e : e) - margin) * gain);
-            wk->d[i] = (uint8_t)(d < 0 ? 0 : d > 255 ? 255 : d);
+            double pa = p.a + col[x] + row, e = g[x] - pa;
+            double gain = lit ? 255.0 / (pa > 64.0 ? pa : 64.0) : 1.0;
+            /* lround, then clamped to 0..255 (sign * e is exactly +-e) */
+            double v = (sign * e - margin) * gain;
+            int t = (int)(v < 0.5 ? 0 : v >= 254.5 ? 255 : v);
+            d[x] = (uint8_t)(t + (v >= 0.5 && v < 254.5 &&
+                                  v - (double)t >= 0.5));
         }
+    }
     long bg = lround(plane_at(&p, w / 2, h / 2));
     *inverted = inv;
     *paper = (int)(bg < 0 ? 0 : bg > 255 ? 255 : bg);
+}
+
+/* ---- step 3b: ruled and squared paper, printed boxes
+ *
+ * Lines printed on the paper are ink to step 3 but not part of the digit.
+ * They are found on a coarse mask (cells of f x f pixels, at most 256 a
+ * side, a cell lit when at least f/2 of its pixels have d >= 16) as
+ * straight runs of lit cells, near-horizontal or near-vertical (within
+ * 8 degrees, in half-degree steps): a run that crosses the whole picture
+ * (from within 5% of one edge to within 5% of the other, lit over 85% of
+ * the way) is a ruled or squared-paper line; four runs that each cover at
+ * least a quarter of the picture and meet as a rectangle (two horizontal,
+ * two vertical, corners within 10% of the box's size) are a printed box.
+ * A line is removed only where it is thin: at each point along it the run
+ * of ink across it (d > 0) is cleared when it is at most twice the line's
+ * median thickness plus 2 pixels; where a stroke crosses or lies along the
+ * line the run is longer and the stroke stays. A run whose median
+ * thickness exceeds 2% of the picture's shorter side (at least 3 pixels)
+ * is a stroke, not a printed line, and stays. */
+
+enum { LINE_CELLS = 256, LINE_ANGLES = 33 };   /* -8 .. 8 degrees */
+#define DEG (3.14159265358979323846 / 180)
+
+typedef struct seg {
+    bool vertical;
+    double slope;       /* cells across per cell along */
+    double at;          /* position across at along = 0, in cells */
+    int from, to;       /* covered extent along, in cells */
+    int lit;            /* cells lit along the way */
+} seg;
+
+typedef struct cells {
+    int f, cw, ch;
+    uint8_t *lit;       /* (ch, cw) */
+} cells;
+
+static bool cell_lit(const cells *c, bool vertical, int along, int across)
+{
+    int x = vertical ? across : along, y = vertical ? along : across;
+    if (x < 0 || y < 0 || x >= c->cw || y >= c->ch)
+        return false;
+    return c->lit[(size_t)y * c->cw + x] != 0;
+}
+
+/* Follows the line (slope, at) along its direction; fills the longest
+ * covered stretch (gaps up to 3 cells bridged) and the lit count. */
+static void trace(const cells *c, seg *s)
+{
+    int n = s->vertical ? c->ch : c->cw;
+    int best_from = 0, best_to = -1, from = -1, last = -10, lit = 0,
+        best_lit = 0;
+    for (int u = 0; u < n; u++) {
+        int v = (int)lround(s->at + s->slope * u);
+        bool on = cell_lit(c, s->vertical, u, v) ||
+                  cell_lit(c, s->vertical, u, v - 1) ||
+                  cell_lit(c, s->vertical, u, v + 1);
+        if (!on)
+            continue;
+        if (u - last > 4) {
+            from = u;
+            lit = 0;
+        }
+        last = u;
+        lit++;
+        if (u - from > best_to - best_from) {
+            best_from = from;
+            best_to = u;
+            best_lit = lit;
+        }
+    }
+    s->from = best_from;
+    s->to = best_to;
+    s->lit = best_lit;
+}
+
+/* Candidate lines of one orientation: Hough peaks over the lit cells. */
+static size_t find_segs(const cells *c, bool vertical, seg *out, size_t cap)
+{
+    int along = vertical ? c->ch : c->cw, across = vertical ? c->cw : c->ch;
+    int pad = (int)ceil(along * tan(8.5 * DEG)) + 2;
+    int bins = across + 2 * pad;
+    uint32_t *acc = calloc((size_t)LINE_ANGLES * bins, sizeof *acc);
+    if (!acc)
+        return 0;
+    double slope[LINE_ANGLES];
+    for (int a = 0; a < LINE_ANGLES; a++)
+        slope[a] = tan((a - LINE_ANGLES / 2) * 0.5 * DEG);
+    for (int u = 0; u < along; u++)
+        for (int v = 0; v < across; v++)
+            if (cell_lit(c, vertical, u, v))
+                for (int a = 0; a < LINE_ANGLES; a++) {
+                    int b = (int)(v - slope[a] * u + pad + 0.5);   /* >= 0 */
+                    if (b < bins)
+                        acc[(size_t)a * bins + b]++;
+                }
+    size_t n = 0;
+    uint32_t need = (uint32_t)(along / 4 > 3 ? along / 4 : 3);
+    for (int a = 0; a < LINE_ANGLES && n < cap; a++)
+        for (int b = 0; b < bins && n < cap; b++) {
+            uint32_t v = acc[(size_t)a * bins + b];
+            if (v < need)
+                continue;
+            bool peak = true;   /* a local maximum over angle and offset */
+            for (int da = -2; da <= 2 && peak; da++)
+                for (int db = -2; db <= 2 && peak; db++) {
+                    int aa = a + da, bb = b + db;
+                    if ((!da && !db) || aa < 0 || bb < 0 ||
+                        aa >= LINE_ANGLES || bb >= bins)
+                        continue;
+                    uint32_t w = acc[(size_t)aa * bins + bb];
+                    /* ties: the first in scan order wins */
+                    if (w > v || (w == v && (da < 0 || (!da && db < 0))))
+                        peak = false;
+                }
+            if (!peak)
+                continue;
+            seg s = {vertical, slope[a], b - pad, 0, -1, 0};
+            trace(c, &s);
+            if (s.to - s.from + 1 >= along / 4)
+                out[n++] = s;
+        }
+    free(acc);
+    return n;
+}
+
+static bool crosses(const cells *c, const seg *s)
+{
+    int n = s->vertical ? c->ch : c->cw;
+    return s->from <= n / 20 && s->to >= n - 1 - n / 20 &&
+           s->lit * 100 >= 85 * n;
+}
+
+/* Where segment s is across at position `along` (cells). */
+static double seg_at(const seg *s, double along)
+{
+    return s->at + s->slope * along;
+}
+
+/* Do two horizontal (h0 above h1) and two vertical (v0 left of v1)
+ * segments meet as a rectangle: each corner where a horizontal and a
+ * vertical cross lies near the ends of both (within 10% of the box's size
+ * plus 2 cells)? */
+static bool rectangle(const seg *h0, const seg *h1, const seg *v0,
+                      const seg *v1)
+{
+    double size = fmin(h0->to - h0->from, v0->to - v0->from);
+    double tol = 0.1 * size + 2;
+    const seg *hs[2] = {h0, h1}, *vs[2] = {v0, v1};
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++) {
+            const seg *h = hs[i], *v = vs[j];
+            /* h: y = h.at + h.slope x; v: x = v.at + v.slope y */
+            double y = (h->at + h->slope * v->at) / (1 - h->slope * v->slope);
+            double x = v->at + v->slope * y;
+            if (fabs(x - (j == 0 ? h->from : h->to)) > tol ||
+                fabs(y - (i == 0 ? v->from : v->to)) > tol)
+                return false;
+        }
+    return true;
+}
+
+/* Could two parallel segments be opposite sides of a box: similar
+ * extents (ends within 15% of the length plus 2 cells) and apart by at
+ * least a third of their length? */
+static bool pair(const seg *a, const seg *b)
+{
+    double len = fmax(a->to - a->from, b->to - b->from), tol = 0.15 * len + 2;
+    double mid = (a->from + a->to) / 2.0;
+    return abs(a->from - b->from) <= tol && abs(a->to - b->to) <= tol &&
+           fabs(seg_at(a, mid) - seg_at(b, mid)) >= len / 3;
+}
+
+/* Is there ink inside the rectangle, away from its sides (by 10% of its
+ * size plus 2 cells), as a digit in a printed box? (A square-looking 0
+ * is a rectangle with nothing inside.) */
+static bool ink_inside(const cells *c, const seg *h0, const seg *h1,
+                       const seg *v0, const seg *v1)
+{
+    double size = fmin(h0->to - h0->from, v0->to - v0->from);
+    int m = (int)(0.1 * size) + 2, lit = 0;
+    for (int y = (int)ceil(seg_at(h0, h0->from)) + m;
+         y <= (int)floor(seg_at(h1, h1->from)) - m; y++)
+        for (int x = (int)ceil(seg_at(v0, y)) + m;
+             x <= (int)floor(seg_at(v1, y)) - m; x++)
+            lit += cell_lit(c, false, x, y);
+    return lit >= (int)(size / 2);
+}
+
+/* Clears the thin parts of the line s (in cells) from wk->d; returns
+ * whether it was thin enough to be a printed line. */
+static bool clear_line(work *wk, const cells *c, const seg *s)
+{
+    const int f = c->f, W = wk->w, H = wk->h;
+    const int along = s->vertical ? H : W, across = s->vertical ? W : H;
+    const int lo = s->from * f, hi = (s->to + 1) * f < along ? (s->to + 1) * f
+                                                             : along;
+    const int reach = f + 2;
+    int *run0 = malloc((size_t)(hi - lo) * sizeof *run0);
+    int *run1 = malloc((size_t)(hi - lo) * sizeof *run1);
+    size_t hist_n = (size_t)across + 1;
+    uint32_t *hist = calloc(hist_n, sizeof *hist);
+    bool thin = false;
+    if (!run0 || !run1 || !hist)
+        goto out;
+    uint32_t found = 0;
+    for (int u = lo; u < hi; u++) {
+        double centre = (seg_at(s, (u + 0.5) / f) + 0.5) * f - 0.5;
+        int best = -1;
+        double bestd = 1e9;
+        for (int v = (int)floor(centre) - reach; v <= centre + reach; v++) {
+            if (v < 0 || v >= across)
+                continue;
+            size_t i = s->vertical ? (size_t)u * W + v : (size_t)v * W + u;
+            if (wk->d[i] > 0 && fabs(v - centre) < bestd) {
+                bestd = fabs(v - centre);
+                best = v;
+            }
+        }
+        run0[u - lo] = run1[u - lo] = -1;
+        if (best < 0)
+            continue;
+        int a = best, b = best;
+#define D_AT(v) wk->d[s->vertical ? (size_t)u * W + (v) : (size_t)(v) * W + u]
+        while (a > 0 && D_AT(a - 1) > 0)
+            a--;
+        while (b + 1 < across && D_AT(b + 1) > 0)
+            b++;
+        run0[u - lo] = a;
+        run1[u - lo] = b;
+        hist[b - a + 1]++;
+        found++;
+    }
+    if (!found)
+        goto out;
+    uint32_t acc = 0;
+    int median = 0;
+    while (median < (int)across && (acc += hist[median]) <= found / 2)
+        median++;
+    int limit = (int)(0.02 * (W < H ? W : H));
+    thin = median <= (limit > 3 ? limit : 3);
+    if (!thin)
+        goto out;
+    for (int u = lo; u < hi; u++) {
+        int a = run0[u - lo], b = run1[u - lo];
+        if (a < 0 || b - a + 1 > 2 * median + 2)
+            continue;
+        for (int v = a; v <= b; v++)
+            D_AT(v) = 0;
+    }
+#undef D_AT
+out:
+    free(run0);
+    free(run1);
+    free(hist);
+    return thin;
+}
+
+/* Step 3b: finds ruled or squared paper lines and printed boxes and clears
+ * their thin parts from wk->d. Returns the number of lines removed, or -1
+ * when out of memory. */
+static int remove_lines(work *wk)
+{
+    const int W = wk->w, H = wk->h, big = W > H ? W : H;
+    if (W < 64 || H < 64)   /* no room for printed lines and a digit */
+        return 0;
+    cells c;
+    c.f = (big + LINE_CELLS - 1) / LINE_CELLS;
+    c.cw = (W + c.f - 1) / c.f;
+    c.ch = (H + c.f - 1) / c.f;
+    c.lit = calloc((size_t)c.cw * c.ch, 1);
+    enum { CAP = 512 };
+    seg *hs = malloc(2 * CAP * sizeof *hs), *vs = hs ? hs + CAP : NULL;
+    int removed = -1;
+    if (!c.lit || !hs)
+        goto out;
+    int need = c.f / 2 > 1 ? c.f / 2 : 1;
+    for (int cy = 0; cy < c.ch; cy++)
+        for (int cx = 0; cx < c.cw; cx++) {
+            int k = 0;
+            for (int y = cy * c.f; y < (cy + 1) * c.f && y < H; y++)
+                for (int x = cx * c.f; x < (cx + 1) * c.f && x < W; x++)
+                    k += wk->d[(size_t)y * W + x] > 0;
+            c.lit[(size_t)cy * c.cw + cx] = k >= need;
+        }
+    size_t nh = find_segs(&c, false, hs, CAP);
+    size_t nv = find_segs(&c, true, vs, CAP);
+    removed = 0;
+    bool *hit = calloc(nh + nv + 1, sizeof *hit);
+    if (!hit) {
+        removed = -1;
+        goto out;
+    }
+    for (size_t i = 0; i < nh; i++)
+        hit[i] = crosses(&c, &hs[i]);
+    for (size_t i = 0; i < nv; i++)
+        hit[nh + i] = crosses(&c, &vs[i]);
+    /* printed boxes: four segments that do not cross the picture and meet
+     * as a rectangle (the first 48 candidates of each orientation) */
+    size_t bh = nh < 48 ? nh : 48, bv = nv < 48 ? nv : 48;
+    for (size_t a = 0; a < bh; a++)
+        for (size_t b = a + 1; b < bh; b++) {
+            const seg *h0 = &hs[a], *h1 = &hs[b];
+            if (hit[a] || hit[b] || !pair(h0, h1))
+                continue;
+            if (seg_at(h0, h0->from) > seg_at(h1, h1->from)) {
+                const seg *t = h0;
+                h0 = h1;
+                h1 = t;
+            }
+            for (size_t p = 0; p < bv; p++)
+                for (size_t q = p + 1; q < bv; q++) {
+                    const seg *v0 = &vs[p], *v1 = &vs[q];
+                    if (hit[nh + p] || hit[nh + q] || !pair(v0, v1))
+                        continue;
+                    if (seg_at(v0, v0->from) > seg_at(v1, v1->from)) {
+                        const seg *t = v0;
+                        v0 = v1;
+                        v1 = t;
+                    }
+                    if (rectangle(h0, h1, v0, v1) &&
+                        ink_inside(&c, h0, h1, v0, v1))
+                        hit[a] = hit[b] = hit[nh + p] = hit[nh + q] = true;
+                }
+        }
+    for (size_t i = 0; i < nh + nv; i++)
+        if (hit[i] && clear_line(wk, &c, i < nh ? &hs[i] : &vs[i - nh]))
+            removed++;
+    free(hit);
+out:
+    free(c.lit);
+    free(hs);
+    return removed;
 }
 
 /* wk->state = rounded 3x3 average of d (edges: the pixels that exist);
@@ -249,7 +680,20 @@ static int average3(work *wk, uint32_t *cs)
                 cs[x] += row[x];
         }
         uint8_t *out = wk->state + (size_t)y * w;
+        if (ny == 3 && w >= 3) {
+            /* inside: 9 pixels, a division by a constant */
+            int rb = 0;
+#pragma omp simd reduction(max : rb)
+            for (int x = 1; x < w - 1; x++) {
+                int a = (int)((cs[x - 1] + cs[x] + cs[x + 1] + 4) / 9);
+                out[x] = (uint8_t)a;
+                rb = a > rb ? a : rb;
+            }
+            best = rb > best ? rb : best;
+        }
         for (int x = 0; x < w; x++) {
+            if (ny == 3 && w >= 3 && x == 1)
+                x = w - 1;            /* done above */
             uint32_t sum = cs[x];
             int nx = 1;
             if (x > 0) {
@@ -284,7 +728,7 @@ static bool flood(work *wk, uint32_t seed, int mode, uint64_t *mass)
     uint64_t m = 0;
     while (wk->st.n) {
         uint32_t i = wk->st.v[--wk->st.n];
-        int x = (int)(i % (uint32_t)w), y = (int)(i / (uint32_t)w);
+        int y = (int)(i / (uint32_t)w), x = (int)(i - (uint32_t)y * (uint32_t)w);
         int d = wk->d[i];
         m += (uint64_t)d;
         if (mode == KEEP && d > 0) {
@@ -292,6 +736,25 @@ static bool flood(work *wk, uint32_t seed, int mode, uint64_t *mass)
             if (x > wk->x1) wk->x1 = x;
             if (y < wk->y0) wk->y0 = y;
             if (y > wk->y1) wk->y1 = y;
+        }
+        if (x > 0 && x < w - 1 && y > 0 && y < h - 1) {
+            /* inside: the 8 neighbours exist, in the order below */
+            const uint32_t up = i - (uint32_t)w, down = i + (uint32_t)w;
+            const uint32_t nb[8] = {up - 1, up, up + 1, i - 1, i + 1,
+                                    down - 1, down, down + 1};
+            for (int k = 0; k < 8; k++) {
+                uint32_t j = nb[k];
+                uint8_t sj = s[j];
+                if ((sj & mode) ||
+                    !((sj & STRONG) || (mode == KEEP && wk->d[j] > 0)))
+                    continue;
+                s[j] = (uint8_t)(sj | mode);
+                if (wk->st.n < wk->st.cap)
+                    wk->st.v[wk->st.n++] = j;
+                else if (!push(&wk->st, j))
+                    return false;
+            }
+            continue;
         }
         for (int dy = -1; dy <= 1; dy++) {
             int yy = y + dy;
@@ -348,10 +811,12 @@ static bool find_ink(work *wk, int threshold)
     wk->x0 = wk->w;
     wk->y0 = wk->h;
     wk->x1 = wk->y1 = -1;
+    wk->kept = 0;
     for (size_t k = 0; k < wk->nparts; k++) {
         const part *p = &wk->parts[k];
         if (p->mass * 50 < best || (s[p->seed] & KEEP))
-            continue;
+            continue;   /* a speck, or joined by the growth of another */
+        wk->kept++;
         if (!flood(wk, p->seed, KEEP, NULL))
             return false;
     }
@@ -587,6 +1052,92 @@ static bool centre_of_mass(const float *p, int w, int h, double *cx,
     return true;
 }
 
+/* The output's ink statistics: fill, holes, elongation and tilt. */
+static void ink_stats(const uint8_t *out, nn_preprocess_info *inf)
+{
+    enum { S = NN_DIGIT_SIDE };
+    int bright = 0, ink = 0, x0 = S, y0 = S, x1 = -1, y1 = -1;
+    double m = 0, sx = 0, sy = 0;
+    for (int y = 0; y < S; y++)
+        for (int x = 0; x < S; x++) {
+            int v = out[y * S + x];
+            bright += v >= 128;
+            if (v >= 64) {
+                ink++;
+                x0 = x < x0 ? x : x0;
+                x1 = x > x1 ? x : x1;
+                y0 = y < y0 ? y : y0;
+                y1 = y > y1 ? y : y1;
+            }
+            m += v;
+            sx += (double)v * x;
+            sy += (double)v * y;
+        }
+    inf->fill = (float)bright / (S * S);
+    inf->solidity = ink ? (float)ink / ((x1 - x0 + 1) * (y1 - y0 + 1)) : 0;
+    /* holes: 4-connected regions of pixels under 64 that do not touch the
+     * field's edge */
+    uint8_t seen[S * S];
+    uint16_t stk[S * S];
+    for (int i = 0; i < S * S; i++)
+        seen[i] = out[i] >= 64;
+    int holes = 0;
+    for (int i = 0; i < S * S; i++) {
+        if (seen[i])
+            continue;
+        int sp = 0;
+        bool edge = false;
+        stk[sp++] = (uint16_t)i;
+        seen[i] = 1;
+        while (sp) {
+            int j = stk[--sp], x = j % S, y = j / S;
+            edge |= x == 0 || y == 0 || x == S - 1 || y == S - 1;
+            int nb[4] = {x > 0 ? j - 1 : -1, x < S - 1 ? j + 1 : -1,
+                         y > 0 ? j - S : -1, y < S - 1 ? j + S : -1};
+            for (int k = 0; k < 4; k++)
+                if (nb[k] >= 0 && !seen[nb[k]]) {
+                    seen[nb[k]] = 1;
+                    stk[sp++] = (uint16_t)nb[k];
+                }
+        }
+        holes += !edge;
+    }
+    inf->holes = holes;
+    /* principal second moments of the ink */
+    double cx = sx / m, cy = sy / m, xx = 0, yy = 0, xy = 0;
+    for (int y = 0; y < S; y++)
+        for (int x = 0; x < S; x++) {
+            double v = out[y * S + x] / m;
+            xx += v * (x - cx) * (x - cx);
+            yy += v * (y - cy) * (y - cy);
+            xy += v * (x - cx) * (y - cy);
+        }
+    double tr = xx + yy, det = xx * yy - xy * xy;
+    double d = sqrt(fmax(tr * tr / 4 - det, 0));
+    double l1 = tr / 2 + d, l2 = tr / 2 - d;
+    inf->elongation = (float)(l1 / fmax(l2, 1e-6));
+    double axis = 0.5 * atan2(2 * xy, xx - yy) / DEG;   /* from x, -90..90 */
+    inf->tilt = (float)(90 - fabs(axis));
+}
+
+const char *nn_preprocess_not_digit(const nn_preprocess_info *info)
+{
+    if (!info || !info->found)
+        return NULL;
+    if (info->parts >= 25)
+        return "ink in many separate parts, like noise or a texture";
+    if (info->holes >= 6)
+        return "many enclosed holes, like a pattern";
+    if (info->fill > 0.36f)
+        return "ink fills too much of the picture";
+    if (info->solidity >= 0.95f && info->fill > 0.2f)
+        return "a solid block of ink, like a texture or a pattern";
+    if ((info->elongation > 10 && info->tilt > 50) ||
+        (info->elongation > 50 && info->tilt > 30))
+        return "a straight line far from upright";
+    return NULL;
+}
+
 nn_status nn_preprocess_digit(const nn_image *img,
                               const nn_preprocess_options *opts,
                               uint8_t *out, nn_preprocess_info *info,
@@ -617,11 +1168,16 @@ nn_status nn_preprocess_digit(const nn_image *img,
     wk.state = malloc(n);
     wk.d = malloc(n);
     uint32_t *cs = malloc((size_t)wk.w * sizeof *cs);
-    if (!wk.state || !wk.d || !cs) {
+    wk.col = malloc((size_t)wk.w * sizeof *wk.col);
+    if (!wk.state || !wk.d || !cs || !wk.col) {
         st = nn_fail(err, NN_ERR_NOMEM, "nn_preprocess_digit: out of memory");
         goto done;
     }
     find_paper(&wk, o.ink, &inf.inverted, &inf.background);
+    if (remove_lines(&wk) < 0) {
+        st = nn_fail(err, NN_ERR_NOMEM, "nn_preprocess_digit: out of memory");
+        goto done;
+    }
     int best = average3(&wk, cs);
     if (best < o.min_contrast)
         goto done;                      /* blank: no digit */
@@ -655,6 +1211,8 @@ nn_status nn_preprocess_digit(const nn_image *img,
             sy += (double)v * Y;
         }
     if (m > 0) {
+        inf.parts = wk.kept;
+        ink_stats(out, &inf);
         inf.found = true;
         inf.box_x = wk.x0;
         inf.box_y = wk.y0;
@@ -673,6 +1231,7 @@ done:
     free(wk.state);
     free(wk.d);
     free(cs);
+    free(wk.col);
     free(wk.st.v);
     free(wk.parts);
     return st;

@@ -282,29 +282,49 @@ size_t nn_model_summary(const nn_model *m, char *buf, size_t size)
     char name[96], shp[40], num[32];
     int count[NN_LAYER_KIND_COUNT] = {0};
     size_t nontrain = 0;
-    sb_printf(&b, "Model: \"sequential\"\n%s\n", rule);
-    sb_printf(&b, " %-28s %-25s %-9s\n", "Layer (type)", "Output Shape",
+    /* The first column is Keras' 28 characters, or wider where a name
+     * such as "batch_normalization_1 (BatchNormalization)" needs it; the
+     * rules grow with it. */
+    int wide = 28;
+    for (int i = 0; i < m->n_layers; i++) {
+        const nn_layer *l = &m->layers[i];
+        int k = count[l->spec.kind]++;   /* kinds were checked by add */
+        int n = k ? snprintf(name, sizeof name, "%s_%d (%s)",
+                             nn_layer_kind_name(l->spec.kind), k,
+                             nn_layer_keras_name(l->spec.kind))
+                  : snprintf(name, sizeof name, "%s (%s)",
+                             nn_layer_kind_name(l->spec.kind),
+                             nn_layer_keras_name(l->spec.kind));
+        wide = n + 1 > wide ? n + 1 : wide;
+    }
+    memset(count, 0, sizeof count);
+    int extra = wide - 28;
+    sb_printf(&b, "Model: \"sequential\"\n%s%.*s\n", rule, extra, rule);
+    sb_printf(&b, " %-*s %-25s %-9s\n", wide, "Layer (type)", "Output Shape",
               "Param #");
-    sb_printf(&b, "%s\n", dbl);
+    sb_printf(&b, "%s%.*s\n", dbl, extra, dbl);
     for (int i = 0; i < m->n_layers; i++) {
         const nn_layer *l = &m->layers[i];
         const char *kind = nn_layer_kind_name(l->spec.kind);
         const char *keras = nn_layer_keras_name(l->spec.kind);
-        int k = count[l->spec.kind]++;   /* kinds were checked by add */
+        int k = count[l->spec.kind]++;
         if (k)
             snprintf(name, sizeof name, "%s_%d (%s)", kind, k, keras);
         else
             snprintf(name, sizeof name, "%s (%s)", kind, keras);
         shape_str(l->out, shp, sizeof shp);
-        sb_printf(&b, " %-28s %-25s %-9s\n", name, shp,
+        sb_printf(&b, " %-*s %-25s %-9s\n", wide, name, shp,
                   grouped(l->n_params, num));
-        sb_printf(&b, "%s\n", i + 1 < m->n_layers ? "" : dbl);
+        if (i + 1 < m->n_layers)
+            sb_printf(&b, "\n");
+        else
+            sb_printf(&b, "%s%.*s\n", dbl, extra, dbl);
         nontrain += l->n_nontrainable;
     }
     sb_printf(&b, "Total params: %s\n", grouped(m->n_params, num));
     sb_printf(&b, "Trainable params: %s\n",
               grouped(m->n_params - nontrain, num));
-    sb_printf(&b, "Non-trainable params: %s\n%s\n", grouped(nontrain, num),
-              rule);
+    sb_printf(&b, "Non-trainable params: %s\n%s%.*s\n",
+              grouped(nontrain, num), rule, extra, rule);
     return b.len;
 }

@@ -125,6 +125,27 @@ static void encode_position(const nn_fit_pos *p, bool best,
     encode_settings(&p->set, b);
 }
 
+/* What load accepts of a training position; save checks the same, so that
+ * it never writes a checkpoint that load would refuse. */
+static bool position_ok(const nn_fit_pos *p, bool best)
+{
+    return p->epoch == p->n_hist && p->epoch <= NN_MAX_EPOCHS &&
+           p->seen <= p->set.n_train && p->correct <= p->seen &&
+           best == (p->best_epoch >= 0) && p->best_epoch < p->epoch &&
+           isfinite(p->loss_sum) && p->base_lr > 0.0f &&
+           isfinite(p->base_lr) && p->set.lr_schedule <= NN_LR_COSINE &&
+           p->set.epochs <= NN_MAX_EPOCHS;
+}
+
+/* True when all n values are finite. */
+static bool all_finite(const float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return false;
+    return true;
+}
+
 static void encode_hist(const nn_epoch_stats *h, unsigned char *b)
 {
     put_f64(b, h->loss);
@@ -200,8 +221,25 @@ static bool write_bytes(FILE *f, const unsigned char *p, size_t n, uLong *crc)
 nn_status nn_model_save(const nn_model *m, const char *path, bool with_state,
                         nn_error *err)
 {
+    if (!m || !path)
+        return nn_fail(err, NN_ERR_ARG, "nn_model_save: %s is NULL",
+                       m ? "path" : "model");
     if (!m->params)
         return nn_fail(err, NN_ERR_STATE, "%s: model is not initialised",
+                       path);
+    /* Never write what nn_model_load would refuse. */
+    if (with_state && (!m->compiled || !m->opt_state))
+        return nn_fail(err, NN_ERR_STATE, "%s: model is not compiled, so it "
+                       "has no optimizer state to save", path);
+    if (!all_finite(m->params, m->n_params))
+        return nn_fail(err, NN_ERR_STATE, "%s: not saved: the parameters "
+                       "contain NaN or infinity (training diverged?)", path);
+    bool pos = with_state && m->pos.valid;
+    bool best = pos && m->pos.best_epoch >= 0 && m->best;
+    if (pos && (!position_ok(&m->pos, best) ||
+                (best && !all_finite(m->best, m->n_params))))
+        return nn_fail(err, NN_ERR_STATE, "%s: not saved: the training "
+                       "position is invalid (loss or weights not finite?)",
                        path);
     nn_afile af;
     nn_status s = nn_afile_open(&af, path, err);
@@ -209,7 +247,6 @@ nn_status nn_model_save(const nn_model *m, const char *path, bool with_state,
         return s;
     unsigned char h[HEADER_SIZE], r[LAYER_SIZE], o[OPT_SIZE];
     uLong crc = crc32(0L, Z_NULL, 0);
-    bool pos = with_state && m->pos.valid;
     encode_header(m, (with_state ? FLAG_OPT_STATE : 0) |
                      (pos ? FLAG_POSITION : 0), h);
     bool ok = write_bytes(af.f, h, sizeof h, &crc);
@@ -226,7 +263,6 @@ nn_status nn_model_save(const nn_model *m, const char *path, bool with_state,
     if (with_state)
         ok = ok && write_floats(af.f, m->opt_state, 2 * m->n_params, &crc);
     if (pos) {
-        bool best = m->pos.best_epoch >= 0 && m->best;
         unsigned char pb[POS_SIZE], hb[HIST_SIZE];
         encode_position(&m->pos, best, pb);
         ok = ok && write_bytes(af.f, pb, sizeof pb, &crc);
@@ -274,12 +310,7 @@ static bool decode_position(nn_model *m, const unsigned char *b,
     decode_settings(&p->set, b);
     for (int i = 0; i < 4; i++)
         p->rng.s[i] = nn_get_u32(b + 32 + 4 * i);
-    if ((uint32_t)p->epoch != n_hist || p->epoch > NN_MAX_EPOCHS ||
-        p->seen > p->set.n_train || p->correct > p->seen ||
-        (best != (p->best_epoch >= 0)) || p->best_epoch >= p->epoch ||
-        !isfinite(p->loss_sum) || !(p->base_lr > 0.0f) ||
-        !isfinite(p->base_lr) || p->set.lr_schedule > NN_LR_COSINE ||
-        p->set.epochs > NN_MAX_EPOCHS)
+    if ((uint32_t)p->epoch != n_hist || !position_ok(p, best))
         return false;
     /* The compiled rate is the one the run started from: files written
      * before the schedule left it alone recorded the last epoch's rate. */
@@ -447,4 +478,15 @@ nn_model *nn_model_load(const char *path, nn_error *err)
     if (!m)
         nn_fail(err, e2.code, "%s: %s", path, e2.msg);
     return m;
+}
+
+bool nn_model_fit_position(const nn_model *m, int *epoch, float *base_lr)
+{
+    if (!m || !m->pos.valid)
+        return false;
+    if (epoch)
+        *epoch = m->pos.epoch;
+    if (base_lr)
+        *base_lr = m->pos.base_lr;
+    return true;
 }

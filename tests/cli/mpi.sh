@@ -106,10 +106,10 @@ done
 # bit. (In the background: no `timeout`, whose pid would get the signals;
 # a watchdog instead.)
 M="dense(32,relu) dropout(0.2) dense(10,softmax)"
-run2() { mpi 2 train --data "$S" --model "$M" --epochs 8 --batch-size 8 --threads 1 "$@"; }
+run2() { mpi 2 train --data "$S" --model "$M" --epochs 8 --batch-size 8 --threads 1 --checkpoint-every 0 "$@"; }
 watchdog() { (sleep 300; kill -9 "$1") >/dev/null 2>&1 & wd=$!; }
 wait_for() { i=0; while [ ! -e "$1" ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i + 1)); done; }
-mpirun -q --oversubscribe -x ASAN_OPTIONS -np 2 "$DIGITS" train --data "$S" --model "$M" --epochs 8 --batch-size 8 --threads 1 --out "$T/int.nn" >"$T/int.out" 2>"$T/int.err" &
+mpirun -q --oversubscribe -x ASAN_OPTIONS -np 2 "$DIGITS" train --data "$S" --model "$M" --epochs 8 --batch-size 8 --threads 1 --checkpoint-every 0 --out "$T/int.nn" >"$T/int.out" 2>"$T/int.err" &
 pid=$!; watchdog $pid
 wait_for "$T/int.nn.ckpt"
 kill -USR1 $pid; wait $pid; rc=$?; kill $wd 2>/dev/null
@@ -123,13 +123,13 @@ cmp -s "$T/int.nn" "$T/whole.nn" && ok || bad "resumed 2-rank model differs from
 [ ! -e "$T/int.nn.ckpt" ] && ok || bad "checkpoint left after the resumed run"
 # The position is global: the same checkpoint resumes in one process too,
 # with the same batches and draws (sums in another order).
-expect_ok "resume with 1 process" "$DIGITS" train --data "$S" --model "$M" --epochs 8 --batch-size 8 --threads 1 --out "$T/int1.nn" --resume
+expect_ok "resume with 1 process" "$DIGITS" train --data "$S" --model "$M" --epochs 8 --batch-size 8 --threads 1 --checkpoint-every 0 --out "$T/int1.nn" --resume
 "$MODEL_DIFF" "$T/whole.nn" "$T/int1.nn" >"$T/diff" && below "$(field l2rel "$T/diff")" 1e-3 && ok ||
     bad "2-rank checkpoint resumed by one process: $(cat "$T/diff")"
 # Ctrl-C (SIGINT) to mpirun: mpirun sends the ranks SIGTERM after
 # odls_base_sigkill_timeout seconds and SIGKILL as long again after that
 # (default 1: too short for a busy machine's fsync); rank 0 saves.
-mpirun -q --oversubscribe --mca odls_base_sigkill_timeout 5 -x ASAN_OPTIONS -np 2 "$DIGITS" train --data "$S" --model "$M" --epochs 50 --batch-size 8 --threads 1 --out "$T/c.nn" >"$T/c.out" 2>"$T/c.err" &
+mpirun -q --oversubscribe --mca odls_base_sigkill_timeout 5 -x ASAN_OPTIONS -np 2 "$DIGITS" train --data "$S" --model "$M" --epochs 50 --batch-size 8 --threads 1 --checkpoint-every 0 --out "$T/c.nn" >"$T/c.out" 2>"$T/c.err" &
 pid=$!; watchdog $pid
 wait_for "$T/c.nn.ckpt"
 rm -f "$T/c.nn.ckpt"
@@ -154,11 +154,21 @@ expect_fail "ranks have different options" "options .* differ between ranks \(ra
 expect_fail "rank 1 has a bad --threads" "^digits: rank 1: --threads: expected an integer" \
     timeout 120 mpirun -q --oversubscribe -x ASAN_OPTIONS -np 1 "$DIGITS" train --data "$S" --epochs 1 --threads 1 --out "$T/f.nn" : \
     -np 1 "$DIGITS" train --data "$S" --epochs 1 --threads x --out "$T/f.nn"
-expect_fail "rank 0 cannot write the checkpoint" "nowhere/f.ckpt: cannot create" \
+expect_fail "rank 0's checkpoint folder is missing" "--checkpoint: no such folder" \
     mpi 2 train --data "$S" --limit 300 --epochs 2 --threads 1 --checkpoint "$T/nowhere/f.ckpt" --out "$T/f.nn"
+# rank 0 cannot write a checkpoint mid-run (its folder went): every rank
+# stops after that epoch, rank 0's line, status 1
+mkdir -p "$T/gone"
+mpirun -q --oversubscribe -x ASAN_OPTIONS -np 2 "$DIGITS" train --data "$S" --model "$M" --epochs 50 --batch-size 16 --threads 1 --checkpoint-every 0 --checkpoint "$T/gone/g.ckpt" --out "$T/g.nn" >"$T/g.out" 2>"$T/g.err" &
+pid=$!; watchdog $pid
+wait_for "$T/gone/g.ckpt"
+rm -rf "$T/gone"
+wait $pid; rc=$?; kill $wd 2>/dev/null
+[ $rc -eq 1 ] && [ "$(wc -l <"$T/g.err")" -eq 1 ] && grep -q '^digits: .*gone/g.ckpt' "$T/g.err" && [ ! -e "$T/g.nn" ] && ok ||
+    bad "checkpoint write failing mid-run: exit $rc, $(cat "$T/g.err")"
 expect_fail "resume without a checkpoint" "f.nn.ckpt: cannot open" mpi 2 train --data "$S" --threads 1 --out "$T/f.nn" --resume
 # A killed rank: Open MPI ends the whole job (its own message without -q).
-mpirun -q --oversubscribe -x ASAN_OPTIONS -np 2 "$DIGITS" train --data "$S" --model "$M" --epochs 50 --batch-size 16 --threads 1 --out "$T/k.nn" >"$T/k.out" 2>"$T/k.err" &
+mpirun -q --oversubscribe -x ASAN_OPTIONS -np 2 "$DIGITS" train --data "$S" --model "$M" --epochs 50 --batch-size 16 --threads 1 --checkpoint-every 0 --out "$T/k.nn" >"$T/k.out" 2>"$T/k.err" &
 pid=$!; watchdog $pid
 wait_for "$T/k.nn.ckpt"
 set -- $(ps -o pid= --ppid $pid)
