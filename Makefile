@@ -203,6 +203,7 @@ cli-test: $(O)/digits $(O)/tests/cli/save_loop $(O)/tests/cli/digit_png \
 	DIGITS=$(O)/digits DIGIT_PNG=$(O)/tests/cli/digit_png SAN=$(SAN) sh tests/cli/serve.sh
 	DIGITS=$(O)/digits JSONCHECK=$(O)/tests/cli/jsoncheck \
 	  NAN_MODEL=$(O)/tests/cli/nan_model sh tests/cli/answers.sh
+	DIGITS=$(O)/digits O=$(O) sh tests/cli/pkgconfig.sh
 	$(if $(filter 1,$(MPI)),$(if $(filter 1,$(SAN)),MPI_ACC_SEEDS=42) DIGITS=$(O)/digits MODEL_DIFF=$(O)/tests/cli/model_diff sh tests/cli/mpi.sh)
 
 sanitize:

@@ -13,6 +13,13 @@
  *    never exits.
  *  - Ownership is stated at each declaration. Objects returned by *_new or
  *    *_load are freed with the matching *_free, which accepts NULL.
+ *  - NULL pointers: every function that returns an nn_status refuses a NULL
+ *    model, data set, path or buffer with NN_ERR_ARG (`err` itself may
+ *    always be NULL; buffers may be NULL where their count is 0); queries
+ *    on a NULL model, or with a layer index out of range, return the empty
+ *    answer (0, NULL, false or a zero struct); parsers return false. The
+ *    one exception: the nn_rng_* functions, which run in inner loops, take
+ *    a generator that must not be NULL. tests/test_nullargs.c checks each.
  *  - No hidden global state: randomness comes from an nn_rng the caller
  *    seeds, so two models in one process never disturb each other. What
  *    is process-wide: the thread count (nn_set_threads, which is OpenMP's
@@ -78,6 +85,7 @@ typedef struct nn_rng {
     uint32_t s[4];
 } nn_rng;
 
+/* r must not be NULL (in all five). */
 void nn_rng_seed(nn_rng *r, uint64_t seed);
 uint32_t nn_rng_u32(nn_rng *r);
 float nn_rng_uniform(nn_rng *r);               /* [0, 1) */
@@ -270,6 +278,8 @@ nn_model *nn_model_from_spec(const char *spec, nn_shape input,
  * zero, as Keras does. Must be called once after the last nn_model_add. */
 nn_status nn_model_init(nn_model *m, nn_rng *rng, nn_error *err);
 
+/* Layer i from 0; i outside 0..nn_model_layer_count(m)-1 (or m NULL):
+ * a zero spec, shape or count. */
 int nn_model_layer_count(const nn_model *m);
 nn_layer_spec nn_model_layer(const nn_model *m, int i);
 nn_shape nn_model_input_shape(const nn_model *m);
@@ -284,8 +294,9 @@ float *nn_model_params(nn_model *m);
 /* Gradients of the last nn_model_train_batch, same layout as params. */
 const float *nn_model_grads(const nn_model *m);
 
-/* Writes a Keras-style summary table into buf (always NUL-terminated);
- * returns the length it needed, like snprintf. */
+/* Writes a Keras-style summary table into buf (always NUL-terminated;
+ * buf may be NULL to ask only for the length); returns the length it
+ * needed, like snprintf (0 for a NULL model). */
 size_t nn_model_summary(const nn_model *m, char *buf, size_t size);
 
 /* --------------------------------------------------------- loss, optimizer */
@@ -492,7 +503,8 @@ typedef struct nn_eval {
     size_t n;
 } nn_eval;
 
-/* Loss and accuracy over a data set. If `confusion` is not NULL it receives
+/* Loss and accuracy over a data set; NN_ERR_STATE if the model's outputs
+ * are not finite (NaN weights or overflow). If `confusion` is not NULL it receives
  * a (C, C) matrix of counts, rows true class, columns predicted, where C is
  * the model's output size (caller allocates C*C). */
 nn_status nn_model_evaluate(nn_model *m, const nn_dataset *data,

@@ -34,6 +34,9 @@ int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 extern void (*cli_error_hook)(const char *msg);
 /* Same, for a library error. */
 int cli_nn_error(const nn_error *err);
+/* Same, naming `what` (an option or file) in place of the library step
+ * ("fit: ", "compile: ") that users of the tool never called. */
+int cli_nn_error_as(const char *what, const nn_error *err);
 /* "digits: unknown option '-x' (see 'digits CMD --help')", returns 1. */
 int cli_usage_error(const char *cmd, int opt, const char *arg);
 

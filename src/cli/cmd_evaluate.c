@@ -13,7 +13,8 @@
 static void usage(void)
 {
     puts("usage: digits evaluate [--model FILE] [--data DIR] [--json]\n"
-         "                       [--errors FILE.png] [--confusion FILE]\n\n"
+         "                       [--errors FILE.png] [--confusion FILE]\n"
+         "                       [--classes A,B,..] [--threads N]\n\n"
          "Scores a saved model on the test set: test_loss, test_acc and a\n"
          "confusion matrix with per-class accuracy (the matrix for models of\n"
          "up to 100 classes; --json lists the pairs that occur above that).\n"

@@ -135,12 +135,13 @@ static int predict_one(nn_model *m, int K, const predict_args *a,
         }
         for (int i = 0; i < K; i++)
             if (!isfinite(p[i])) {
+                const char *what = isnan(p[i]) ? "NaN" : "infinite";
                 free(p);
                 free(order);
                 return cli_error("%s: the model's output for %s is %s, "
                                  "not a probability; its weights are "
                                  "broken, retrain it", a->model, label,
-                                 isnan(p[i]) ? "NaN" : "infinite");
+                                 what);
             }
         for (int i = 0; i < K; i++)
             order[i] = (ranked){p[i], i};

@@ -22,7 +22,14 @@ static void usage(void)
 {
     char names[128];
     cli_optimizer_names(names, sizeof names);
-    printf("usage: digits train [OPTIONS]\n\n"
+    printf("usage: digits train [--data DIR] [--model SPEC] [--epochs N]\n"
+         "                    [--batch-size N] [--optimizer NAME] [--lr X]\n"
+         "                    [--seed N] [--validation-split F] [--threads N]\n"
+         "                    [--limit N] [--out FILE] [--json] [--plot FILE]\n"
+         "                    [--augment[=S,R,Z]] [--lr-decay F|cosine]\n"
+         "                    [--patience N] [--checkpoint FILE]\n"
+         "                    [--checkpoint-every S] [--no-checkpoint]\n"
+         "                    [--resume]\n\n"
          "Trains a model on the training set, saves it, then prints the\n"
          "test set's loss and accuracy (test_loss: / test_acc: lines).\n\n"
          "  --data DIR             data folder (default $DIGITS_DATA or "
@@ -616,7 +623,7 @@ static nn_model *fresh_model(const train_args *a, nn_shape shape, int classes)
     nn_rng_seed(&rng, (uint64_t)a->seed);
     if (nn_model_init(m, &rng, &err) ||
         nn_model_compile(m, NN_LOSS_CATEGORICAL_CROSSENTROPY, opt, &err)) {
-        cli_nn_error(&err);
+        cli_nn_error_as("--model", &err);
         nn_model_free(m);
         return NULL;
     }
@@ -892,7 +899,7 @@ static int train(int argc, char **argv)
                    (stop_signal || p.stopped)) {
             rc = interrupted(&p, argc, argv);
         } else if (!p.failed) {
-            cli_nn_error(&err);
+            cli_nn_error_as(a.resume ? "--resume" : "train", &err);
         }
         goto done;
     }
@@ -907,8 +914,8 @@ static int train(int argc, char **argv)
     }
     if (hist.epochs < fo.epochs)
         fprintf(human, "early stopping after epoch %d: no lower loss for %ld "
-                "epochs; kept the weights of the best epoch\n", hist.epochs,
-                a.patience);
+                "epoch%s; kept the weights of the best epoch\n", hist.epochs,
+                a.patience, a.patience == 1 ? "" : "s");
     if (nn_model_save(m, a.out, false, &err) != NN_OK) {
         cli_nn_error(&err);
         goto done;

@@ -59,6 +59,8 @@ void nn_model_free(nn_model *m)
 
 nn_status nn_model_add(nn_model *m, nn_layer_spec spec, nn_error *err)
 {
+    if (!m)
+        return nn_fail(err, NN_ERR_ARG, "nn_model_add: model is NULL");
     if (m->params)
         return nn_fail(err, NN_ERR_STATE,
                        "cannot add a layer after the model is initialised");
@@ -66,9 +68,9 @@ nn_status nn_model_add(nn_model *m, nn_layer_spec spec, nn_error *err)
         return nn_fail(err, NN_ERR_LIMIT, "a model has at most %d layers",
                        NN_MAX_LAYERS);
     const nn_layer_ops *ops = nn_layer_ops_for(spec.kind);
-    if (!ops)
-        return nn_fail(err, NN_ERR_ARG, "layer kind '%s' is not supported",
-                       nn_layer_kind_name(spec.kind));
+    if (!ops)   /* an unknown kind has no name: give its number */
+        return nn_fail(err, NN_ERR_ARG, "layer kind %d is not supported",
+                       (int)spec.kind);
     nn_layer *l = &m->layers[m->n_layers];
     memset(l, 0, sizeof *l);
     l->spec = spec;
@@ -95,6 +97,9 @@ nn_status nn_model_add(nn_model *m, nn_layer_spec spec, nn_error *err)
 
 nn_status nn_model_init(nn_model *m, nn_rng *rng, nn_error *err)
 {
+    if (!m || !rng)
+        return nn_fail(err, NN_ERR_ARG, "nn_model_init: %s is NULL",
+                       m ? "rng" : "model");
     if (m->params)
         return nn_fail(err, NN_ERR_STATE, "model is already initialised");
     if (m->n_layers == 0)
@@ -198,30 +203,48 @@ void nn_model_gather(nn_model *m, const nn_dataset *d, const uint32_t *idx,
 
 /* ---------------------------------------------------------- accessors */
 
-int nn_model_layer_count(const nn_model *m) { return m->n_layers; }
-nn_shape nn_model_input_shape(const nn_model *m) { return m->input; }
-float *nn_model_params(nn_model *m) { return m->params; }
-const float *nn_model_grads(const nn_model *m) { return m->grads; }
-size_t nn_model_param_count(const nn_model *m) { return m->n_params; }
+/* Queries: a NULL model, or a layer index outside 0..layers-1, gives the
+ * empty answer (0, NULL, a zero struct). */
+int nn_model_layer_count(const nn_model *m) { return m ? m->n_layers : 0; }
+nn_shape nn_model_input_shape(const nn_model *m)
+{
+    return m ? m->input : (nn_shape){0};
+}
+float *nn_model_params(nn_model *m) { return m ? m->params : NULL; }
+const float *nn_model_grads(const nn_model *m)
+{
+    return m ? m->grads : NULL;
+}
+size_t nn_model_param_count(const nn_model *m) { return m ? m->n_params : 0; }
+
+static const nn_layer *layer_at(const nn_model *m, int i)
+{
+    return m && i >= 0 && i < m->n_layers ? &m->layers[i] : NULL;
+}
 
 nn_layer_spec nn_model_layer(const nn_model *m, int i)
 {
-    return m->layers[i].spec;
+    const nn_layer *l = layer_at(m, i);
+    return l ? l->spec : (nn_layer_spec){0};
 }
 
 nn_shape nn_model_output_shape(const nn_model *m)
 {
+    if (!m)
+        return (nn_shape){0};
     return m->n_layers ? m->layers[m->n_layers - 1].out : m->input;
 }
 
 nn_shape nn_model_layer_output_shape(const nn_model *m, int i)
 {
-    return m->layers[i].out;
+    const nn_layer *l = layer_at(m, i);
+    return l ? l->out : (nn_shape){0};
 }
 
 size_t nn_model_layer_param_count(const nn_model *m, int i)
 {
-    return m->layers[i].n_params;
+    const nn_layer *l = layer_at(m, i);
+    return l ? l->n_params : 0;
 }
 
 /* ----------------------------------------------------------- summary */
@@ -272,9 +295,13 @@ static void shape_str(nn_shape s, char *buf, size_t size)
 
 size_t nn_model_summary(const nn_model *m, char *buf, size_t size)
 {
+    if (!buf)
+        size = 0;   /* only the length wanted */
     sbuf b = {buf, size, 0};
     if (size)
         buf[0] = '\0';
+    if (!m)
+        return 0;
     static const char rule[] = "_________________________________________"
                                "________________________";
     static const char dbl[] = "========================================="

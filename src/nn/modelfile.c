@@ -344,6 +344,9 @@ static nn_model *load_fail(nn_model *m, nn_error *err, nn_status code,
 nn_model *nn_model_load_mem(const void *data, size_t size, nn_error *err)
 {
     const unsigned char *p = data;
+    if (!data)
+        return load_fail(NULL, err, NN_ERR_ARG, "nn_model_load_mem: data is "
+                         "NULL");
     if (size < HEADER_SIZE + OPT_SIZE + 4 || memcmp(p, MAGIC, 8) != 0)
         return load_fail(NULL, err, NN_ERR_FORMAT,
                          "not a digits model file (bad magic or too short)");
@@ -464,6 +467,10 @@ nn_model *nn_model_load_mem(const void *data, size_t size, nn_error *err)
 
 nn_model *nn_model_load(const char *path, nn_error *err)
 {
+    if (!path) {
+        nn_fail(err, NN_ERR_ARG, "nn_model_load: path is NULL");
+        return NULL;
+    }
     uint64_t max = HEADER_SIZE + (uint64_t)NN_MAX_LAYERS * LAYER_SIZE +
                    OPT_SIZE + 16 * (uint64_t)NN_MAX_PARAMS + POS_SIZE +
                    (uint64_t)NN_MAX_EPOCHS * HIST_SIZE + 4;
