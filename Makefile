@@ -90,7 +90,8 @@ VALGRIND_CMD := valgrind -q --error-exitcode=1 --leak-check=full \
   --errors-for-leak-kinds=definite,indirect,possible --track-fds=no
 
 # The programs in tools/ and bench/ (scripts/make-user-digits, bench/run.sh).
-TOOL_BIN := $(O)/tools/user-digits $(O)/bench/infer $(O)/bench/sgemm
+TOOL_BIN := $(O)/tools/user-digits $(O)/bench/infer $(O)/bench/sgemm \
+  $(O)/bench/int8
 
 .PHONY: all tools test unit-test unit-test-kernels cli-test sanitize check \
         bench install uninstall clean fuzz fuzz-seeds valgrind browser-test \
@@ -107,6 +108,13 @@ ALL_LDFLAGS = $(NN_LDFLAGS) $(LDFLAGS)
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+# export_c.c embeds plan_kernels.h as a string (the kernels of exported C).
+$(O)/gen/plan_kernels.inc: src/nn/plan_kernels.h
+	@mkdir -p $(dir $@)
+	sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $< >$@
+$(O)/src/nn/export_c.o: $(O)/gen/plan_kernels.inc
+$(O)/src/nn/export_c.o: CPPFLAGS += -I$(O)/gen
 
 $(O)/libnn.a: $(LIB_OBJ)
 	@rm -f $@
@@ -166,6 +174,9 @@ $(O)/tools/%: $(O)/tools/%.o $(O)/libnn.a
 $(O)/bench/infer: $(O)/bench/infer.o $(O)/libnn.a
 	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
 
+$(O)/bench/int8: $(O)/bench/int8.o $(O)/libnn.a
+	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
+
 $(O)/bench/sgemm: $(O)/bench/sgemm.o
 	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
 
@@ -200,10 +211,11 @@ cli-test: $(O)/digits $(O)/tests/cli/save_loop $(O)/tests/cli/digit_png \
 	DIGITS=$(O)/digits sh tests/cli/trust.sh
 	DIGITS=$(O)/digits SAVE_LOOP=$(O)/tests/cli/save_loop sh tests/cli/crash.sh
 	DIGITS=$(O)/digits O=build sh tests/cli/predict.sh  # its picture renderer: plain build
+	DIGITS=$(O)/digits sh tests/cli/export_c.sh
 	DIGITS=$(O)/digits DIGIT_PNG=$(O)/tests/cli/digit_png SAN=$(SAN) sh tests/cli/serve.sh
 	DIGITS=$(O)/digits JSONCHECK=$(O)/tests/cli/jsoncheck \
 	  NAN_MODEL=$(O)/tests/cli/nan_model sh tests/cli/answers.sh
-	DIGITS=$(O)/digits O=$(O) sh tests/cli/pkgconfig.sh
+	DIGITS=$(O)/digits O=$(O) SAN=$(SAN) sh tests/cli/pkgconfig.sh
 	$(if $(filter 1,$(MPI)),$(if $(filter 1,$(SAN)),MPI_ACC_SEEDS=42) DIGITS=$(O)/digits MODEL_DIFF=$(O)/tests/cli/model_diff sh tests/cli/mpi.sh)
 
 sanitize:
@@ -234,7 +246,7 @@ valgrind:
 	MNIST_DIR=/nonexistent $(MAKE) O=build-vg BLAS=none OPENMP=0 \
 	  VALGRIND="$(VALGRIND_CMD)" unit-test
 
-bench: all $(O)/bench/infer $(O)/bench/sgemm $(O)/tests/cli/digit_png
+bench: all $(O)/bench/infer $(O)/bench/sgemm $(O)/bench/int8 $(O)/tests/cli/digit_png
 	O=$(O) sh bench/run.sh
 	O=$(O) sh bench/serve.sh
 

@@ -567,6 +567,84 @@ nn_status nn_read_stream(FILE *f, const char *name, size_t max_bytes,
                          size_t size_hint, void **data, size_t *size,
                          nn_error *err);
 
+/* ------------------------------------------------------ int8 and export */
+
+/* A model quantized to int8 after training (docs/quantization.md), as
+ * TensorFlow Lite and CMSIS-NN do it: weights symmetric int8 per output
+ * channel, activations int8 with a scale and zero point per tensor found
+ * on calibration images, int32 accumulators, fixed-point requantization.
+ * Inputs are uint8 pixels as in the data set (scale 1/255). The same
+ * integer arithmetic runs in nn_qmodel_predict and in the C that
+ * nn_model_export_c writes, so both answer the same, bit for bit. */
+typedef struct nn_qmodel nn_qmodel;
+
+#define NN_QUANT_CALIBRATE   2000     /* default calibration images */
+#define NN_QUANT_MAX_TAPS    32768    /* inputs to one output (int32 sums) */
+
+/* Quantizes an initialised model, calibrating activation ranges on the
+ * first n images of `calib` (uint8 images; n > 0, at most calib->n).
+ * Returns NULL and fills err on failure (NN_ERR_LIMIT for a layer with
+ * more than NN_QUANT_MAX_TAPS inputs per output). The model is not kept.
+ * Free with nn_qmodel_free. */
+nn_qmodel *nn_model_quantize(const nn_model *m, const nn_dataset *calib,
+                             size_t n, nn_error *err);
+void nn_qmodel_free(nn_qmodel *q);
+
+/* Instruction sets for int8 products; every one gives the same results. */
+typedef enum nn_qisa {
+    NN_QISA_PORTABLE = 0,     /* plain C, the exported code's kernels */
+    NN_QISA_AVX512_VNNI,      /* x86-64 AVX-512 VNNI (vpdpbusd, zmm) */
+    NN_QISA_AVX_VNNI          /* x86-64 AVX-VNNI (vpdpbusd, ymm) */
+} nn_qisa;
+
+const char *nn_qisa_name(nn_qisa isa);     /* "portable", ... */
+bool nn_qisa_supported(nn_qisa isa);       /* by this CPU and build */
+/* The one a new nn_qmodel uses: the fastest supported. */
+nn_qisa nn_qmodel_isa(const nn_qmodel *q);
+/* Chooses another (tests, benchmarks); NN_ERR_ARG if unsupported. */
+nn_status nn_qmodel_set_isa(nn_qmodel *q, nn_qisa isa, nn_error *err);
+
+/* n samples of uint8 pixels (n, input) -> scores (n, outputs)
+ * (probabilities for softmax models) and classes (n); either output may
+ * be NULL. The class is the first largest of the last layer's int8
+ * outputs. Caller owns the buffers. */
+nn_status nn_qmodel_predict(const nn_qmodel *q, const uint8_t *pixels,
+                            size_t n, float *scores, int *classes,
+                            nn_error *err);
+
+/* As nn_model_evaluate, with the int8 model (uint8 images only). */
+nn_status nn_qmodel_evaluate(const nn_qmodel *q, const nn_dataset *data,
+                             nn_eval *out, uint32_t *confusion,
+                             nn_error *err);
+
+/* Limits of nn_model_export_c (docs/limits.md). */
+#define NN_EXPORT_MAX_PARAMS (1u << 22)   /* parameters of one model */
+#define NN_EXPORT_MAX_NAME   64           /* characters of NAME */
+
+/* C source of a model for devices: header and source text of NAME.h and
+ * NAME.c, plain C99 (stdint.h; math.h for float models), no allocation,
+ * no mutable globals; weights static const; scratch memory provided by
+ * the caller (NAME_SCRATCH_BYTES, upper case). The header declares
+ *   int NAME_predict(const uint8_t *pixels, void *scratch, float *scores);
+ * Both strings are owned by the struct: free with nn_export_c_free. */
+typedef struct nn_export_c {
+    char *header, *source;
+    size_t scratch_bytes;     /* NAME_SCRATCH_BYTES */
+    size_t weight_bytes;      /* bytes of static const tables */
+} nn_export_c;
+
+/* Writes the C text of model m: the float model when q is NULL, else the
+ * int8 model q (made from m by nn_model_quantize). `name` must be a C
+ * identifier of at most NN_EXPORT_MAX_NAME characters (NN_ERR_ARG), the
+ * model within NN_EXPORT_MAX_PARAMS (NN_ERR_LIMIT). `tool` (may be NULL)
+ * names the exporting program in the header's comment. */
+nn_status nn_model_export_c(const nn_model *m, const nn_qmodel *q,
+                            const char *name, const char *tool,
+                            nn_export_c *out, nn_error *err);
+void nn_export_c_free(nn_export_c *e);
+/* Whether nn_model_export_c accepts `name`. */
+bool nn_export_name_ok(const char *name);
+
 /* ------------------------------------------------ images and preprocessing */
 
 /* Image files in, MNIST-style digits out (docs/preprocessing.md).

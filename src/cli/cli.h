@@ -18,6 +18,7 @@ int cmd_evaluate(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_fetch(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_export_c(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 
 /* Re-executes the tool with faster OpenBLAS kernels where OpenBLAS did not
@@ -117,5 +118,11 @@ void cli_print_confusion(FILE *f, const uint32_t *cm, int K,
  * allocation, *names; free it). Returns false after an error line when the
  * count is not K or a name is empty. */
 bool cli_class_names(const char *arg, int K, char ***names);
+
+/* The model quantized to int8, calibrated on the first `calibrate`
+ * training images of data_dir (cli_data_dir); NULL after an error line
+ * naming model_path. Free with nn_qmodel_free. */
+nn_qmodel *cli_quantize(const nn_model *m, const char *model_path,
+                        const char *data_dir, long calibrate);
 
 #endif

@@ -18,6 +18,7 @@ static const struct {
     {"serve", cmd_serve, "a page to draw digits on, and an HTTP API"},
     {"summary", cmd_summary, "layer table of a model file or spec"},
     {"fetch", cmd_fetch, "download and verify the MNIST files"},
+    {"export-c", cmd_export_c, "C source of a model for microcontrollers"},
 };
 
 static void usage(FILE *f)

@@ -115,7 +115,7 @@ grep -Eq 'checker.pgm: [0-9] \(' "$T/out" && ok || bad "--any: $(cat "$T/out")"
 
 # --- messages and help
 # every option a command's --help lists appears in its usage lines
-for cmd in info train evaluate summary predict fetch; do
+for cmd in info train evaluate summary predict fetch export-c; do
     "$DIGITS" "$cmd" --help >"$T/help" 2>&1 || bad "$cmd --help fails"
     usage=$(sed '/^$/q' "$T/help")
     for o in $(grep -Eo '^  --[a-z-]+' "$T/help" | tr -d ' '); do

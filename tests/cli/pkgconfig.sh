@@ -28,8 +28,11 @@ int main(void)
 }
 C
 flags=$(PKG_CONFIG_PATH="$P/lib/pkgconfig" pkg-config --cflags --libs nn 2>"$T/err") && ok || bad "pkg-config nn: $(cat "$T/err")"
+# A sanitizer build's library needs the sanitizer runtime in the program.
+san=""
+[ "${SAN:-0}" = 1 ] && san="-fsanitize=address,undefined"
 # shellcheck disable=SC2086
-if ${CC:-cc} -std=c11 "$T/hello.c" $flags -o "$T/hello" 2>"$T/err"; then ok; else bad "cc \$(pkg-config --cflags --libs nn) fails: $(head -5 "$T/err")"; fi
+if ${CC:-cc} -std=c11 $san "$T/hello.c" $flags -o "$T/hello" 2>"$T/err"; then ok; else bad "cc \$(pkg-config --cflags --libs nn) fails: $(head -5 "$T/err")"; fi
 [ "$("$T/hello" 2>&1)" = "params 407050" ] && ok || bad "the program built with pkg-config: $("$T/hello" 2>&1)"
 [ -x "$P/bin/digits" ] && "$P/bin/digits" --version >/dev/null && ok || bad "installed digits does not run"
 finish pkgconfig
