@@ -57,10 +57,18 @@ endif
 ifeq ($(BLAS),openblas)
   NN_CPPFLAGS += -DNN_USE_CBLAS $(shell $(PKG_CONFIG) --cflags openblas)
   LDLIBS   += $(shell $(PKG_CONFIG) --libs openblas)
-  PC_REQUIRES = openblas zlib
+  PC_REQUIRES = openblas zlib libprotobuf-c
 else
-  PC_REQUIRES = zlib
+  PC_REQUIRES = zlib libprotobuf-c
 endif
+
+# ONNX (src/onnx): ONNX's own onnx.proto, from Debian's python3-onnx,
+# compiled by protoc-c into $(O)/gen at build time (scripts/install-deps).
+ONNX_PROTO ?= $(firstword $(wildcard /usr/lib/python3/dist-packages/onnx/onnx.proto) \
+  $(shell dpkg -L python3-onnx 2>/dev/null | grep '/onnx\.proto$$'))
+PROTOC_C ?= protoc-c
+NN_CPPFLAGS += -I$(O)/gen
+LDLIBS   += $(shell $(PKG_CONFIG) --libs libprotobuf-c 2>/dev/null || echo -lprotobuf-c)
 
 # MPI: only the tool's src/cli/mpi.c includes <mpi.h>; libnn never does.
 ifeq ($(origin MPI),undefined)
@@ -71,10 +79,10 @@ ifeq ($(MPI),1)
   MPI_LIBS   := $(shell $(PKG_CONFIG) --libs ompi-c)
 endif
 
-LIB_SRC  := $(sort $(wildcard src/nn/*.c src/data/*.c))
+LIB_SRC  := $(sort $(wildcard src/nn/*.c src/data/*.c src/onnx/*.c))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
-LIB_OBJ  := $(LIB_SRC:%.c=$(O)/%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(O)/%.o) $(O)/gen/onnx.pb-c.o
 CLI_OBJ  := $(CLI_SRC:%.c=$(O)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(O)/tests/%)
 TEST_UTIL_OBJ := $(patsubst %.c,$(O)/%.o,$(wildcard tests/util/*.c))
@@ -115,6 +123,17 @@ $(O)/gen/plan_kernels.inc: src/nn/plan_kernels.h
 	sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $< >$@
 $(O)/src/nn/export_c.o: $(O)/gen/plan_kernels.inc
 $(O)/src/nn/export_c.o: CPPFLAGS += -I$(O)/gen
+$(O)/gen/onnx.pb-c.c: $(ONNX_PROTO)
+	@test -n "$(ONNX_PROTO)" || { echo "onnx.proto not found: run scripts/install-deps (python3-onnx)" >&2; exit 1; }
+	@mkdir -p $(dir $@)
+	cp $(ONNX_PROTO) $(O)/gen/onnx.proto
+	cd $(O)/gen && $(PROTOC_C) --c_out=. onnx.proto
+$(O)/gen/onnx.pb-c.h: $(O)/gen/onnx.pb-c.c
+$(O)/gen/onnx.pb-c.o: $(O)/gen/onnx.pb-c.c
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+$(O)/src/onnx/%.o: src/onnx/%.c $(O)/gen/onnx.pb-c.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 $(O)/libnn.a: $(LIB_OBJ)
 	@rm -f $@
@@ -162,6 +181,9 @@ $(O)/tests/cli/save_loop: $(O)/tests/cli/save_loop.o $(O)/libnn.a
 $(O)/tests/cli/digit_png: $(O)/tests/cli/digit_png.o $(O)/libnn.a
 	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
 
+$(O)/tests/onnx/onnx_probs: $(O)/tests/onnx/onnx_probs.o $(O)/libnn.a
+	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
+
 $(O)/tests/cli/model_diff: $(O)/tests/cli/model_diff.o $(O)/libnn.a
 	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
 
@@ -206,6 +228,7 @@ unit-test-kernels: $(TEST_BIN) $(REPLAY_BIN) $(O)/digits
 
 cli-test: $(O)/digits $(O)/tests/cli/save_loop $(O)/tests/cli/digit_png \
           $(O)/tests/cli/jsoncheck $(O)/tests/cli/nan_model \
+          $(O)/tests/onnx/onnx_probs \
           $(O)/tests/cli/model_diff
 	DIGITS=$(O)/digits sh tests/cli/run.sh
 	DIGITS=$(O)/digits sh tests/cli/trust.sh
@@ -216,6 +239,7 @@ cli-test: $(O)/digits $(O)/tests/cli/save_loop $(O)/tests/cli/digit_png \
 	DIGITS=$(O)/digits JSONCHECK=$(O)/tests/cli/jsoncheck \
 	  NAN_MODEL=$(O)/tests/cli/nan_model sh tests/cli/answers.sh
 	DIGITS=$(O)/digits O=$(O) SAN=$(SAN) sh tests/cli/pkgconfig.sh
+	DIGITS=$(O)/digits ONNX_PROBS=$(O)/tests/onnx/onnx_probs sh tests/cli/onnx.sh
 	$(if $(filter 1,$(MPI)),$(if $(filter 1,$(SAN)),MPI_ACC_SEEDS=42) DIGITS=$(O)/digits MODEL_DIFF=$(O)/tests/cli/model_diff sh tests/cli/mpi.sh)
 
 sanitize:
@@ -278,9 +302,9 @@ uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/share/digits
 
 clean:
-	rm -rf build build-asan build-clang build-noblas build-fuzz build-vg
+	rm -rf build build-asan build-clang build-noblas build-fuzz build-vg build-npm
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(TEST_UTIL_OBJ:.o=.d) \
   $(FUZZ_OBJ:.o=.d) $(O)/fuzz/mkseeds.d $(O)/tests/cli/save_loop.d \
   $(O)/tests/cli/digit_png.d $(O)/tests/cli/model_diff.d \
-  $(TOOL_BIN:=.d)
+  $(TOOL_BIN:=.d) $(O)/tests/onnx/onnx_probs.d $(O)/gen/onnx.pb-c.d

@@ -294,6 +294,17 @@ float *nn_model_params(nn_model *m);
 /* Gradients of the last nn_model_train_batch, same layout as params. */
 const float *nn_model_grads(const nn_model *m);
 
+/* Input normalisation, applied to every sample before the first layer:
+ * x' = (x - mean) / std, x the values as given (pixel/255 for images).
+ * It is part of the model (saved in its file, used by fit, evaluate and
+ * predict), so that a model trained on normalised inputs, such as an
+ * imported PyTorch model, is fed what it was trained on. Default mean 0,
+ * std 1 (off). NN_ERR_ARG unless mean is finite, |mean| <= 1e6 and std is
+ * in [1e-6, 1e6]. */
+nn_status nn_model_set_input_norm(nn_model *m, float mean, float std,
+                                  nn_error *err);
+void nn_model_input_norm(const nn_model *m, float *mean, float *std);
+
 /* Writes a Keras-style summary table into buf (always NUL-terminated;
  * buf may be NULL to ask only for the length); returns the length it
  * needed, like snprintf (0 for a NULL model). */
@@ -644,6 +655,46 @@ nn_status nn_model_export_c(const nn_model *m, const nn_qmodel *q,
 void nn_export_c_free(nn_export_c *e);
 /* Whether nn_model_export_c accepts `name`. */
 bool nn_export_name_ok(const char *name);
+
+/* ------------------------------------------------------------------- ONNX */
+
+/* Models in and out through ONNX (docs/onnx.md), read and written with
+ * ONNX's own onnx.proto compiled by protobuf-c. */
+#define NN_ONNX_OPSET      13               /* the opset nn_onnx_save writes */
+#define NN_MAX_ONNX_BYTES  (1u << 30)       /* bytes of one ONNX file */
+#define NN_MAX_ONNX_NODES  4096             /* nodes and initializers */
+
+/* Writes `m` as an ONNX model (opset NN_ONNX_OPSET) to `path`, atomically.
+ * Input "input": float32 (N, H, W, C) for image models (channels last, as
+ * the model was trained) or (N, F) for vector ones, values pixel/255; the
+ * model's input normalisation, if any, is in the graph. Output "output":
+ * (N, outputs), probabilities after a softmax layer. Dropout is written
+ * as Dropout nodes (no-ops at inference). */
+nn_status nn_onnx_save(const nn_model *m, const char *path, nn_error *err);
+
+typedef struct nn_onnx_options {
+    /* Input normalisation for the imported model (nn_model_set_input_norm)
+     * on top of pixel/255: PyTorch's Normalize((0.1307,), (0.3081,)) is
+     * mean 0.1307, std 0.3081. Default 0, 1: none. */
+    float mean, std;
+} nn_onnx_options;
+
+nn_onnx_options nn_onnx_defaults(void);
+
+/* Converts an ONNX model into a sequential model (the ops and patterns
+ * docs/onnx.md lists: what PyTorch's exporter and tf2onnx produce for the
+ * networks libnn can express), NCHW or NHWC input turned into libnn's
+ * channels-last layout; compiled with categorical cross-entropy (mean
+ * squared error unless it ends in a dense softmax) and RMSprop. The file
+ * is hostile input: size limits are checked before allocating, external
+ * tensor data is refused, and anything not supported is refused with a
+ * message naming the node and its op type (NN_ERR_FORMAT; NN_ERR_LIMIT
+ * past the limits). `opts` may be NULL (defaults). Returns NULL and fills
+ * err on failure. Free with nn_model_free. */
+nn_model *nn_onnx_load(const char *path, const nn_onnx_options *opts,
+                       nn_error *err);
+nn_model *nn_onnx_load_mem(const void *data, size_t size,
+                           const nn_onnx_options *opts, nn_error *err);
 
 /* ------------------------------------------------ images and preprocessing */
 

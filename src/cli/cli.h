@@ -19,6 +19,8 @@ int cmd_summary(int argc, char **argv);
 int cmd_fetch(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_export_c(int argc, char **argv);
+int cmd_export_onnx(int argc, char **argv);   /* cmd_onnx.c */
+int cmd_import_onnx(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 
 /* Re-executes the tool with faster OpenBLAS kernels where OpenBLAS did not
@@ -100,6 +102,10 @@ nn_model *cli_model_from_file_or_spec(const char *arg, nn_shape input,
 /* The optimizers' names from the library's registry: "sgd, rmsprop or
  * adam". */
 void cli_optimizer_names(char *buf, size_t size);
+
+/* Loads a digits model file or an ONNX file (by its name, .onnx, or its
+ * first bytes; cmd_onnx.c). NULL and err filled on failure. */
+nn_model *cli_model_load(const char *path, nn_error *err);
 
 /* The JSON writer (json.c), used by every --json output. Writes s as a
  * JSON string literal: valid UTF-8 kept, control characters and bytes

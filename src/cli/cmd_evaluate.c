@@ -21,7 +21,7 @@ static void usage(void)
          "confusion matrix with per-class accuracy (the matrix for models of\n"
          "up to 100 classes; --json lists the pairs that occur above that).\n"
          "Never downloads data (see 'digits fetch').\n\n"
-         "  --model FILE  model file (default model.nn)\n"
+         "  --model FILE  model file, .nn or .onnx (default model.nn)\n"
          "  --data DIR    data folder (default $DIGITS_DATA or ./data/mnist)\n"
          "  --threads N   threads (default: all cores)\n"
          "  --json        one JSON object on stdout\n"
@@ -312,7 +312,7 @@ int cmd_evaluate(int argc, char **argv)
         return 1;
     nn_set_threads((int)threads);
     nn_error err;
-    nn_model *m = nn_model_load(model, &err);
+    nn_model *m = cli_model_load(model, &err);
     if (!m)
         return cli_nn_error(&err);
     nn_dataset test = {0}, all = {0};

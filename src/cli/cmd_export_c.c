@@ -101,7 +101,7 @@ int cmd_export_c(int argc, char **argv)
     }
     nn_set_threads((int)threads);
     nn_error err;
-    nn_model *m = nn_model_load(model, &err);
+    nn_model *m = cli_model_load(model, &err);
     if (!m)
         return cli_nn_error(&err);
     nn_qmodel *q = NULL;

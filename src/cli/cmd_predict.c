@@ -29,7 +29,8 @@ static void usage(void)
          "texture, a pattern, a line; docs/preprocessing.md). A picture that cannot\n"
          "be read gets one line on stderr; the others are still processed\n"
          "and the exit status is then 1.\n\n"
-         "  --model FILE  model file with 784 inputs (default model.nn)\n"
+         "  --model FILE  model file (.nn or .onnx) with 784 inputs (default\n"
+         "                model.nn)\n"
          "  --json        one JSON object per picture: {\"file\", \"digit\"\n"
          "                (null if none found or not a digit), \"probabilities\",\n"
          "                \"not_digit\" (the reason, or null)}\n"
@@ -294,7 +295,7 @@ int cmd_predict(int argc, char **argv)
                          stdin_uses);
     nn_set_threads((int)a.threads);
     nn_error err;
-    nn_model *m = nn_model_load(a.model, &err);
+    nn_model *m = cli_model_load(a.model, &err);
     if (!m)
         return cli_nn_error(&err);
     size_t in = nn_shape_size(nn_model_input_shape(m));

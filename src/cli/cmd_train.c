@@ -85,7 +85,11 @@ static void usage(void)
          "  --no-checkpoint        write no checkpoint at all (Ctrl-C just "
          "stops)\n"
          "  --resume               continue from the checkpoint (same "
-         "options)\n\n"
+         "options)\n"
+         "  --init FILE            start from a model file's weights (.nn "
+         "or .onnx,\n"
+         "                         e.g. from PyTorch): fine-tuning; replaces "
+         "--model\n\n"
          "Under mpirun (mpirun -np N digits train ...), N processes train one\n"
          "model data-parallel: each takes its share of every batch, their\n"
          "gradients are summed, and rank 0 prints and writes the files.\n"
@@ -335,7 +339,7 @@ static bool on_epoch(void *user, int epoch, const nn_epoch_stats *es)
 }
 
 typedef struct train_args {
-    const char *data, *model, *out, *optimizer, *plot, *checkpoint;
+    const char *data, *model, *out, *optimizer, *plot, *checkpoint, *init;
     long epochs, batch, seed, threads, limit, patience;
     double lr, vsplit, lr_decay, ckpt_every;
     bool cosine;
@@ -394,6 +398,7 @@ static int parse(int argc, char **argv, train_args *a)
         {"patience", required_argument, 0, 'p'},
         {"checkpoint", required_argument, 0, 'C'},
         {"resume", no_argument, 0, 'R'},
+        {"init", required_argument, 0, 'I'},
         {"checkpoint-every", required_argument, 0, 'K'},
         {"no-checkpoint", no_argument, 0, 'N'},
         {"help", no_argument, 0, 'h'},
@@ -433,6 +438,7 @@ static int parse(int argc, char **argv, train_args *a)
             break;
         case 'C': a->checkpoint = optarg; break;
         case 'R': a->resume = true; break;
+        case 'I': a->init = optarg; break;
         case 'K':
             ok = cli_float("--checkpoint-every", optarg, 0.0, 1e9,
                            &a->ckpt_every);
@@ -446,6 +452,9 @@ static int parse(int argc, char **argv, train_args *a)
     }
     if (optind < argc)
         return cli_error("train: unexpected argument '%s'", argv[optind]);
+    if (a->init && a->resume)
+        return cli_error("--init: not with --resume (the checkpoint has the "
+                         "weights)");
     if (a->plot && !plot_is_svg(a->plot) && !plot_is_png(a->plot))
         return cli_error("--plot: '%s' must end in .svg or .png", a->plot);
     if (a->no_ckpt && (a->resume || a->checkpoint))
@@ -624,6 +633,35 @@ static nn_model *fresh_model(const train_args *a, nn_shape shape, int classes)
     if (nn_model_init(m, &rng, &err) ||
         nn_model_compile(m, NN_LOSS_CATEGORICAL_CROSSENTROPY, opt, &err)) {
         cli_nn_error_as("--model", &err);
+        nn_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* --init FILE: fine-tuning from a file's layers and weights (.nn or .onnx)
+ * with this run's optimizer (default: the file's; RMSprop for ONNX). */
+static nn_model *init_model(const train_args *a, nn_shape shape,
+                            const char *dir)
+{
+    nn_error err;
+    nn_model *m = cli_model_load(a->init, &err);
+    if (!m) {
+        cli_nn_error(&err);
+        return NULL;
+    }
+    if (nn_shape_size(nn_model_input_shape(m)) != nn_shape_size(shape)) {
+        cli_error("%s: the model does not take %s's images", a->init, dir);
+        nn_model_free(m);
+        return NULL;
+    }
+    nn_optimizer opt;
+    if (!a->optimizer || !nn_optimizer_parse(a->optimizer, &opt))
+        opt = nn_model_optimizer(m);
+    if (a->lr > 0)
+        opt.lr = (float)a->lr;
+    if (nn_model_compile(m, NN_LOSS_CATEGORICAL_CROSSENTROPY, opt, &err)) {
+        cli_error("%s: %s", a->init, err.msg);
         nn_model_free(m);
         return NULL;
     }
@@ -835,6 +873,10 @@ static int train(int argc, char **argv)
             goto done;
         if (!check_resume(&a, m, train.shape, classes, dir))
             goto done;
+    } else if (a.init) {
+        if (!(m = init_model(&a, train.shape, dir)))
+            goto done;
+        a.model = a.init;
     } else if (!(m = fresh_model(&a, train.shape, classes))) {
         goto done;
     }

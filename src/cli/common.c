@@ -237,8 +237,9 @@ nn_model *cli_model_from_file_or_spec(const char *arg, nn_shape input,
     nn_model *m;
     if (optimizer)
         memset(optimizer, 0, sizeof *optimizer);
-    if (stat(arg, &st) == 0 || strchr(arg, '/') || strstr(arg, ".nn"))
-        m = nn_model_load(arg, &err);
+    if (stat(arg, &st) == 0 || strchr(arg, '/') || strstr(arg, ".nn") ||
+        strstr(arg, ".onnx"))
+        m = cli_model_load(arg, &err);
     else
         m = nn_model_from_spec(arg, input, classes, optimizer, &err);
     if (!m)

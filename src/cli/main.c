@@ -19,13 +19,15 @@ static const struct {
     {"summary", cmd_summary, "layer table of a model file or spec"},
     {"fetch", cmd_fetch, "download and verify the MNIST files"},
     {"export-c", cmd_export_c, "C source of a model for microcontrollers"},
+    {"export-onnx", cmd_export_onnx, "write a model as ONNX"},
+    {"import-onnx", cmd_import_onnx, "convert an ONNX model to a model file"},
 };
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: digits COMMAND [OPTIONS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
     fprintf(f, "\n'digits COMMAND --help' or 'digits help COMMAND' describes a "
                "command's options.\n"
                "Data: --data DIR, else $DIGITS_DATA, else ./data/mnist.\n");

@@ -2,6 +2,7 @@
  * model.c - the sequential model: building, parameters, workspace, forward
  * pass and summary. Training lives in train.c, files in modelfile.c.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,12 +170,44 @@ const float *nn_model_forward(nn_model *m, const float *x, int B,
                               bool training)
 {
     const float *in = x ? x : m->x_buf;
+    if (m->norm) {   /* x' = (x - mean) / std, into x_buf (in place there) */
+        size_t n = m->in_size * (size_t)B;
+        float mean = m->norm_mean, sd = m->norm_std;
+        for (size_t j = 0; j < n; j++)
+            m->x_buf[j] = (in[j] - mean) / sd;
+        in = m->x_buf;
+    }
     for (int i = 0; i < m->n_layers; i++) {
         nn_layer *l = &m->layers[i];
         l->ops->forward(l, in, m->acts[i], B, training);
         in = m->acts[i];
     }
     return in;
+}
+
+const float *nn_model_first_input(const nn_model *m, const float *x)
+{
+    return m->norm || !x ? m->x_buf : x;
+}
+
+nn_status nn_model_set_input_norm(nn_model *m, float mean, float std,
+                                  nn_error *err)
+{
+    if (!isfinite(mean) || !isfinite(std) || !(std > 0.0f) ||
+        fabsf(mean) > 1e6f || std > 1e6f || std < 1e-6f)
+        return nn_fail(err, NN_ERR_ARG, "input normalisation: need a finite "
+                       "mean and a std in [1e-6, 1e6], got %g, %g",
+                       (double)mean, (double)std);
+    m->norm = !(mean == 0.0f && std == 1.0f);
+    m->norm_mean = mean;
+    m->norm_std = std;
+    return NN_OK;
+}
+
+void nn_model_input_norm(const nn_model *m, float *mean, float *std)
+{
+    *mean = m->norm ? m->norm_mean : 0.0f;
+    *std = m->norm ? m->norm_std : 1.0f;
 }
 
 void nn_model_gather(nn_model *m, const nn_dataset *d, const uint32_t *idx,

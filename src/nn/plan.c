@@ -122,6 +122,12 @@ nn_status nn_plan_build(const nn_model *m, nn_plan *p, nn_error *err)
     memset(p, 0, sizeof *p);
     if (!m->params)
         return nn_fail(err, NN_ERR_STATE, "model is not initialised");
+    /* The steps (and the exported C) take pixel/255 as they are. */
+    if (m->norm)
+        return nn_fail(err, NN_ERR_ARG, "the model normalises its input "
+                       "(mean %g, std %g, e.g. an imported ONNX model): "
+                       "int8 and C export do not support that yet",
+                       (double)m->norm_mean, (double)m->norm_std);
     p->input = m->input;
     p->in_size = m->in_size;
     p->outputs = nn_shape_size(nn_model_output_shape(m));

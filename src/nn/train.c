@@ -72,7 +72,8 @@ double nn_model_step(nn_model *m, const float *x, const uint8_t *labels,
     int cur = 0;
     for (int i = m->n_layers - 1; i >= 0; i--) {
         nn_layer *l = &m->layers[i];
-        const float *xin = i ? m->acts[i - 1] : in0;
+        const float *xin = i ? m->acts[i - 1]
+                             : nn_model_first_input(m, in0);
         float *dx = i ? m->g[cur ^ 1] : NULL;
         l->ops->backward(l, xin, m->acts[i], m->g[cur], dx, B);
         cur ^= 1;
