@@ -232,6 +232,7 @@ cli-test: $(O)/digits $(O)/tests/cli/save_loop $(O)/tests/cli/digit_png \
           $(O)/tests/cli/model_diff
 	DIGITS=$(O)/digits sh tests/cli/run.sh
 	DIGITS=$(O)/digits sh tests/cli/trust.sh
+	DIGITS=$(O)/digits sh tests/cli/reader.sh  # tools/nn_reader.py (numpy) against the tool
 	DIGITS=$(O)/digits SAVE_LOOP=$(O)/tests/cli/save_loop sh tests/cli/crash.sh
 	DIGITS=$(O)/digits O=build sh tests/cli/predict.sh  # its picture renderer: plain build
 	DIGITS=$(O)/digits sh tests/cli/export_c.sh

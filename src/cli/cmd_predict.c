@@ -16,7 +16,7 @@ static void usage(void)
          "                      [--ink auto|dark|light] [--threads N]\n"
          "                      [--classes A,B,..] [--any]\n"
          "                      [--int8] [--calibrate N] [--data DIR]\n"
-         "                      IMAGE... | -\n\n"
+         "                      [--raw] IMAGE... | -\n\n"
          "Recognises the digit in each picture: PNG, JPEG, BMP, GIF or\n"
          "binary PGM/PPM, any size up to 16384 pixels a side and 64 Mpx;\n"
          "'-' reads one picture from standard input. Each picture is made\n"
@@ -39,6 +39,10 @@ static void usage(void)
          "                (on stderr with --json)\n"
          "  --ink MODE    dark (ink darker than the paper), light, or auto\n"
          "                (default: decided from the picture)\n"
+         "  --raw         no preparation: each picture is already a 28x28\n"
+         "                MNIST-style digit (light ink on black), and its grey\n"
+         "                levels / 255 are the model's input as they are\n"
+         "                (and every picture is answered, as with --any)\n"
          "  --threads N   threads (default: all cores)\n"
          "  --classes A,B,...  names of the classes in label order, "
          "printed after\n"
@@ -77,7 +81,7 @@ static void show(FILE *f, const uint8_t *px, const nn_preprocess_info *info)
 
 typedef struct predict_args {
     const char *model;
-    bool json, show, any;
+    bool json, show, any, raw;
     const char *data;     /* --int8's calibration data folder */
     long calibrate;
     bool int8;
@@ -125,7 +129,20 @@ static int predict_one(nn_model *m, int K, const predict_args *a,
         return cli_nn_error(&err);
     uint8_t px[NN_DIGIT_SIDE * NN_DIGIT_SIDE];
     nn_preprocess_info info;
-    s = nn_preprocess_digit(&img, &a->pre, px, &info, &err);
+    if (a->raw) {   /* the picture is the input: 28x28, used as it is */
+        if (img.w != NN_DIGIT_SIDE || img.h != NN_DIGIT_SIDE) {
+            int w = img.w, h = img.h;
+            nn_image_free(&img);
+            return cli_error("%s: --raw needs a %dx%d picture, got %dx%d",
+                             label, NN_DIGIT_SIDE, NN_DIGIT_SIDE, w, h);
+        }
+        memcpy(px, img.pixels, sizeof px);
+        info = (nn_preprocess_info){.found = true, .box_w = NN_DIGIT_SIDE,
+                                    .box_h = NN_DIGIT_SIDE};
+        s = NN_OK;
+    } else {
+        s = nn_preprocess_digit(&img, &a->pre, px, &info, &err);
+    }
     nn_image_free(&img);
     if (s != NN_OK)
         return cli_error("%s: %s", file, err.msg);
@@ -160,8 +177,10 @@ static int predict_one(nn_model *m, int K, const predict_args *a,
         qsort(order, (size_t)K, sizeof *order, by_probability);
     }
     int top = a->top > K ? K : (int)a->top;
-    /* a picture with ink that is not a digit (noise, a pattern, a line) */
-    const char *not_digit = a->any ? NULL : nn_preprocess_not_digit(&info);
+    /* a picture with ink that is not a digit (noise, a pattern, a line);
+     * --raw measures no ink, so it answers every picture */
+    const char *not_digit = a->any || a->raw ? NULL
+                                             : nn_preprocess_not_digit(&info);
     if (a->json) {
         printf("{\"file\": ");
         cli_json_string(stdout, label);
@@ -240,6 +259,7 @@ int cmd_predict(int argc, char **argv)
         {"int8", no_argument, 0, 'q'},
         {"calibrate", required_argument, 0, 'c'},
         {"data", required_argument, 0, 'd'},
+        {"raw", no_argument, 0, 'r'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -260,6 +280,7 @@ int cmd_predict(int argc, char **argv)
             if (!cli_int("--calibrate", optarg, 1, 1000000, &a.calibrate))
                 return 1;
             break;
+        case 'r': a.raw = true; break;
         case 'N': a.classes = optarg; break;
         case 'k':
             if (!cli_int("--top", optarg, 1, NN_MAX_CLASSES, &a.top))

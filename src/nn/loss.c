@@ -1,9 +1,12 @@
 /*
  * loss.c - losses, each computing the mean loss over a batch, the count of
  * correct argmax predictions and the gradient with respect to the output.
- *   cross-entropy:  L = -1/B sum_b log p[b, y_b]   (p clipped to >= 1e-7,
- *                   as Keras does); fused with softmax the gradient with
- *                   respect to the pre-activation is (p - onehot(y)) / B.
+ *   cross-entropy:  L = -1/B sum_b sum_k t[b, k] log clip(p[b, k]), with
+ *                   clip(p) = min(max(p, eps), 1 - eps), eps = 1e-7 in
+ *                   float (1 - eps = 1 - 2^-23), as Keras clips; labels
+ *                   are one-hot rows t. Fused with softmax, the gradient
+ *                   with respect to the pre-activation is that of the
+ *                   unclipped loss, (p - t) / B.
  *   mse:            L = 1/B sum_b 1/K sum_k (p - t)^2;  dL/dp = 2 (p - t) / (B K)
  * Targets are class indices (labels) or float rows (targets).
  */
@@ -11,6 +14,15 @@
 #include <string.h>
 
 #include "nn/loss.h"
+
+#define XENT_EPS 1e-7f
+
+/* Keras' clip of a probability before its log: [eps, 1 - eps]. */
+static float xent_clip(float p)
+{
+    const float hi = 1.0f - XENT_EPS;
+    return p < XENT_EPS ? XENT_EPS : p > hi ? hi : p;
+}
 
 const char *nn_loss_name(nn_loss l)
 {
@@ -83,8 +95,7 @@ double nn_loss_eval(nn_loss loss, const float *p, const uint8_t *labels,
         } else {
             /* Cross-entropy; gradient fused with softmax. */
             if (labels) {
-                float pc = pr[cls] > 1e-7f ? pr[cls] : 1e-7f;
-                total -= log(pc);
+                total -= log(xent_clip(pr[cls]));
                 if (gr) {
                     for (int k = 0; k < K; k++)
                         gr[k] = pr[k] / (float)B;
@@ -93,9 +104,8 @@ double nn_loss_eval(nn_loss loss, const float *p, const uint8_t *labels,
             } else {
                 const float *t = targets + (size_t)b * K;
                 for (int k = 0; k < K; k++) {
-                    float pk = pr[k] > 1e-7f ? pr[k] : 1e-7f;
                     if (t[k] != 0.0f)
-                        total -= t[k] * log(pk);
+                        total -= t[k] * log(xent_clip(pr[k]));
                     if (gr)
                         gr[k] = (pr[k] - t[k]) / (float)B;
                 }

@@ -104,8 +104,9 @@ done
 expect_ok "train 10x10" "$DIGITS" train --data "$T/small" --model "dense(10,softmax)" --epochs 1 --out "$T/small.nn"
 expect_fail "wrong model" "small.nn: the model takes 100 inputs" "$DIGITS" predict --model "$T/small.nn" "$T/dark.pgm"
 
-# --- round trip: MNIST test digits as PNG through predict, and through
-# evaluate on a one-digit data set; both must give the same answer.
+# --- round trip: MNIST test digits as PNG through predict, as PGM through
+# predict --raw, and through evaluate on a one-digit data set; all must
+# give the same answer.
 if [ $real = 1 ]; then
     DIGITS_DATA=$MNIST "$ROOT/scripts/make-user-digits" --plain "$T/png" 12 >"$T/log" 2>&1 || bad "make-user-digits: $(tail -3 "$T/log")"
     imgs=$MNIST/t10k-images-idx3-ubyte
@@ -122,6 +123,10 @@ if [ $real = 1 ]; then
              awk '$1 == 1 { print (NR - 1) % 10; exit }')
         pr=$("$DIGITS" predict --model "$M" "$f" | sed 's/.*: \([0-9]\) .*/\1/')
         [ -n "$ev" ] && [ "$ev" = "$pr" ] && ok || bad "round trip $b: evaluate says '$ev', predict says '$pr'"
+        # the same 784 bytes as a PGM through predict --raw: the very input
+        { printf 'P5\n28 28\n255\n'; tail -c +$((16 + i * 784 + 1)) "$imgs" | head -c 784; } >"$T/raw.pgm"
+        raw=$("$DIGITS" predict --raw --model "$M" "$T/raw.pgm" | sed 's/.*: \([0-9]\) .*/\1/')
+        [ -n "$ev" ] && [ "$ev" = "$raw" ] && ok || bad "round trip $b: evaluate says '$ev', predict --raw says '$raw'"
     done
 else
     echo "SKIP: round trip needs MNIST in $MNIST"
