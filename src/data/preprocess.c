@@ -119,12 +119,36 @@ static int ring_next(const work *wk, int r, int y, int x)
     return x + 1;
 }
 
+/* The ring of width r in row y as at most two runs of x, [x0, x1) and
+ * [x2, x3), in the order ring_next visits them; returns the count. */
+static int ring_runs(const work *wk, int r, int y, int *x)
+{
+    x[0] = 0;
+    if (y >= r && y < wk->h - r && wk->w - r > r) {
+        x[1] = r;
+        x[2] = wk->w - r;
+        x[3] = wk->w;
+        return 2;
+    }
+    x[1] = wk->w;
+    return 1;
+}
+
 /* Rounds a finite x >= 0 to nearest, halves away from zero: lround(x)
  * for the values that are clamped to 0..255 here, without a libm call. */
 static long round_pos(double x)
 {
     long t = (long)x;            /* exact: x < 2^31 where it is used */
     return t + (x - (double)t >= 0.5);
+}
+
+/* lround(x) for a finite x of modest size (|x| < 2^31), without the libm
+ * call: x - trunc(x) is exact, so halves go away from zero as lround's. */
+static int round_half_away(double x)
+{
+    int t = (int)x;
+    double f = x - (double)t;
+    return t + (f >= 0.5) - (f <= -0.5);
 }
 
 /* The plane's column terms b (x sx - 0.5), x in [0, w), into wk->col, so
@@ -137,21 +161,27 @@ static void plane_cols(work *wk, const plane *p)
 
 /* Least-squares plane through the pixels of the border ring that are at
  * most `keep` from the plane `prev` (prev itself if fewer than 3 are). */
-static plane fit_plane(const work *wk, int r, const plane *prev,
-                       double keep)
+static plane fit_plane(work *wk, int r, const plane *prev, double keep)
 {
     double n = 0, X = 0, Y = 0, XX = 0, XY = 0, YY = 0, V = 0, XV = 0,
            YV = 0;
     plane p = {0, 0, 0, 1.0 / wk->w, 1.0 / wk->h};
-    for (int y = 0; y < wk->h; y++)
-        for (int x = 0; x < wk->w; x = ring_next(wk, r, y, x)) {
-            double v = wk->g[(size_t)y * wk->w + x];
-            if (fabs(v - plane_at(prev, x, y)) > keep)
-                continue;
-            double u = x * p.sx - 0.5, t = y * p.sy - 0.5;
-            n++, X += u, Y += t, XX += u * u, XY += u * t, YY += t * t;
-            V += v, XV += u * v, YV += t * v;
-        }
+    plane_cols(wk, prev);   /* plane_at(prev, x, y), bit for bit */
+    for (int y = 0; y < wk->h; y++) {
+        const uint8_t *g = wk->g + (size_t)y * wk->w;
+        const double row = prev->c * (y * prev->sy - 0.5);
+        const double t = y * p.sy - 0.5;
+        int run[4], nr = ring_runs(wk, r, y, run);
+        for (int k = 0; k < nr; k++)
+            for (int x = run[2 * k]; x < run[2 * k + 1]; x++) {
+                double v = g[x];
+                if (fabs(v - (prev->a + wk->col[x] + row)) > keep)
+                    continue;
+                double u = x * p.sx - 0.5;
+                n++, X += u, Y += t, XX += u * u, XY += u * t, YY += t * t;
+                V += v, XV += u * v, YV += t * v;
+            }
+    }
     if (n < 3)
         return *prev;
     /* Normal equations for (a, b, c), slopes lightly held at 0 so that a
@@ -175,20 +205,25 @@ static plane fit_plane(const work *wk, int r, const plane *prev,
 
 /* Median absolute distance from the plane of the ring's pixels that are
  * within `keep` of it. */
-static double ring_mad(const work *wk, int r, const plane *p, double keep)
+static double ring_mad(work *wk, int r, const plane *p, double keep)
 {
     enum { BINS = 8 * 256 };   /* eighths of a grey level */
     uint32_t dev[BINS] = {0};  /* a ring has under 2^32 pixels */
     size_t n = 0;
-    for (int y = 0; y < wk->h; y++)
-        for (int x = 0; x < wk->w; x = ring_next(wk, r, y, x)) {
-            double e = 8 * fabs(wk->g[(size_t)y * wk->w + x] -
-                                plane_at(p, x, y));
-            if (e > 8 * keep)
-                continue;
-            dev[e > BINS - 1 ? BINS - 1 : (int)round_pos(e)]++;
-            n++;
-        }
+    plane_cols(wk, p);         /* plane_at(p, x, y), bit for bit */
+    for (int y = 0; y < wk->h; y++) {
+        const uint8_t *g = wk->g + (size_t)y * wk->w;
+        const double row = p->c * (y * p->sy - 0.5);
+        int run[4], nr = ring_runs(wk, r, y, run);
+        for (int k = 0; k < nr; k++)
+            for (int x = run[2 * k]; x < run[2 * k + 1]; x++) {
+                double e = 8 * fabs(g[x] - (p->a + wk->col[x] + row));
+                if (e > 8 * keep)
+                    continue;
+                dev[e > BINS - 1 ? BINS - 1 : (int)round_pos(e)]++;
+                n++;
+            }
+    }
     size_t acc = 0;
     int k = 0;
     while (n && k < BINS - 1 && (acc += dev[k]) <= (n - 1) / 2)
@@ -296,6 +331,7 @@ static void find_paper(work *wk, nn_ink ink, bool *inverted, int *paper)
         const uint8_t *g = wk->g + (size_t)y * w;
         double row = p.c * (y * p.sy - 0.5);
         const double *col = wk->col;
+#pragma omp simd reduction(min : lo) reduction(max : hi)
         for (int x = 0; x < w; x++) {
             double e = g[x] - (p.a + col[x] + row);   /* plane_at */
             lo = e < lo ? e : lo;
@@ -315,6 +351,7 @@ static void find_paper(work *wk, nn_ink ink, bool *inverted, int *paper)
         const uint8_t *g = wk->g + (size_t)y * w;
         const double *col = wk->col;
         uint8_t *d = wk->d + (size_t)y * w;
+#pragma omp simd
         for (int x = 0; x < w; x++) {
             double pa = p.a + col[x] + row, e = g[x] - pa;
             double gain = lit ? 255.0 / (pa > 64.0 ? pa : 64.0) : 1.0;
@@ -380,7 +417,7 @@ static void trace(const cells *c, seg *s)
     int best_from = 0, best_to = -1, from = -1, last = -10, lit = 0,
         best_lit = 0;
     for (int u = 0; u < n; u++) {
-        int v = (int)lround(s->at + s->slope * u);
+        int v = round_half_away(s->at + s->slope * u);
         bool on = cell_lit(c, s->vertical, u, v) ||
                   cell_lit(c, s->vertical, u, v - 1) ||
                   cell_lit(c, s->vertical, u, v + 1);
@@ -415,14 +452,37 @@ static size_t find_segs(const cells *c, bool vertical, seg *out, size_t cap)
     double slope[LINE_ANGLES];
     for (int a = 0; a < LINE_ANGLES; a++)
         slope[a] = tan((a - LINE_ANGLES / 2) * 0.5 * DEG);
-    for (int u = 0; u < along; u++)
-        for (int v = 0; v < across; v++)
-            if (cell_lit(c, vertical, u, v))
-                for (int a = 0; a < LINE_ANGLES; a++) {
-                    int b = (int)(v - slope[a] * u + pad + 0.5);   /* >= 0 */
-                    if (b < bins)
-                        acc[(size_t)a * bins + b]++;
-                }
+    int *lit = malloc((size_t)(across > 0 ? across : 1) * sizeof *lit);
+    if (!lit) {
+        free(acc);
+        return 0;
+    }
+    for (int u = 0; u < along; u++) {
+        int nl = 0;   /* the lit cells across at u, in order */
+        if (vertical) {
+            const uint8_t *row = c->lit + (size_t)u * c->cw;
+            for (int v = 0; v < across; v++)
+                if (row[v])
+                    lit[nl++] = v;
+        } else {
+            for (int v = 0; v < across; v++)
+                if (c->lit[(size_t)v * c->cw + u])
+                    lit[nl++] = v;
+        }
+        if (!nl)
+            continue;
+        /* the same arithmetic as v - slope[a] * u + pad + 0.5, per cell */
+        for (int a = 0; a < LINE_ANGLES; a++) {
+            const double su = slope[a] * u;
+            uint32_t *row = acc + (size_t)a * bins;
+            for (int k = 0; k < nl; k++) {
+                int b = (int)(lit[k] - su + pad + 0.5);   /* >= 0 */
+                if (b < bins)
+                    row[b]++;
+            }
+        }
+    }
+    free(lit);
     size_t n = 0;
     uint32_t need = (uint32_t)(along / 4 > 3 ? along / 4 : 3);
     for (int a = 0; a < LINE_ANGLES && n < cap; a++)
