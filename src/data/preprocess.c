@@ -314,20 +314,38 @@ static void find_paper(work *wk, nn_ink ink, bool *inverted, int *paper)
         }
     double keep = 1e9;   /* ring pixels that may be paper: all */
     plane p = {ring_paper(wk, r, ring, nring, &keep), 0, 0, 1.0 / w, 1.0 / h};
-    for (int pass = 0; pass < 2 && w >= 16 && h >= 16; pass++) {
+    /* A ring all of one level (clean paper, a drawing) is exactly that
+     * flat plane, with no spread: the fits are skipped. */
+    const bool flat = ring[wk->g[0]] == nring;
+    for (int pass = 0; pass < 2 && w >= 16 && h >= 16 && !flat; pass++) {
         double sigma = 1.4826 * ring_mad(wk, r, &p, keep);
         p = fit_plane(wk, r, &p, fmin(fmax(3 * sigma, 2.0), keep));
     }
     /* Margin: three standard deviations of the paper's noise (from the
      * median absolute deviation), plus 2 levels for rounding and JPEG ripple
      * unless most of the paper is exactly on the plane (a drawing, MNIST). */
-    double mad = ring_mad(wk, r, &p, keep);
+    double mad = flat ? 0 : ring_mad(wk, r, &p, keep);
     int margin = (int)ceil(3.0 * 1.4826 * mad) + (mad > 0 ? 2 : 0);
     if (margin > 96)
         margin = 96;
     double lo = 0, hi = 0;   /* extremes of grey - paper */
     plane_cols(wk, &p);
-    for (int y = 0; y < h; y++) {
+    /* A level plane (b = c = 0: every plane_at is a exactly): grey - paper
+     * depends on the grey alone, so the extremes come from the grey's and
+     * the ink level from a table of the 256 greys. */
+    const bool level = p.b == 0 && p.c == 0;
+    uint8_t gmin = 255, gmax = 0;
+    if (level) {
+        const size_t n = (size_t)w * h;
+#pragma omp simd reduction(min : gmin) reduction(max : gmax)
+        for (size_t i = 0; i < n; i++) {
+            gmin = wk->g[i] < gmin ? wk->g[i] : gmin;
+            gmax = wk->g[i] > gmax ? wk->g[i] : gmax;
+        }
+        lo = fmin(0, gmin - p.a);
+        hi = fmax(0, gmax - p.a);
+    }
+    for (int y = 0; y < h && !level; y++) {
         const uint8_t *g = wk->g + (size_t)y * w;
         double row = p.c * (y * p.sy - 0.5);
         const double *col = wk->col;
@@ -346,20 +364,50 @@ static void find_paper(work *wk, nn_ink ink, bool *inverted, int *paper)
      * paper (margin at its cap). Light ink on dark: a difference. */
     const bool lit = inv && margin < 96;
     const double sign = inv ? -1.0 : 1.0;
-    for (int y = 0; y < h; y++) {
+    if (level) {
+        uint8_t lut[256];
+        for (int gv = 0; gv < 256; gv++) {
+            double pa = p.a, e = gv - pa;
+            double v = (sign * e - margin) *
+                       (lit ? 255.0 / (pa > 64.0 ? pa : 64.0) : 1.0);
+            double vc = v > 0 ? (v < 255.0 ? v : 255.0) : 0;
+            int t = (int)vc;
+            lut[gv] = (uint8_t)(t + (vc - (double)t >= 0.5));
+        }
+        const size_t n = (size_t)w * h;
+        for (size_t i = 0; i < n; i++)
+            wk->d[i] = lut[wk->g[i]];
+    }
+    for (int y = 0; y < h && !level; y++) {
         double row = p.c * (y * p.sy - 0.5);
         const uint8_t *g = wk->g + (size_t)y * w;
         const double *col = wk->col;
         uint8_t *d = wk->d + (size_t)y * w;
+        /* v = (sign e - margin) gain, rounded (lround) and clamped to
+         * 0..255 (sign * e is exactly +-e): vc = v held to [0, 255], then
+         * its whole part, plus one when the rest is a half or more */
+        if (lit) {
+            for (int x = 0; x < w; x++) {
+                double pa = p.a + col[x] + row, e = g[x] - pa;
+                double q = sign * e - margin;
+                if (q < 0.125) {   /* the gain is at most 255/64: v < 0.5 */
+                    d[x] = 0;
+                    continue;
+                }
+                double v = q * (255.0 / (pa > 64.0 ? pa : 64.0));
+                double vc = v > 0 ? (v < 255.0 ? v : 255.0) : 0;
+                int t = (int)vc;
+                d[x] = (uint8_t)(t + (vc - (double)t >= 0.5));
+            }
+        } else {
 #pragma omp simd
-        for (int x = 0; x < w; x++) {
-            double pa = p.a + col[x] + row, e = g[x] - pa;
-            double gain = lit ? 255.0 / (pa > 64.0 ? pa : 64.0) : 1.0;
-            /* lround, then clamped to 0..255 (sign * e is exactly +-e) */
-            double v = (sign * e - margin) * gain;
-            int t = (int)(v < 0.5 ? 0 : v >= 254.5 ? 255 : v);
-            d[x] = (uint8_t)(t + (v >= 0.5 && v < 254.5 &&
-                                  v - (double)t >= 0.5));
+            for (int x = 0; x < w; x++) {
+                double pa = p.a + col[x] + row, e = g[x] - pa;
+                double v = (sign * e - margin) * 1.0;
+                double vc = v > 0 ? (v < 255.0 ? v : 255.0) : 0;
+                int t = (int)vc;
+                d[x] = (uint8_t)(t + (vc - (double)t >= 0.5));
+            }
         }
     }
     long bg = lround(plane_at(&p, w / 2, h / 2));
@@ -471,12 +519,23 @@ static size_t find_segs(const cells *c, bool vertical, seg *out, size_t cap)
         }
         if (!nl)
             continue;
-        /* the same arithmetic as v - slope[a] * u + pad + 0.5, per cell */
+        /* bin (int)(v - slope[a] u + pad + 0.5) (>= 0) for each lit v:
+         * that is v + K with K = floor(pad + 0.5 - slope[a] u), unless
+         * pad + 0.5 - slope[a] u is within 1e-9 of a whole number, where
+         * the three roundings (each under 2^-43 here, |values| < 2^10)
+         * could tip it; then each bin is computed as written. */
         for (int a = 0; a < LINE_ANGLES; a++) {
-            const double su = slope[a] * u;
+            const double su = slope[a] * u, z = pad + 0.5 - su;
+            const double fz = floor(z);
             uint32_t *row = acc + (size_t)a * bins;
+            if (z - fz > 1e-9 && z - fz < 1 - 1e-9) {
+                const int K = (int)fz;
+                for (int k = 0; k < nl && lit[k] + K < bins; k++)
+                    row[lit[k] + K]++;
+                continue;
+            }
             for (int k = 0; k < nl; k++) {
-                int b = (int)(lit[k] - su + pad + 0.5);   /* >= 0 */
+                int b = (int)(lit[k] - su + pad + 0.5);
                 if (b < bins)
                     row[b]++;
             }
