@@ -44,7 +44,8 @@ nn_preprocess_options nn_preprocess_defaults(void)
     return (nn_preprocess_options){.ink = NN_INK_AUTO, .min_contrast = 32};
 }
 
-enum { STRONG = 1, SEEN = 2, KEEP = 4 };   /* per-pixel state bits */
+enum { STRONG = 1, SEEN = 2, KEEP = 4, EDGE = 8 };   /* per-pixel state bits
+                                                       (EDGE: on the border) */
 
 typedef struct stack {
     uint32_t *v;
@@ -314,11 +315,19 @@ static void find_paper(work *wk, nn_ink ink, bool *inverted, int *paper)
         }
     double keep = 1e9;   /* ring pixels that may be paper: all */
     plane p = {ring_paper(wk, r, ring, nring, &keep), 0, 0, 1.0 / w, 1.0 / h};
-    /* A ring all of one level (clean paper, a drawing) is exactly that
-     * flat plane, with no spread: the fits are skipped. */
-    const bool flat = ring[wk->g[0]] == nring;
+    /* When most of the ring is exactly at that level and under 1% of it
+     * is within 2 levels of it without being on it (a drawing, a clean
+     * rendering, MNIST: no light falling off into the paper, and what is
+     * off the level is ink), the paper is that flat level, with no
+     * spread: the fits are skipped. */
+    double mad0 = ring_mad(wk, r, &p, keep);
+    const int m0 = (int)p.a;
+    size_t near = 0;
+    for (int v = m0 - 2; v <= m0 + 2; v++)
+        near += v >= 0 && v < 256 && v != m0 ? ring[v] : 0;
+    const bool flat = mad0 == 0 && near * 100 < nring;
     for (int pass = 0; pass < 2 && w >= 16 && h >= 16 && !flat; pass++) {
-        double sigma = 1.4826 * ring_mad(wk, r, &p, keep);
+        double sigma = 1.4826 * (pass ? ring_mad(wk, r, &p, keep) : mad0);
         p = fit_plane(wk, r, &p, fmin(fmax(3 * sigma, 2.0), keep));
     }
     /* Margin: three standard deviations of the paper's noise (from the
@@ -787,17 +796,23 @@ static int average3(work *wk, uint32_t *cs)
 {
     const int w = wk->w, h = wk->h;
     int best = 0;
+    /* cs: column sums over rows y-1 .. y+1 (those that exist), kept as a
+     * running sum: the row entering added, the row leaving subtracted */
+    memset(cs, 0, (size_t)w * sizeof *cs);
     for (int y = 0; y < h; y++) {
-        int ny = 0;
-        memset(cs, 0, (size_t)w * sizeof *cs);
-        for (int yy = y - 1; yy <= y + 1; yy++) {
-            if (yy < 0 || yy >= h)
-                continue;
-            ny++;
+        for (int yy = y ? y + 1 : 0; yy <= y + 1 && yy < h; yy++) {
             const uint8_t *row = wk->d + (size_t)yy * w;
+#pragma omp simd
             for (int x = 0; x < w; x++)
                 cs[x] += row[x];
         }
+        if (y >= 2) {
+            const uint8_t *row = wk->d + (size_t)(y - 2) * w;
+#pragma omp simd
+            for (int x = 0; x < w; x++)
+                cs[x] -= row[x];
+        }
+        int ny = (y + 1 < h ? y + 1 : h - 1) - (y > 0 ? y - 1 : 0) + 1;
         uint8_t *out = wk->state + (size_t)y * w;
         if (ny == 3 && w >= 3) {
             /* inside: 9 pixels, a division by a constant */
@@ -835,7 +850,7 @@ static int average3(work *wk, uint32_t *cs)
 
 /* Flood fill from `seed` over 8-neighbours. Mode SEEN: over STRONG pixels,
  * summing the part's mass. Mode KEEP: over STRONG pixels and pixels with
- * d > 0, growing the ink box over the latter. */
+ * d > 0 (the ink box is found afterwards, by find_ink). */
 static bool flood(work *wk, uint32_t seed, int mode, uint64_t *mass)
 {
     const int w = wk->w, h = wk->h;
@@ -847,16 +862,8 @@ static bool flood(work *wk, uint32_t seed, int mode, uint64_t *mass)
     uint64_t m = 0;
     while (wk->st.n) {
         uint32_t i = wk->st.v[--wk->st.n];
-        int y = (int)(i / (uint32_t)w), x = (int)(i - (uint32_t)y * (uint32_t)w);
-        int d = wk->d[i];
-        m += (uint64_t)d;
-        if (mode == KEEP && d > 0) {
-            if (x < wk->x0) wk->x0 = x;
-            if (x > wk->x1) wk->x1 = x;
-            if (y < wk->y0) wk->y0 = y;
-            if (y > wk->y1) wk->y1 = y;
-        }
-        if (x > 0 && x < w - 1 && y > 0 && y < h - 1) {
+        m += (uint64_t)wk->d[i];
+        if (!(s[i] & EDGE)) {
             /* inside: the 8 neighbours exist, in the order below */
             const uint32_t up = i - (uint32_t)w, down = i + (uint32_t)w;
             const uint32_t nb[8] = {up - 1, up, up + 1, i - 1, i + 1,
@@ -875,6 +882,7 @@ static bool flood(work *wk, uint32_t seed, int mode, uint64_t *mass)
             }
             continue;
         }
+        int y = (int)(i / (uint32_t)w), x = (int)(i - (uint32_t)y * (uint32_t)w);
         for (int dy = -1; dy <= 1; dy++) {
             int yy = y + dy;
             if (yy < 0 || yy >= h)
@@ -908,6 +916,15 @@ static bool find_ink(work *wk, int threshold)
     uint8_t *s = wk->state;
     for (size_t i = 0; i < n; i++)
         s[i] = s[i] >= threshold ? STRONG : 0;
+    const int w = wk->w, h = wk->h;
+    for (int x = 0; x < w; x++) {
+        s[x] |= EDGE;
+        s[(size_t)(h - 1) * w + x] |= EDGE;
+    }
+    for (int y = 0; y < h; y++) {
+        s[(size_t)y * w] |= EDGE;
+        s[(size_t)y * w + w - 1] |= EDGE;
+    }
     uint64_t best = 0;
     for (size_t i = 0; i < n; i++) {
         if ((s[i] & (STRONG | SEEN)) != STRONG)
@@ -938,6 +955,21 @@ static bool find_ink(work *wk, int threshold)
         wk->kept++;
         if (!flood(wk, p->seed, KEEP, NULL))
             return false;
+    }
+    /* the ink box: kept pixels with d > 0 */
+    for (int y = 0; y < h && wk->kept; y++) {
+        const uint8_t *sr = s + (size_t)y * w, *dr = wk->d + (size_t)y * w;
+        int a = 0, b = w - 1;
+        while (a < w && !((sr[a] & KEEP) && dr[a] > 0))
+            a++;
+        if (a == w)
+            continue;
+        while (!((sr[b] & KEEP) && dr[b] > 0))
+            b--;
+        wk->y0 = wk->y0 < y ? wk->y0 : y;
+        wk->y1 = y;
+        wk->x0 = a < wk->x0 ? a : wk->x0;
+        wk->x1 = b > wk->x1 ? b : wk->x1;
     }
     return true;
 }
