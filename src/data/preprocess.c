@@ -44,8 +44,7 @@ nn_preprocess_options nn_preprocess_defaults(void)
     return (nn_preprocess_options){.ink = NN_INK_AUTO, .min_contrast = 32};
 }
 
-enum { STRONG = 1, SEEN = 2, KEEP = 4, EDGE = 8 };   /* per-pixel state bits
-                                                       (EDGE: on the border) */
+enum { STRONG = 1, SEEN = 2, KEEP = 4 };   /* per-pixel state bits */
 
 typedef struct stack {
     uint32_t *v;
@@ -850,60 +849,52 @@ static int average3(work *wk, uint32_t *cs)
 
 /* Flood fill from `seed` over 8-neighbours. Mode SEEN: over STRONG pixels,
  * summing the part's mass. Mode KEEP: over STRONG pixels and pixels with
- * d > 0 (the ink box is found afterwards, by find_ink). */
+ * d > 0 (the ink box is found afterwards, by find_ink). By runs: each
+ * popped pixel grows into the longest unmarked run of its row, which is
+ * marked; the runs in the rows above and below that touch it (8-neighbours:
+ * one pixel further on each side) are pushed by their first pixel. The
+ * pixels reached are the connected part of the seed, in any order. */
 static bool flood(work *wk, uint32_t seed, int mode, uint64_t *mass)
 {
     const int w = wk->w, h = wk->h;
     uint8_t *s = wk->state;
+    const uint8_t *d = wk->d;
+    const bool keep = mode == KEEP;
+#define GO(j) (!(s[j] & mode) && ((s[j] & STRONG) || (keep && d[j] > 0)))
     wk->st.n = 0;
-    s[seed] |= (uint8_t)mode;
     if (!push(&wk->st, seed))
         return false;
     uint64_t m = 0;
     while (wk->st.n) {
         uint32_t i = wk->st.v[--wk->st.n];
-        m += (uint64_t)wk->d[i];
-        if (!(s[i] & EDGE)) {
-            /* inside: the 8 neighbours exist, in the order below */
-            const uint32_t up = i - (uint32_t)w, down = i + (uint32_t)w;
-            const uint32_t nb[8] = {up - 1, up, up + 1, i - 1, i + 1,
-                                    down - 1, down, down + 1};
-            for (int k = 0; k < 8; k++) {
-                uint32_t j = nb[k];
-                uint8_t sj = s[j];
-                if ((sj & mode) ||
-                    !((sj & STRONG) || (mode == KEEP && wk->d[j] > 0)))
-                    continue;
-                s[j] = (uint8_t)(sj | mode);
-                if (wk->st.n < wk->st.cap)
-                    wk->st.v[wk->st.n++] = j;
-                else if (!push(&wk->st, j))
-                    return false;
-            }
-            continue;
+        if (s[i] & mode)
+            continue;               /* pushed twice, marked since */
+        int y = (int)(i / (uint32_t)w);
+        size_t row = (size_t)y * w;
+        int x0 = (int)(i - row), x1 = x0;
+        while (x0 > 0 && GO(row + x0 - 1))
+            x0--;
+        while (x1 + 1 < w && GO(row + x1 + 1))
+            x1++;
+        for (int x = x0; x <= x1; x++) {
+            s[row + x] |= (uint8_t)mode;
+            m += d[row + x];
         }
-        int y = (int)(i / (uint32_t)w), x = (int)(i - (uint32_t)y * (uint32_t)w);
-        for (int dy = -1; dy <= 1; dy++) {
-            int yy = y + dy;
+        const int a = x0 > 0 ? x0 - 1 : 0, b = x1 + 1 < w ? x1 + 1 : w - 1;
+        for (int yy = y - 1; yy <= y + 1; yy += 2) {
             if (yy < 0 || yy >= h)
                 continue;
-            for (int dx = -1; dx <= 1; dx++) {
-                int xx = x + dx;
-                if (xx < 0 || xx >= w || (!dx && !dy))
-                    continue;
-                uint32_t j = (uint32_t)yy * (uint32_t)w + (uint32_t)xx;
-                if (s[j] & mode)
-                    continue;
-                bool go = (s[j] & STRONG) ||
-                          (mode == KEEP && wk->d[j] > 0);
-                if (!go)
-                    continue;
-                s[j] |= (uint8_t)mode;
-                if (!push(&wk->st, j))
+            size_t r2 = (size_t)yy * w;
+            bool prev = false;
+            for (int x = a; x <= b; x++) {
+                bool go = GO(r2 + x);
+                if (go && !prev && !push(&wk->st, (uint32_t)(r2 + x)))
                     return false;
+                prev = go;
             }
         }
     }
+#undef GO
     if (mass)
         *mass = m;
     return true;
@@ -917,14 +908,6 @@ static bool find_ink(work *wk, int threshold)
     for (size_t i = 0; i < n; i++)
         s[i] = s[i] >= threshold ? STRONG : 0;
     const int w = wk->w, h = wk->h;
-    for (int x = 0; x < w; x++) {
-        s[x] |= EDGE;
-        s[(size_t)(h - 1) * w + x] |= EDGE;
-    }
-    for (int y = 0; y < h; y++) {
-        s[(size_t)y * w] |= EDGE;
-        s[(size_t)y * w + w - 1] |= EDGE;
-    }
     uint64_t best = 0;
     for (size_t i = 0; i < n; i++) {
         if ((s[i] & (STRONG | SEEN)) != STRONG)
