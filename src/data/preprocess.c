@@ -8,7 +8,8 @@
  *  1. paper: a plane fitted to a border ring (starting from its median,
  *     refitted without outliers) is the paper level, so that light falling
  *     off across a photo goes too; the ring's spread around it (median
- *     absolute deviation) sizes a noise margin;
+ *     absolute deviation) sizes a noise margin; clean paper (most of the
+ *     ring exactly at its median, under 1% just off it) is that level, flat;
  *  2. polarity: ink is the extreme farther from the paper level; dark ink
  *     is inverted so that ink is light on black, as in MNIST;
  *  3. ink level d = grey - paper - margin, clamped to 0..255; for dark ink
