@@ -313,6 +313,18 @@ static bool png_fast(const unsigned char *p, size_t n, nn_image *out)
         case 4:
             for (size_t k = 0; k < ch; k++)   /* a = c = 0: b */
                 row[k] = (unsigned char)(row[k] + up[k]);
+            if (ch == 1) {   /* a and c kept in registers */
+                int a = row[0], c = up[0];
+                for (size_t k = 1; k < nb; k++) {
+                    int b = up[k];
+                    int pa = abs(b - c), pb = abs(a - c),
+                        pc = abs(a + b - 2 * c);
+                    int pr = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+                    a = row[k] = (unsigned char)(row[k] + pr);
+                    c = b;
+                }
+                break;
+            }
             for (size_t k = ch; k < nb; k++) {
                 int a = row[k - ch], b = up[k], c = up[k - ch];
                 int pa = abs(b - c), pb = abs(a - c), pc = abs(a + b - 2 * c);

@@ -509,48 +509,60 @@ static size_t find_segs(const cells *c, bool vertical, seg *out, size_t cap)
     double slope[LINE_ANGLES];
     for (int a = 0; a < LINE_ANGLES; a++)
         slope[a] = tan((a - LINE_ANGLES / 2) * 0.5 * DEG);
-    int *lit = malloc((size_t)(across > 0 ? across : 1) * sizeof *lit);
-    if (!lit) {
+    /* pre: (along + 1, across) counts of lit cells, pre[u][v] over the
+     * lines along before u, so that a run of lines along that vote with
+     * the same shift is added at once */
+    uint16_t *pre = calloc((size_t)(along + 1) * across, sizeof *pre);
+    if (!pre) {
         free(acc);
         return 0;
     }
     for (int u = 0; u < along; u++) {
-        int nl = 0;   /* the lit cells across at u, in order */
-        if (vertical) {
-            const uint8_t *row = c->lit + (size_t)u * c->cw;
-            for (int v = 0; v < across; v++)
-                if (row[v])
-                    lit[nl++] = v;
-        } else {
-            for (int v = 0; v < across; v++)
-                if (c->lit[(size_t)v * c->cw + u])
-                    lit[nl++] = v;
-        }
-        if (!nl)
-            continue;
-        /* bin (int)(v - slope[a] u + pad + 0.5) (>= 0) for each lit v:
-         * that is v + K with K = floor(pad + 0.5 - slope[a] u), unless
-         * pad + 0.5 - slope[a] u is within 1e-9 of a whole number, where
-         * the three roundings (each under 2^-43 here, |values| < 2^10)
-         * could tip it; then each bin is computed as written. */
-        for (int a = 0; a < LINE_ANGLES; a++) {
-            const double su = slope[a] * u, z = pad + 0.5 - su;
-            const double fz = floor(z);
-            uint32_t *row = acc + (size_t)a * bins;
-            if (z - fz > 1e-9 && z - fz < 1 - 1e-9) {
-                const int K = (int)fz;
-                for (int k = 0; k < nl && lit[k] + K < bins; k++)
-                    row[lit[k] + K]++;
+        const uint16_t *p0 = pre + (size_t)u * across;
+        uint16_t *p1 = pre + (size_t)(u + 1) * across;
+        for (int v = 0; v < across; v++)
+            p1[v] = (uint16_t)(p0[v] + cell_lit(c, vertical, u, v));
+    }
+    /* Cell (u, v) votes in bin (int)(v - slope[a] u + pad + 0.5) (>= 0):
+     * that is v + K with K = floor(pad + 0.5 - slope[a] u), unless
+     * pad + 0.5 - slope[a] u is within 1e-9 of a whole number, where the
+     * three roundings (each under 2^-43 here, |values| < 2^10) could tip
+     * it; there each bin is computed as written. */
+    for (int a = 0; a < LINE_ANGLES; a++) {
+        uint32_t *row = acc + (size_t)a * bins;
+        int u = 0;
+        while (u < along) {
+            double z = pad + 0.5 - slope[a] * u, fz = floor(z);
+            if (!(z - fz > 1e-9 && z - fz < 1 - 1e-9)) {
+                const double su = slope[a] * u;
+                const uint16_t *p0 = pre + (size_t)u * across,
+                               *p1 = p0 + across;
+                for (int v = 0; v < across; v++)
+                    if (p1[v] != p0[v]) {
+                        int b = (int)(v - su + pad + 0.5);
+                        if (b < bins)
+                            row[b]++;
+                    }
+                u++;
                 continue;
             }
-            for (int k = 0; k < nl; k++) {
-                int b = (int)(lit[k] - su + pad + 0.5);
-                if (b < bins)
-                    row[b]++;
+            const int K = (int)fz;
+            int u1 = u + 1;
+            for (; u1 < along; u1++) {
+                double z1 = pad + 0.5 - slope[a] * u1, f1 = floor(z1);
+                if (f1 != fz || !(z1 - f1 > 1e-9 && z1 - f1 < 1 - 1e-9))
+                    break;
             }
+            const uint16_t *p0 = pre + (size_t)u * across,
+                           *p1 = pre + (size_t)u1 * across;
+            const int lim = across < bins - K ? across : bins - K;
+#pragma omp simd
+            for (int v = 0; v < lim; v++)
+                row[K + v] += (uint32_t)(p1[v] - p0[v]);
+            u = u1;
         }
     }
-    free(lit);
+    free(pre);
     size_t n = 0;
     uint32_t need = (uint32_t)(along / 4 > 3 ? along / 4 : 3);
     for (int a = 0; a < LINE_ANGLES && n < cap; a++)
@@ -732,14 +744,25 @@ static int remove_lines(work *wk)
     if (!c.lit || !hs)
         goto out;
     int need = c.f / 2 > 1 ? c.f / 2 : 1;
-    for (int cy = 0; cy < c.ch; cy++)
-        for (int cx = 0; cx < c.cw; cx++) {
-            int k = 0;
-            for (int y = cy * c.f; y < (cy + 1) * c.f && y < H; y++)
-                for (int x = cx * c.f; x < (cx + 1) * c.f && x < W; x++)
-                    k += wk->d[(size_t)y * W + x] > 0;
-            c.lit[(size_t)cy * c.cw + cx] = k >= need;
+    /* ink pixels per cell, a row of cells at a time, then lit or not */
+    int *cnt = malloc((size_t)c.cw * sizeof *cnt);
+    if (!cnt)
+        goto out;
+    for (int cy = 0; cy < c.ch; cy++) {
+        memset(cnt, 0, (size_t)c.cw * sizeof *cnt);
+        for (int y = cy * c.f; y < (cy + 1) * c.f && y < H; y++) {
+            const uint8_t *dr = wk->d + (size_t)y * W;
+            for (int cx = 0, x = 0; cx < c.cw; cx++) {
+                int k = 0, end = x + c.f < W ? x + c.f : W;
+                for (; x < end; x++)
+                    k += dr[x] > 0;
+                cnt[cx] += k;
+            }
         }
+        for (int cx = 0; cx < c.cw; cx++)
+            c.lit[(size_t)cy * c.cw + cx] = cnt[cx] >= need;
+    }
+    free(cnt);
     size_t nh = find_segs(&c, false, hs, CAP);
     size_t nv = find_segs(&c, true, vs, CAP);
     removed = 0;
