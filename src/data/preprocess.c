@@ -45,7 +45,9 @@ nn_preprocess_options nn_preprocess_defaults(void)
     return (nn_preprocess_options){.ink = NN_INK_AUTO, .min_contrast = 32};
 }
 
-enum { STRONG = 1, SEEN = 2, KEEP = 4 };   /* per-pixel state bits */
+/* per-pixel state bits (find_ink's scan for seeds needs STRONG and SEEN
+ * to be bits 0 and 1) */
+enum { STRONG = 1, SEEN = 2, KEEP = 4 };
 
 typedef struct stack {
     uint32_t *v;
@@ -873,7 +875,7 @@ static int average3(work *wk, uint32_t *cs)
 
 /* Flood fill from `seed` over 8-neighbours. Mode SEEN: over STRONG pixels,
  * summing the part's mass. Mode KEEP: over STRONG pixels and pixels with
- * d > 0 (the ink box is found afterwards, by find_ink). By runs: each
+ * d > 0, growing the ink box over the latter. By runs: each
  * popped pixel grows into the longest unmarked run of its row, which is
  * marked; the runs in the rows above and below that touch it (8-neighbours:
  * one pixel further on each side) are pushed by their first pixel. The
@@ -904,6 +906,19 @@ static bool flood(work *wk, uint32_t seed, int mode, uint64_t *mass)
             s[row + x] |= (uint8_t)mode;
             m += d[row + x];
         }
+        if (keep) {   /* the ink box over the run's pixels with d > 0 */
+            int xa = x0, xb = x1;
+            while (xa <= x1 && !d[row + xa])
+                xa++;
+            while (xb >= xa && !d[row + xb])
+                xb--;
+            if (xa <= xb) {
+                wk->x0 = xa < wk->x0 ? xa : wk->x0;
+                wk->x1 = xb > wk->x1 ? xb : wk->x1;
+                wk->y0 = y < wk->y0 ? y : wk->y0;
+                wk->y1 = y > wk->y1 ? y : wk->y1;
+            }
+        }
         const int a = x0 > 0 ? x0 - 1 : 0, b = x1 + 1 < w ? x1 + 1 : w - 1;
         for (int yy = y - 1; yy <= y + 1; yy += 2) {
             if (yy < 0 || yy >= h)
@@ -931,9 +946,18 @@ static bool find_ink(work *wk, int threshold)
     uint8_t *s = wk->state;
     for (size_t i = 0; i < n; i++)
         s[i] = s[i] >= threshold ? STRONG : 0;
-    const int w = wk->w, h = wk->h;
     uint64_t best = 0;
     for (size_t i = 0; i < n; i++) {
+        /* eight at a time while none is STRONG without SEEN */
+        while (i + 8 <= n) {
+            uint64_t x;
+            memcpy(&x, s + i, 8);
+            if (x & ~(x >> 1) & 0x0101010101010101ull)
+                break;
+            i += 8;
+        }
+        if (i >= n)
+            break;
         if ((s[i] & (STRONG | SEEN)) != STRONG)
             continue;
         uint64_t mass;
@@ -962,21 +986,6 @@ static bool find_ink(work *wk, int threshold)
         wk->kept++;
         if (!flood(wk, p->seed, KEEP, NULL))
             return false;
-    }
-    /* the ink box: kept pixels with d > 0 */
-    for (int y = 0; y < h && wk->kept; y++) {
-        const uint8_t *sr = s + (size_t)y * w, *dr = wk->d + (size_t)y * w;
-        int a = 0, b = w - 1;
-        while (a < w && !((sr[a] & KEEP) && dr[a] > 0))
-            a++;
-        if (a == w)
-            continue;
-        while (!((sr[b] & KEEP) && dr[b] > 0))
-            b--;
-        wk->y0 = wk->y0 < y ? wk->y0 : y;
-        wk->y1 = y;
-        wk->x0 = a < wk->x0 ? a : wk->x0;
-        wk->x1 = b > wk->x1 ? b : wk->x1;
     }
     return true;
 }
@@ -1067,21 +1076,23 @@ static void max_filter(uint8_t *v, size_t n, size_t step, int r, uint8_t *ext,
 static double stroke_width(const work *wk, const float *level)
 {
     uint64_t area = 0, edges = 0;
+    /* level[] rises with d: ink is d >= lo */
+    int lo = 0;
+    while (lo < 256 && level[lo] < 0.5f)
+        lo++;
+    const size_t w = (size_t)wk->w;
+    const uint8_t *st = wk->state, *d = wk->d;
+#define INK(j) ((st[j] & KEEP) && d[j] >= lo)
     for (int y = wk->y0; y <= wk->y1; y++)
         for (int x = wk->x0; x <= wk->x1; x++) {
-            size_t i = (size_t)y * wk->w + x;
-            if (!(wk->state[i] & KEEP) || level[wk->d[i]] < 0.5f)
+            size_t i = (size_t)y * w + x;
+            if (!INK(i))
                 continue;
             area++;
-            static const int dx[4] = {1, -1, 0, 0}, dy[4] = {0, 0, 1, -1};
-            for (int k = 0; k < 4; k++) {
-                int xx = x + dx[k], yy = y + dy[k];
-                size_t j = (size_t)yy * wk->w + xx;
-                edges += xx < wk->x0 || xx > wk->x1 || yy < wk->y0 ||
-                         yy > wk->y1 || !(wk->state[j] & KEEP) ||
-                         level[wk->d[j]] < 0.5f;
-            }
+            edges += (x == wk->x1 || !INK(i + 1)) + (x == wk->x0 || !INK(i - 1)) +
+                     (y == wk->y1 || !INK(i + w)) + (y == wk->y0 || !INK(i - w));
         }
+#undef INK
     return edges ? 2.0 * (double)area / (double)edges : 0;
 }
 
