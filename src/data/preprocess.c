@@ -360,7 +360,6 @@ static void find_paper(work *wk, nn_ink ink, bool *inverted, int *paper)
         const uint8_t *g = wk->g + (size_t)y * w;
         double row = p.c * (y * p.sy - 0.5);
         const double *col = wk->col;
-#pragma omp simd reduction(min : lo) reduction(max : hi)
         for (int x = 0; x < w; x++) {
             double e = g[x] - (p.a + col[x] + row);   /* plane_at */
             lo = e < lo ? e : lo;
