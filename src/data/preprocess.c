@@ -234,6 +234,29 @@ static double ring_mad(work *wk, int r, const plane *p, double keep)
     return k / 8.0;
 }
 
+/* ring_mad for a level plane at the whole level m (b = c = 0, so that
+ * every plane_at is m exactly), from the ring's histogram: the same
+ * eighths, 8 |g - m|, counted per grey instead of per pixel. */
+static double ring_mad_level(const size_t *ring, int m, double keep)
+{
+    size_t dev[256] = {0}, n = 0;   /* by |g - m| */
+    for (int v = 0; v < 256; v++) {
+        int e = v > m ? v - m : m - v;
+        if (8.0 * e > 8 * keep)
+            continue;
+        dev[e] += ring[v];
+        n += ring[v];
+    }
+    size_t acc = 0;
+    int k = 0;   /* in eighths, as ring_mad: only multiples of 8 occur */
+    while (n && k < 8 * 256 - 1) {
+        if (k % 8 == 0 && (acc += dev[k / 8]) > (n - 1) / 2)
+            break;
+        k++;
+    }
+    return k / 8.0;
+}
+
 /* The first, flat paper level from the ring's histogram: its median;
  * but when the ring is two clear levels (32 apart or more, each narrow)
  * each covering at least 30% of it (a digit cropped so tight that it runs along the border, as a 0 that
@@ -322,7 +345,7 @@ static void find_paper(work *wk, nn_ink ink, bool *inverted, int *paper)
      * rendering, MNIST: no light falling off into the paper, and what is
      * off the level is ink), the paper is that flat level, with no
      * spread: the fits are skipped. */
-    double mad0 = ring_mad(wk, r, &p, keep);
+    double mad0 = ring_mad_level(ring, (int)p.a, keep);
     const int m0 = (int)p.a;
     size_t near = 0;
     for (int v = m0 - 2; v <= m0 + 2; v++)
@@ -521,8 +544,15 @@ static size_t find_segs(const cells *c, bool vertical, seg *out, size_t cap)
     for (int u = 0; u < along; u++) {
         const uint16_t *p0 = pre + (size_t)u * across;
         uint16_t *p1 = pre + (size_t)(u + 1) * across;
-        for (int v = 0; v < across; v++)
-            p1[v] = (uint16_t)(p0[v] + cell_lit(c, vertical, u, v));
+        if (vertical) {
+            const uint8_t *l = c->lit + (size_t)u * c->cw;
+            for (int v = 0; v < across; v++)
+                p1[v] = (uint16_t)(p0[v] + (l[v] != 0));
+        } else {
+            const uint8_t *l = c->lit + u;
+            for (int v = 0; v < across; v++)
+                p1[v] = (uint16_t)(p0[v] + (l[(size_t)v * c->cw] != 0));
+        }
     }
     /* Cell (u, v) votes in bin (int)(v - slope[a] u + pad + 0.5) (>= 0):
      * that is v + K with K = floor(pad + 0.5 - slope[a] u), unless
@@ -753,7 +783,11 @@ static int remove_lines(work *wk)
         memset(cnt, 0, (size_t)c.cw * sizeof *cnt);
         for (int y = cy * c.f; y < (cy + 1) * c.f && y < H; y++) {
             const uint8_t *dr = wk->d + (size_t)y * W;
-            for (int cx = 0, x = 0; cx < c.cw; cx++) {
+            int cx = 0;
+            if (c.f == 2)   /* the usual cell, 2 x 2, for pictures to 512 */
+                for (; 2 * cx + 1 < W; cx++)
+                    cnt[cx] += (dr[2 * cx] > 0) + (dr[2 * cx + 1] > 0);
+            for (int x = cx * c.f; cx < c.cw; cx++) {
                 int k = 0, end = x + c.f < W ? x + c.f : W;
                 for (; x < end; x++)
                     k += dr[x] > 0;
