@@ -205,11 +205,12 @@ static const char *png_deflate_error(const unsigned char *p, size_t n)
 /* The PNG fast path: 8-bit grey, grey + alpha, RGB or RGBA, not
  * interlaced, with only IHDR, IDAT, IEND and ancillary chunks (no PLTE,
  * tRNS or Apple's CgBI), decoded here with zlib, which must find the
- * compressed data valid to its end (so the stream is inflated once, not
- * once by zlib to check it and again by stb). The result is what stb gives
- * for the same file (its luminance weights, grey + alpha composed over the
- * paper as compose() does); anything else, or any irregularity (a stream
- * cut short, a wrong Adler-32, a bad filter type, too little data), returns
+ * compressed data valid to the end of its last block (so the stream is
+ * inflated once, not once by zlib to check it and again by stb; like stb,
+ * the Adler-32 is not checked). The result is what stb gives for the same
+ * file (its luminance weights, grey + alpha composed over the paper as
+ * compose() does); anything else, or any irregularity (a bad zlib header,
+ * a stream cut short, a bad filter type, too little data), returns
  * false with *out untouched, and the file goes the usual way (zlib's
  * check, then stb), which reports the error as before. The buffer for the
  * inflated rows is sized by the header (already within NN_MAX_IMAGE_*) and
@@ -251,9 +252,20 @@ static bool png_fast(const unsigned char *p, size_t n, nn_image *out)
     unsigned char *raw = malloc(need);
     if (!raw)
         return false;
+    /* the zlib header (RFC 1950) read here, then raw deflate: the
+     * Adler-32 at the end is not computed, as stb does not check it */
+    size_t first = 8;
+    while (memcmp(p + first + 4, "IDAT", 4))
+        first += 12 + nn_get_u32_be(p + first);
+    const unsigned char *zh = p + first + 8;
+    if (nn_get_u32_be(p + first) < 2 || (zh[0] & 15) != 8 || zh[0] >> 4 > 7 ||
+        (zh[0] * 256 + zh[1]) % 31 || (zh[1] & 0x20)) {
+        free(raw);
+        return false;
+    }
     z_stream z;
     memset(&z, 0, sizeof z);
-    if (inflateInit(&z) != Z_OK) {
+    if (inflateInit2(&z, -15) != Z_OK) {
         free(raw);
         return false;
     }
@@ -266,8 +278,9 @@ static bool png_fast(const unsigned char *p, size_t n, nn_image *out)
         if (!memcmp(p + i + 4, "IEND", 4))
             break;
         if (!memcmp(p + i + 4, "IDAT", 4) && len > 0) {
-            z.next_in = (Bytef *)(uintptr_t)(p + i + 8);
-            z.avail_in = (uInt)len;
+            size_t skip = i == first ? 2 : 0;   /* the zlib header */
+            z.next_in = (Bytef *)(uintptr_t)(p + i + 8 + skip);
+            z.avail_in = (uInt)(len - skip);
             while (rc == Z_OK && z.avail_in > 0) {
                 if (z.avail_out == 0) {   /* more than the rows: stb drops it */
                     z.next_out = scratch;
