@@ -36,10 +36,8 @@ static void *slurp(const char *path, size_t *n)
         len += got;
         if (len == cap) {
             unsigned char *nb = realloc(b, cap *= 2);
-            if (!nb) {
+            if (!nb)
                 free(b);
-                b = NULL;
-            }
             b = nb;
         }
     }
