@@ -55,15 +55,23 @@ endif
 ifeq ($(BLAS),openblas)
   NN_CPPFLAGS += -DNN_USE_CBLAS $(shell $(PKG_CONFIG) --cflags openblas)
   LDLIBS   += $(shell $(PKG_CONFIG) --libs openblas)
-  PC_REQUIRES = openblas zlib
+  PC_REQUIRES = openblas zlib libprotobuf-c
 else
-  PC_REQUIRES = zlib
+  PC_REQUIRES = zlib libprotobuf-c
 endif
 
-LIB_SRC  := $(sort $(wildcard src/nn/*.c src/data/*.c))
+# ONNX (src/onnx): ONNX's own onnx.proto, from Debian's python3-onnx,
+# compiled by protoc-c into $(O)/gen at build time (scripts/install-deps).
+ONNX_PROTO ?= $(firstword $(wildcard /usr/lib/python3/dist-packages/onnx/onnx.proto) \
+  $(shell dpkg -L python3-onnx 2>/dev/null | grep '/onnx\.proto$$'))
+PROTOC_C ?= protoc-c
+NN_CPPFLAGS += -I$(O)/gen
+LDLIBS   += $(shell $(PKG_CONFIG) --libs libprotobuf-c 2>/dev/null || echo -lprotobuf-c)
+
+LIB_SRC  := $(sort $(wildcard src/nn/*.c src/data/*.c src/onnx/*.c))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
-LIB_OBJ  := $(LIB_SRC:%.c=$(O)/%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(O)/%.o) $(O)/gen/onnx.pb-c.o
 CLI_OBJ  := $(CLI_SRC:%.c=$(O)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(O)/tests/%)
 TEST_UTIL_OBJ := $(patsubst %.c,$(O)/%.o,$(wildcard tests/util/*.c))
@@ -79,7 +87,8 @@ VALGRIND_CMD := valgrind -q --error-exitcode=1 --leak-check=full \
   --errors-for-leak-kinds=definite,indirect,possible --track-fds=no
 
 # The programs in tools/ and bench/ (scripts/make-user-digits, bench/run.sh).
-TOOL_BIN := $(O)/tools/user-digits $(O)/bench/infer $(O)/bench/sgemm $(O)/bench/prep
+TOOL_BIN := $(O)/tools/user-digits $(O)/bench/infer $(O)/bench/sgemm \
+  $(O)/bench/int8 $(O)/bench/prep
 
 .PHONY: all tools test unit-test unit-test-kernels cli-test sanitize check \
         bench install uninstall clean fuzz fuzz-seeds valgrind browser-test
@@ -93,6 +102,24 @@ ALL_CPPFLAGS = $(NN_CPPFLAGS) $(CPPFLAGS)
 ALL_LDFLAGS = $(NN_LDFLAGS) $(LDFLAGS)
 
 $(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+# export_c.c embeds plan_kernels.h as a string (the kernels of exported C).
+$(O)/gen/plan_kernels.inc: src/nn/plan_kernels.h
+	@mkdir -p $(dir $@)
+	sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $< >$@
+$(O)/src/nn/export_c.o: $(O)/gen/plan_kernels.inc
+$(O)/src/nn/export_c.o: CPPFLAGS += -I$(O)/gen
+$(O)/gen/onnx.pb-c.c: $(ONNX_PROTO)
+	@test -n "$(ONNX_PROTO)" || { echo "onnx.proto not found: run scripts/install-deps (python3-onnx)" >&2; exit 1; }
+	@mkdir -p $(dir $@)
+	cp $(ONNX_PROTO) $(O)/gen/onnx.proto
+	cd $(O)/gen && $(PROTOC_C) --c_out=. onnx.proto
+$(O)/gen/onnx.pb-c.h: $(O)/gen/onnx.pb-c.c
+$(O)/gen/onnx.pb-c.o: $(O)/gen/onnx.pb-c.c
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+$(O)/src/onnx/%.o: src/onnx/%.c $(O)/gen/onnx.pb-c.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
@@ -135,6 +162,9 @@ $(O)/tests/cli/save_loop: $(O)/tests/cli/save_loop.o $(O)/libnn.a
 $(O)/tests/cli/digit_png: $(O)/tests/cli/digit_png.o $(O)/libnn.a
 	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
 
+$(O)/tests/onnx/onnx_probs: $(O)/tests/onnx/onnx_probs.o $(O)/libnn.a
+	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
+
 $(O)/fuzz/mkseeds: $(O)/fuzz/mkseeds.o $(O)/libnn.a
 	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
 
@@ -145,6 +175,9 @@ $(O)/bench/infer: $(O)/bench/infer.o $(O)/libnn.a
 	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(O)/bench/prep: $(O)/bench/prep.o $(O)/libnn.a
+	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(O)/bench/int8: $(O)/bench/int8.o $(O)/libnn.a
 	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(O)/bench/sgemm: $(O)/bench/sgemm.o
@@ -175,14 +208,18 @@ unit-test-kernels: $(TEST_BIN) $(REPLAY_BIN) $(O)/digits
 	exit $$fail
 
 cli-test: $(O)/digits $(O)/tests/cli/save_loop $(O)/tests/cli/digit_png \
-          $(O)/tests/cli/jsoncheck $(O)/tests/cli/nan_model
+          $(O)/tests/cli/jsoncheck $(O)/tests/cli/nan_model \
+          $(O)/tests/onnx/onnx_probs
 	DIGITS=$(O)/digits sh tests/cli/run.sh
 	DIGITS=$(O)/digits sh tests/cli/trust.sh
 	DIGITS=$(O)/digits SAVE_LOOP=$(O)/tests/cli/save_loop sh tests/cli/crash.sh
 	DIGITS=$(O)/digits O=build sh tests/cli/predict.sh  # its picture renderer: plain build
+	DIGITS=$(O)/digits sh tests/cli/export_c.sh
 	DIGITS=$(O)/digits DIGIT_PNG=$(O)/tests/cli/digit_png SAN=$(SAN) sh tests/cli/serve.sh
 	DIGITS=$(O)/digits JSONCHECK=$(O)/tests/cli/jsoncheck \
 	  NAN_MODEL=$(O)/tests/cli/nan_model sh tests/cli/answers.sh
+	DIGITS=$(O)/digits O=$(O) SAN=$(SAN) sh tests/cli/pkgconfig.sh
+	DIGITS=$(O)/digits ONNX_PROBS=$(O)/tests/onnx/onnx_probs sh tests/cli/onnx.sh
 
 sanitize:
 	$(MAKE) O=build-asan SAN=1 OPENMP=0 test
@@ -212,7 +249,7 @@ valgrind:
 	MNIST_DIR=/nonexistent $(MAKE) O=build-vg BLAS=none OPENMP=0 \
 	  VALGRIND="$(VALGRIND_CMD)" unit-test
 
-bench: all $(O)/bench/infer $(O)/bench/sgemm $(O)/tests/cli/digit_png
+bench: all $(O)/bench/infer $(O)/bench/sgemm $(O)/bench/int8 $(O)/tests/cli/digit_png
 	O=$(O) sh bench/run.sh
 	O=$(O) sh bench/serve.sh
 
@@ -244,9 +281,9 @@ uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/share/digits
 
 clean:
-	rm -rf build build-asan build-clang build-noblas build-fuzz build-vg
+	rm -rf build build-asan build-clang build-noblas build-fuzz build-vg build-npm
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(TEST_UTIL_OBJ:.o=.d) \
   $(FUZZ_OBJ:.o=.d) $(O)/fuzz/mkseeds.d $(O)/tests/cli/save_loop.d \
   $(O)/tests/cli/digit_png.d \
-  $(TOOL_BIN:=.d)
+  $(TOOL_BIN:=.d) $(O)/tests/onnx/onnx_probs.d $(O)/gen/onnx.pb-c.d

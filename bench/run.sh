@@ -24,9 +24,9 @@ command -v pkg-config >/dev/null && pkg-config --exists openblas ||
     die "needs OpenBLAS (libopenblas-dev) and pkg-config"
 # Built by the Makefile (make bench, or make build/bench/infer ...).
 O=${O:-build}
-make -s O="$O" "$O/bench/sgemm" "$O/bench/infer" >&2 ||
-    die "cannot build bench/sgemm.c and bench/infer.c"
-cp "$O/bench/sgemm" "$O/bench/infer" "$TMP/"
+make -s O="$O" "$O/bench/sgemm" "$O/bench/infer" "$O/bench/int8" >&2 ||
+    die "cannot build bench/sgemm.c, bench/infer.c and bench/int8.c"
+cp "$O/bench/sgemm" "$O/bench/infer" "$O/bench/int8" "$TMP/"
 
 # The OpenBLAS kernels build/digits runs with (it may choose newer ones than
 # OpenBLAS' own on a CPU that OpenBLAS does not know: src/cli/blas_tune.c;
@@ -129,6 +129,12 @@ while [ "$i" -lt "$RUNS" ]; do
             val us_per_image "$TMP/tc" >>"$TMP/t_cnn"
         fi
     fi
+    # (e) float vs int8 inference of the trained mlp, one process
+    "$TMP/int8" "$TMP/x.nn" "$DATA" >"$TMP/q8" || die "int8 failed"
+    val float_images_per_s "$TMP/q8" >>"$TMP/q_f"
+    val int8_images_per_s "$TMP/q8" >>"$TMP/q_i"
+    val portable_images_per_s "$TMP/q8" >>"$TMP/q_p"
+    val int8_acc "$TMP/q8" >>"$TMP/q_acc"
     # (c) sgemm on the same shapes
     "$TMP/sgemm" $BATCH 200 >"$TMP/sg"
     val fwd_gflops "$TMP/sg" >>"$TMP/s_fwd"
@@ -170,3 +176,11 @@ row "(c) GFLOP/s (fit: $(awk -v f="$FLOP" 'BEGIN{printf "%.3f", f/1e12}') TFLOP)
     "$(fmt "$(median "$TMP/o_gf")" %.1f)" "$(fmt "$(median "$TMP/s_all")" %.1f)"
 row "    sgemm ${BATCH}x784*784x512 (forward)" "-" "$(fmt "$(median "$TMP/s_fwd")" %.1f)"
 row "    sgemm 784x${BATCH}*${BATCH}x512 (dW)" "-" "$(fmt "$(median "$TMP/s_dw")" %.1f)"
+echo
+printf "%-38s %12s %12s %8s\n" "" int8 float ratio
+row "(e) mlp img/s ($(val isa "$TMP/q8"))" \
+    "$(fmt "$(median "$TMP/q_i")" %.0f)" "$(fmt "$(median "$TMP/q_f")" %.0f)"
+row "    int8 plain C kernels, img/s" "$(fmt "$(median "$TMP/q_p")" %.0f)" \
+    "$(fmt "$(median "$TMP/q_f")" %.0f)"
+row "    test accuracy (int8, float)" "$(fmt "$(median "$TMP/q_acc")" %.4f)" \
+    "$(fmt "$(median "$TMP/o_acc")" %.4f)"

@@ -2,7 +2,7 @@
  * mkseeds.c - writes the fuzzers' seed corpora: small valid inputs of each
  * kind, built with libnn itself (models, IDX files), zlib (gzip) and
  * stb_image_write (PNG, JPEG, BMP), plus hand-made PGM/PPM and GIF.
- * Usage: mkseeds DIR   (writes DIR/{idx,model,image,spec}/NAME).
+ * Usage: mkseeds DIR   (writes DIR/{idx,model,image,spec,onnx}/NAME).
  * `make fuzz-seeds` regenerates fuzz/seeds with it.
  */
 #include <stdio.h>
@@ -197,6 +197,47 @@ static void model_seeds(void)
                NN_LOSS_CATEGORICAL_CROSSENTROPY, nn_adam(), true);
 }
 
+/* ------------------------------------------------------------------ ONNX */
+
+/* A model exported by nn_onnx_save: every layer kind and activation. */
+static void onnx_seed(const char *name, nn_shape in, const char *spec,
+                      float mean, float sd)
+{
+    nn_error err;
+    nn_model *m = nn_model_from_spec(spec, in, 3, NULL, &err);
+    nn_rng rng;
+    nn_rng_seed(&rng, 7);
+    if (!m || nn_model_init(m, &rng, &err) != NN_OK ||
+        nn_model_set_input_norm(m, mean, sd, &err) != NN_OK)
+        die(err.msg);
+    char path[512];
+    snprintf(path, sizeof path, "%s/onnx.tmp", root);
+    if (nn_onnx_save(m, path, &err) != NN_OK)
+        die(err.msg);
+    nn_model_free(m);
+    FILE *f = fopen(path, "rb");
+    static unsigned char buf[1 << 16];
+    size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+    if (!f || n == 0 || n == sizeof buf)
+        die(path);
+    fclose(f);
+    remove(path);
+    put("onnx", name, buf, n);
+}
+
+static void onnx_seeds(void)
+{
+    onnx_seed("mlp", nn_shape1(6), "dense(4,relu) dense(3,softmax)", 0, 1);
+    onnx_seed("cnn", nn_shape3(8, 8, 1),
+              "conv2d(2,3,relu,padding=same) batchnorm maxpool(2) "
+              "conv2d(2,2,tanh,stride=2) avgpool(1) dropout(0.5) flatten "
+              "dense(3,sigmoid) dense(3,softmax)", 0.1307f, 0.3081f);
+    onnx_seed("image-out", nn_shape3(5, 5, 2), "conv2d(3,3,softmax)", 0, 1);
+    onnx_seed("gap", nn_shape3(6, 5, 2),
+              "conv2d(3,3) leakyrelu(0.1) gap leakyrelu dense(3,softmax)", 0,
+              1);
+}
+
 /* ---------------------------------------------------------------- images */
 
 static unsigned char img_buf[1 << 14];
@@ -320,5 +361,6 @@ int main(int argc, char **argv)
     model_seeds();
     image_seeds();
     spec_seeds();
+    onnx_seeds();
     return 0;
 }

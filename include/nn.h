@@ -13,6 +13,13 @@
  *    never exits.
  *  - Ownership is stated at each declaration. Objects returned by *_new or
  *    *_load are freed with the matching *_free, which accepts NULL.
+ *  - NULL pointers: every function that returns an nn_status refuses a NULL
+ *    model, data set, path or buffer with NN_ERR_ARG (`err` itself may
+ *    always be NULL; buffers may be NULL where their count is 0); queries
+ *    on a NULL model, or with a layer index out of range, return the empty
+ *    answer (0, NULL, false or a zero struct); parsers return false. The
+ *    one exception: the nn_rng_* functions, which run in inner loops, take
+ *    a generator that must not be NULL. tests/test_nullargs.c checks each.
  *  - No hidden global state: randomness comes from an nn_rng the caller
  *    seeds, so two models in one process never disturb each other. What
  *    is process-wide: the thread count (nn_set_threads, which is OpenMP's
@@ -78,6 +85,7 @@ typedef struct nn_rng {
     uint32_t s[4];
 } nn_rng;
 
+/* r must not be NULL (in all five). */
 void nn_rng_seed(nn_rng *r, uint64_t seed);
 uint32_t nn_rng_u32(nn_rng *r);
 float nn_rng_uniform(nn_rng *r);               /* [0, 1) */
@@ -270,6 +278,8 @@ nn_model *nn_model_from_spec(const char *spec, nn_shape input,
  * zero, as Keras does. Must be called once after the last nn_model_add. */
 nn_status nn_model_init(nn_model *m, nn_rng *rng, nn_error *err);
 
+/* Layer i from 0; i outside 0..nn_model_layer_count(m)-1 (or m NULL):
+ * a zero spec, shape or count. */
 int nn_model_layer_count(const nn_model *m);
 nn_layer_spec nn_model_layer(const nn_model *m, int i);
 nn_shape nn_model_input_shape(const nn_model *m);
@@ -284,8 +294,20 @@ float *nn_model_params(nn_model *m);
 /* Gradients of the last nn_model_train_batch, same layout as params. */
 const float *nn_model_grads(const nn_model *m);
 
-/* Writes a Keras-style summary table into buf (always NUL-terminated);
- * returns the length it needed, like snprintf. */
+/* Input normalisation, applied to every sample before the first layer:
+ * x' = (x - mean) / std, x the values as given (pixel/255 for images).
+ * It is part of the model (saved in its file, used by fit, evaluate and
+ * predict), so that a model trained on normalised inputs, such as an
+ * imported PyTorch model, is fed what it was trained on. Default mean 0,
+ * std 1 (off). NN_ERR_ARG unless mean is finite, |mean| <= 1e6 and std is
+ * in [1e-6, 1e6]. */
+nn_status nn_model_set_input_norm(nn_model *m, float mean, float std,
+                                  nn_error *err);
+void nn_model_input_norm(const nn_model *m, float *mean, float *std);
+
+/* Writes a Keras-style summary table into buf (always NUL-terminated;
+ * buf may be NULL to ask only for the length); returns the length it
+ * needed, like snprintf (0 for a NULL model). */
 size_t nn_model_summary(const nn_model *m, char *buf, size_t size);
 
 /* --------------------------------------------------------- loss, optimizer */
@@ -464,7 +486,8 @@ typedef struct nn_eval {
     size_t n;
 } nn_eval;
 
-/* Loss and accuracy over a data set. If `confusion` is not NULL it receives
+/* Loss and accuracy over a data set; NN_ERR_STATE if the model's outputs
+ * are not finite (NaN weights or overflow). If `confusion` is not NULL it receives
  * a (C, C) matrix of counts, rows true class, columns predicted, where C is
  * the model's output size (caller allocates C*C). */
 nn_status nn_model_evaluate(nn_model *m, const nn_dataset *data,
@@ -526,6 +549,124 @@ nn_status nn_read_file(const char *path, size_t max_bytes, void **data,
 nn_status nn_read_stream(FILE *f, const char *name, size_t max_bytes,
                          size_t size_hint, void **data, size_t *size,
                          nn_error *err);
+
+/* ------------------------------------------------------ int8 and export */
+
+/* A model quantized to int8 after training (docs/quantization.md), as
+ * TensorFlow Lite and CMSIS-NN do it: weights symmetric int8 per output
+ * channel, activations int8 with a scale and zero point per tensor found
+ * on calibration images, int32 accumulators, fixed-point requantization.
+ * Inputs are uint8 pixels as in the data set (scale 1/255). The same
+ * integer arithmetic runs in nn_qmodel_predict and in the C that
+ * nn_model_export_c writes, so both answer the same, bit for bit. */
+typedef struct nn_qmodel nn_qmodel;
+
+#define NN_QUANT_CALIBRATE   2000     /* default calibration images */
+#define NN_QUANT_MAX_TAPS    32768    /* inputs to one output (int32 sums) */
+
+/* Quantizes an initialised model, calibrating activation ranges on the
+ * first n images of `calib` (uint8 images; n > 0, at most calib->n).
+ * Returns NULL and fills err on failure (NN_ERR_LIMIT for a layer with
+ * more than NN_QUANT_MAX_TAPS inputs per output). The model is not kept.
+ * Free with nn_qmodel_free. */
+nn_qmodel *nn_model_quantize(const nn_model *m, const nn_dataset *calib,
+                             size_t n, nn_error *err);
+void nn_qmodel_free(nn_qmodel *q);
+
+/* Instruction sets for int8 products; every one gives the same results. */
+typedef enum nn_qisa {
+    NN_QISA_PORTABLE = 0,     /* plain C, the exported code's kernels */
+    NN_QISA_AVX512_VNNI,      /* x86-64 AVX-512 VNNI (vpdpbusd, zmm) */
+    NN_QISA_AVX_VNNI          /* x86-64 AVX-VNNI (vpdpbusd, ymm) */
+} nn_qisa;
+
+const char *nn_qisa_name(nn_qisa isa);     /* "portable", ... */
+bool nn_qisa_supported(nn_qisa isa);       /* by this CPU and build */
+/* The one a new nn_qmodel uses: the fastest supported. */
+nn_qisa nn_qmodel_isa(const nn_qmodel *q);
+/* Chooses another (tests, benchmarks); NN_ERR_ARG if unsupported. */
+nn_status nn_qmodel_set_isa(nn_qmodel *q, nn_qisa isa, nn_error *err);
+
+/* n samples of uint8 pixels (n, input) -> scores (n, outputs)
+ * (probabilities for softmax models) and classes (n); either output may
+ * be NULL. The class is the first largest of the last layer's int8
+ * outputs. Caller owns the buffers. */
+nn_status nn_qmodel_predict(const nn_qmodel *q, const uint8_t *pixels,
+                            size_t n, float *scores, int *classes,
+                            nn_error *err);
+
+/* As nn_model_evaluate, with the int8 model (uint8 images only). */
+nn_status nn_qmodel_evaluate(const nn_qmodel *q, const nn_dataset *data,
+                             nn_eval *out, uint32_t *confusion,
+                             nn_error *err);
+
+/* Limits of nn_model_export_c (docs/limits.md). */
+#define NN_EXPORT_MAX_PARAMS (1u << 22)   /* parameters of one model */
+#define NN_EXPORT_MAX_NAME   64           /* characters of NAME */
+
+/* C source of a model for devices: header and source text of NAME.h and
+ * NAME.c, plain C99 (stdint.h; math.h for float models), no allocation,
+ * no mutable globals; weights static const; scratch memory provided by
+ * the caller (NAME_SCRATCH_BYTES, upper case). The header declares
+ *   int NAME_predict(const uint8_t *pixels, void *scratch, float *scores);
+ * Both strings are owned by the struct: free with nn_export_c_free. */
+typedef struct nn_export_c {
+    char *header, *source;
+    size_t scratch_bytes;     /* NAME_SCRATCH_BYTES */
+    size_t weight_bytes;      /* bytes of static const tables */
+} nn_export_c;
+
+/* Writes the C text of model m: the float model when q is NULL, else the
+ * int8 model q (made from m by nn_model_quantize). `name` must be a C
+ * identifier of at most NN_EXPORT_MAX_NAME characters (NN_ERR_ARG), the
+ * model within NN_EXPORT_MAX_PARAMS (NN_ERR_LIMIT). `tool` (may be NULL)
+ * names the exporting program in the header's comment. */
+nn_status nn_model_export_c(const nn_model *m, const nn_qmodel *q,
+                            const char *name, const char *tool,
+                            nn_export_c *out, nn_error *err);
+void nn_export_c_free(nn_export_c *e);
+/* Whether nn_model_export_c accepts `name`. */
+bool nn_export_name_ok(const char *name);
+
+/* ------------------------------------------------------------------- ONNX */
+
+/* Models in and out through ONNX (docs/onnx.md), read and written with
+ * ONNX's own onnx.proto compiled by protobuf-c. */
+#define NN_ONNX_OPSET      13               /* the opset nn_onnx_save writes */
+#define NN_MAX_ONNX_BYTES  (1u << 30)       /* bytes of one ONNX file */
+#define NN_MAX_ONNX_NODES  4096             /* nodes and initializers */
+
+/* Writes `m` as an ONNX model (opset NN_ONNX_OPSET) to `path`, atomically.
+ * Input "input": float32 (N, H, W, C) for image models (channels last, as
+ * the model was trained) or (N, F) for vector ones, values pixel/255; the
+ * model's input normalisation, if any, is in the graph. Output "output":
+ * (N, outputs), probabilities after a softmax layer. Dropout is written
+ * as Dropout nodes (no-ops at inference). */
+nn_status nn_onnx_save(const nn_model *m, const char *path, nn_error *err);
+
+typedef struct nn_onnx_options {
+    /* Input normalisation for the imported model (nn_model_set_input_norm)
+     * on top of pixel/255: PyTorch's Normalize((0.1307,), (0.3081,)) is
+     * mean 0.1307, std 0.3081. Default 0, 1: none. */
+    float mean, std;
+} nn_onnx_options;
+
+nn_onnx_options nn_onnx_defaults(void);
+
+/* Converts an ONNX model into a sequential model (the ops and patterns
+ * docs/onnx.md lists: what PyTorch's exporter and tf2onnx produce for the
+ * networks libnn can express), NCHW or NHWC input turned into libnn's
+ * channels-last layout; compiled with categorical cross-entropy (mean
+ * squared error unless it ends in a dense softmax) and RMSprop. The file
+ * is hostile input: size limits are checked before allocating, external
+ * tensor data is refused, and anything not supported is refused with a
+ * message naming the node and its op type (NN_ERR_FORMAT; NN_ERR_LIMIT
+ * past the limits). `opts` may be NULL (defaults). Returns NULL and fills
+ * err on failure. Free with nn_model_free. */
+nn_model *nn_onnx_load(const char *path, const nn_onnx_options *opts,
+                       nn_error *err);
+nn_model *nn_onnx_load_mem(const void *data, size_t size,
+                           const nn_onnx_options *opts, nn_error *err);
 
 /* ------------------------------------------------ images and preprocessing */
 

@@ -18,6 +18,9 @@ int cmd_evaluate(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_fetch(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_export_c(int argc, char **argv);
+int cmd_export_onnx(int argc, char **argv);   /* cmd_onnx.c */
+int cmd_import_onnx(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 
 /* Re-executes the tool with faster OpenBLAS kernels where OpenBLAS did not
@@ -31,6 +34,9 @@ const char *cli_blas_kernels(void);
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Same, for a library error. */
 int cli_nn_error(const nn_error *err);
+/* Same, naming `what` (an option or file) in place of the library step
+ * ("fit: ", "compile: ") that users of the tool never called. */
+int cli_nn_error_as(const char *what, const nn_error *err);
 /* "digits: unknown option '-x' (see 'digits CMD --help')", returns 1. */
 int cli_usage_error(const char *cmd, int opt, const char *arg);
 
@@ -94,6 +100,10 @@ nn_model *cli_model_from_file_or_spec(const char *arg, nn_shape input,
  * adam". */
 void cli_optimizer_names(char *buf, size_t size);
 
+/* Loads a digits model file or an ONNX file (by its name, .onnx, or its
+ * first bytes; cmd_onnx.c). NULL and err filled on failure. */
+nn_model *cli_model_load(const char *path, nn_error *err);
+
 /* The JSON writer (json.c), used by every --json output. Writes s as a
  * JSON string literal: valid UTF-8 kept, control characters and bytes
  * that are not valid UTF-8 escaped (a byte B as \u00BB). */
@@ -111,5 +121,11 @@ void cli_print_confusion(FILE *f, const uint32_t *cm, int K,
  * allocation, *names; free it). Returns false after an error line when the
  * count is not K or a name is empty. */
 bool cli_class_names(const char *arg, int K, char ***names);
+
+/* The model quantized to int8, calibrated on the first `calibrate`
+ * training images of data_dir (cli_data_dir); NULL after an error line
+ * naming model_path. Free with nn_qmodel_free. */
+nn_qmodel *cli_quantize(const nn_model *m, const char *model_path,
+                        const char *data_dir, long calibrate);
 
 #endif

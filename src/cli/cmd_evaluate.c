@@ -13,12 +13,15 @@
 static void usage(void)
 {
     puts("usage: digits evaluate [--model FILE] [--data DIR] [--json]\n"
-         "                       [--errors FILE.png] [--confusion FILE]\n\n"
+         "                       [--errors FILE.png] [--confusion FILE]\n"
+         "                       [--classes A,B,..] [--threads N]\n"
+         "                       [--int8] [--calibrate N] [--limit N]\n"
+         "                       [--scores FILE]\n\n"
          "Scores a saved model on the test set: test_loss, test_acc and a\n"
          "confusion matrix with per-class accuracy (the matrix for models of\n"
          "up to 100 classes; --json lists the pairs that occur above that).\n"
          "Never downloads data (see 'digits fetch').\n\n"
-         "  --model FILE  model file (default model.nn)\n"
+         "  --model FILE  model file, .nn or .onnx (default model.nn)\n"
          "  --data DIR    data folder (default $DIGITS_DATA or ./data/mnist)\n"
          "  --threads N   threads (default: all cores)\n"
          "  --json        one JSON object on stdout\n"
@@ -27,7 +30,13 @@ static void usage(void)
          "  --confusion F draw the confusion matrix as a heat map into F\n"
          "                (.png or .svg)\n"
          "  --classes A,B,...  names of the classes, in label order, for "
-         "the output");
+         "the output\n"
+         "  --int8        the int8 model (docs/quantization.md): what the C of\n"
+         "                'digits export-c --int8' answers, bit for bit\n"
+         "  --calibrate N training images calibrating --int8 (default 2000)\n"
+         "  --limit N     only the first N test images\n"
+         "  --scores F    one line per test image into F: the class, then\n"
+         "                the scores (%.9g)");
 }
 
 /* Larger models get no (K, K) matrix: per-class counts and a sparse list
@@ -46,36 +55,85 @@ typedef struct scores {
 
 /* Each sample's predicted class and probability, a slice at a time so
  * that memory stays (chunk, K) whatever K is. */
-static int predict_all(nn_model *m, const nn_dataset *d, int K, scores *sc,
-                       const char *model)
+static int predict_all(nn_model *m, const nn_qmodel *q, const nn_dataset *d,
+                       int K, scores *sc, const char *model)
 {
     size_t in = nn_shape_size(d->shape), w = in > (size_t)K ? in : (size_t)K;
     size_t chunk = ((size_t)16 << 20) / w;   /* about 64 MiB of floats */
     chunk = chunk < 1 ? 1 : chunk > 1024 ? 1024 : chunk;
     float *y = malloc(sizeof *y * chunk * (size_t)K);
+    int *cls = malloc(sizeof *cls * chunk);
     sc->pred = malloc(sizeof *sc->pred * (d->n ? d->n : 1));
     sc->prob = malloc(sizeof *sc->prob * (d->n ? d->n : 1));
-    if (!y || !sc->pred || !sc->prob) {
+    if (!y || !cls || !sc->pred || !sc->prob) {
         free(y);
+        free(cls);
         return cli_error("out of memory");
     }
     nn_error err;
     for (size_t b = 0; b < d->n; b += chunk) {
         size_t n = d->n - b < chunk ? d->n - b : chunk;
         nn_dataset part = nn_dataset_slice(d, b, n);
-        if (nn_model_predict_dataset(m, &part, y, &err) != NN_OK) {
+        if ((q ? nn_qmodel_predict(q, part.x_u8, n, y, cls, &err)
+               : nn_model_predict_dataset(m, &part, y, &err)) != NN_OK) {
             free(y);
+            free(cls);
             return cli_error("%s: %s", model, err.msg);
         }
         for (size_t i = 0; i < n; i++) {
             const float *p = y + i * (size_t)K;
-            int best = (int)nn_argmax(p, (size_t)K);
+            /* int8: the class from the int8 outputs, as NAME_predict */
+            int best = q ? cls[i] : (int)nn_argmax(p, (size_t)K);
             sc->pred[b + i] = best;
             sc->prob[b + i] = p[best];
         }
     }
     free(y);
+    free(cls);
     return 0;
+}
+
+/* --scores: per image "class s0 s1 ...", scores with %.9g; the class as
+ * predict_all gives it. Written atomically. */
+static int write_scores(const char *path, nn_model *m, const nn_qmodel *q,
+                        const nn_dataset *d, int K, const char *model)
+{
+    const size_t chunk = 1024;
+    size_t cap = d->n * ((size_t)K * 18 + 16) + 1, len = 0;
+    char *buf = malloc(cap);
+    float *y = malloc(sizeof *y * chunk * (size_t)K);
+    int *cls = malloc(sizeof *cls * chunk);
+    int rc = 0;
+    nn_error err;
+    if (!buf || !y || !cls) {
+        rc = cli_error("out of memory");
+        goto done;
+    }
+    for (size_t b = 0; b < d->n; b += chunk) {
+        size_t n = d->n - b < chunk ? d->n - b : chunk;
+        nn_dataset part = nn_dataset_slice(d, b, n);
+        if ((q ? nn_qmodel_predict(q, part.x_u8, n, y, cls, &err)
+               : nn_model_predict_dataset(m, &part, y, &err)) != NN_OK) {
+            rc = cli_error("%s: %s", model, err.msg);
+            goto done;
+        }
+        for (size_t i = 0; i < n; i++) {
+            const float *p = y + i * (size_t)K;
+            int best = q ? cls[i] : (int)nn_argmax(p, (size_t)K);
+            len += (size_t)snprintf(buf + len, cap - len, "%d", best);
+            for (int j = 0; j < K; j++)
+                len += (size_t)snprintf(buf + len, cap - len, " %.9g",
+                                        (double)p[j]);
+            len += (size_t)snprintf(buf + len, cap - len, "\n");
+        }
+    }
+    if (nn_write_file_atomic(path, buf, len, &err) != NN_OK)
+        rc = cli_nn_error(&err);
+done:
+    free(buf);
+    free(y);
+    free(cls);
+    return rc;
 }
 
 static int cmp_pair(const void *a, const void *b)
@@ -177,17 +235,20 @@ static void print_json(const nn_eval *ev, const nn_dataset *d,
 /* Outputs before anything is loaded; then, with the model and data known,
  * that none of them is an input. */
 static bool check_files(const char *errors, const char *confusion,
-                        const char *model, const char *dir)
+                        const char *scores_path, const char *model,
+                        const char *dir)
 {
     if ((errors && !cli_check_output("--errors", errors)) ||
-        (confusion && !cli_check_output("--confusion", confusion)))
+        (confusion && !cli_check_output("--confusion", confusion)) ||
+        (scores_path && !cli_check_output("--scores", scores_path)))
         return false;
     char img[4096], lab[4096];
     cli_split_paths(dir, "t10k", img, lab, sizeof img);
-    const cli_file out[] = {{"--errors", errors}, {"--confusion", confusion}};
+    const cli_file out[] = {{"--errors", errors}, {"--confusion", confusion},
+                            {"--scores", scores_path}};
     const cli_file in[] = {{"--model", model}, {"data file", img},
                            {"data file", lab}};
-    return cli_check_distinct(out, 2, in, 3);
+    return cli_check_distinct(out, 3, in, 3);
 }
 
 int cmd_evaluate(int argc, char **argv)
@@ -200,13 +261,17 @@ int cmd_evaluate(int argc, char **argv)
         {"errors", required_argument, 0, 'E'},
         {"confusion", required_argument, 0, 'C'},
         {"classes", required_argument, 0, 'N'},
+        {"int8", no_argument, 0, 'q'},
+        {"calibrate", required_argument, 0, 'c'},
+        {"limit", required_argument, 0, 'L'},
+        {"scores", required_argument, 0, 'S'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     const char *model = "model.nn", *data = NULL, *errors = NULL,
-               *confusion = NULL, *classes = NULL;
-    bool json = false;
-    long threads = 0;
+               *confusion = NULL, *classes = NULL, *scores_path = NULL;
+    bool json = false, int8 = false;
+    long threads = 0, calibrate = NN_QUANT_CALIBRATE, limit = 0;
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -217,6 +282,16 @@ int cmd_evaluate(int argc, char **argv)
         case 'E': errors = optarg; break;
         case 'C': confusion = optarg; break;
         case 'N': classes = optarg; break;
+        case 'q': int8 = true; break;
+        case 'S': scores_path = optarg; break;
+        case 'c':
+            if (!cli_int("--calibrate", optarg, 1, 1000000, &calibrate))
+                return 1;
+            break;
+        case 'L':
+            if (!cli_int("--limit", optarg, 1, 0x7fffffffL, &limit))
+                return 1;
+            break;
         case 't':
             if (!cli_int("--threads", optarg, 0, 1024, &threads))
                 return 1;
@@ -233,14 +308,15 @@ int cmd_evaluate(int argc, char **argv)
         return cli_error("--confusion: '%s' must end in .png or .svg",
                          confusion);
     const char *dir = cli_data_dir(data);
-    if (!check_files(errors, confusion, model, dir))
+    if (!check_files(errors, confusion, scores_path, model, dir))
         return 1;
     nn_set_threads((int)threads);
     nn_error err;
-    nn_model *m = nn_model_load(model, &err);
+    nn_model *m = cli_model_load(model, &err);
     if (!m)
         return cli_nn_error(&err);
-    nn_dataset test = {0};
+    nn_dataset test = {0}, all = {0};
+    nn_qmodel *q = NULL;
     scores sc = {0};
     char **names = NULL;
     int rc = 1;
@@ -255,9 +331,12 @@ int cmd_evaluate(int argc, char **argv)
     if (classes && !cli_class_names(classes, K, &names))
         goto done;
     /* evaluate never downloads: the data is what the user has */
-    if (cli_load_split(dir, "t10k", false, &test) ||
-        !cli_check_shape(m, test.shape, model, dir))
+    if (cli_load_split(dir, "t10k", false, &all) ||
+        !cli_check_shape(m, all.shape, model, dir))
         goto done;
+    test = all;
+    if (limit > 0 && (size_t)limit < all.n)
+        test = nn_dataset_slice(&all, 0, (size_t)limit);
     if (test.num_classes > K) {
         cli_error("%s: model has %d outputs but the data has %d classes",
                   model, K, test.num_classes);
@@ -271,12 +350,15 @@ int cmd_evaluate(int argc, char **argv)
         cli_error("out of memory");
         goto done;
     }
+    if (int8 && !(q = cli_quantize(m, model, data, calibrate)))
+        goto done;
     nn_eval ev;
-    if (nn_model_evaluate(m, &test, &ev, sc.cm, &err) != NN_OK) {
+    if ((q ? nn_qmodel_evaluate(q, &test, &ev, sc.cm, &err)
+           : nn_model_evaluate(m, &test, &ev, sc.cm, &err)) != NN_OK) {
         cli_error("%s: %s", model, err.msg);
         goto done;
     }
-    if ((!sc.cm || errors) && predict_all(m, &test, K, &sc, model))
+    if ((!sc.cm || errors) && predict_all(m, q, &test, K, &sc, model))
         goto done;
     if (json) {
         print_json(&ev, &test, &sc, names);
@@ -292,13 +374,16 @@ int cmd_evaluate(int argc, char **argv)
         goto done;
     if (errors && plot_errors(errors, &test, sc.pred, sc.prob))
         goto done;
+    if (scores_path && write_scores(scores_path, m, q, &test, K, model))
+        goto done;
     rc = 0;
 done:
     free(names);
     free(sc.cm);
     free(sc.pred);
     free(sc.prob);
+    nn_qmodel_free(q);
     nn_model_free(m);
-    nn_dataset_free(&test);
+    nn_dataset_free(&all);
     return rc;
 }

@@ -14,7 +14,9 @@ static void usage(void)
 {
     puts("usage: digits predict [--model FILE] [--json] [--top K] [--show]\n"
          "                      [--ink auto|dark|light] [--threads N]\n"
-         "                      [--classes A,B,..] [--any] IMAGE... | -\n\n"
+         "                      [--classes A,B,..] [--any]\n"
+         "                      [--int8] [--calibrate N] [--data DIR]\n"
+         "                      IMAGE... | -\n\n"
          "Recognises the digit in each picture: PNG, JPEG, BMP, GIF or\n"
          "binary PGM/PPM, any size up to 16384 pixels a side and 64 Mpx;\n"
          "'-' reads one picture from standard input. Each picture is made\n"
@@ -27,7 +29,8 @@ static void usage(void)
          "texture, a pattern, a line; docs/preprocessing.md). A picture that cannot\n"
          "be read gets one line on stderr; the others are still processed\n"
          "and the exit status is then 1.\n\n"
-         "  --model FILE  model file with 784 inputs (default model.nn)\n"
+         "  --model FILE  model file (.nn or .onnx) with 784 inputs (default\n"
+         "                model.nn)\n"
          "  --json        one JSON object per picture: {\"file\", \"digit\"\n"
          "                (null if none found or not a digit), \"probabilities\",\n"
          "                \"not_digit\" (the reason, or null)}\n"
@@ -40,7 +43,11 @@ static void usage(void)
          "  --classes A,B,...  names of the classes in label order, "
          "printed after\n"
          "                the class number (JSON: \"class\")\n"
-         "  --any         answer even for pictures that are not digits");
+         "  --any         answer even for pictures that are not digits\n"
+         "  --int8        the int8 model (docs/quantization.md), as the C of\n"
+         "                'digits export-c --int8' answers\n"
+         "  --calibrate N training images calibrating --int8 (default 2000)\n"
+         "  --data DIR    their folder (default $DIGITS_DATA or ./data/mnist)");
 }
 
 /* The 28x28 input as text art, two characters per pixel so that it keeps
@@ -71,6 +78,10 @@ static void show(FILE *f, const uint8_t *px, const nn_preprocess_info *info)
 typedef struct predict_args {
     const char *model;
     bool json, show, any;
+    const char *data;     /* --int8's calibration data folder */
+    long calibrate;
+    bool int8;
+    nn_qmodel *q;         /* the int8 model, or NULL */
     long top, threads;
     nn_preprocess_options pre;
     const char *classes;
@@ -128,19 +139,21 @@ static int predict_one(nn_model *m, int K, const predict_args *a,
     if (info.found) {
         for (int i = 0; i < NN_DIGIT_SIDE * NN_DIGIT_SIDE; i++)
             x[i] = px[i] / 255.0f;
-        if (nn_model_predict(m, x, 1, p, &err) != NN_OK) {
+        if ((a->q ? nn_qmodel_predict(a->q, px, 1, p, NULL, &err)
+                  : nn_model_predict(m, x, 1, p, &err)) != NN_OK) {
             free(p);
             free(order);
             return cli_error("%s: %s", a->model, err.msg);
         }
         for (int i = 0; i < K; i++)
             if (!isfinite(p[i])) {
+                const char *what = isnan(p[i]) ? "NaN" : "infinite";
                 free(p);
                 free(order);
                 return cli_error("%s: the model's output for %s is %s, "
                                  "not a probability; its weights are "
                                  "broken, retrain it", a->model, label,
-                                 isnan(p[i]) ? "NaN" : "infinite");
+                                 what);
             }
         for (int i = 0; i < K; i++)
             order[i] = (ranked){p[i], i};
@@ -224,10 +237,14 @@ int cmd_predict(int argc, char **argv)
         {"threads", required_argument, 0, 't'},
         {"classes", required_argument, 0, 'N'},
         {"any", no_argument, 0, 'a'},
+        {"int8", no_argument, 0, 'q'},
+        {"calibrate", required_argument, 0, 'c'},
+        {"data", required_argument, 0, 'd'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    predict_args a = {.model = "model.nn", .pre = nn_preprocess_defaults()};
+    predict_args a = {.model = "model.nn", .pre = nn_preprocess_defaults(),
+                      .calibrate = NN_QUANT_CALIBRATE};
     int c;
     opterr = 0;
     /* getopt leaves a lone "-" (standard input) among the files */
@@ -237,6 +254,12 @@ int cmd_predict(int argc, char **argv)
         case 'j': a.json = true; break;
         case 's': a.show = true; break;
         case 'a': a.any = true; break;
+        case 'q': a.int8 = true; break;
+        case 'd': a.data = optarg; break;
+        case 'c':
+            if (!cli_int("--calibrate", optarg, 1, 1000000, &a.calibrate))
+                return 1;
+            break;
         case 'N': a.classes = optarg; break;
         case 'k':
             if (!cli_int("--top", optarg, 1, NN_MAX_CLASSES, &a.top))
@@ -272,7 +295,7 @@ int cmd_predict(int argc, char **argv)
                          stdin_uses);
     nn_set_threads((int)a.threads);
     nn_error err;
-    nn_model *m = nn_model_load(a.model, &err);
+    nn_model *m = cli_model_load(a.model, &err);
     if (!m)
         return cli_nn_error(&err);
     size_t in = nn_shape_size(nn_model_input_shape(m));
@@ -284,6 +307,9 @@ int cmd_predict(int argc, char **argv)
     } else if (!cli_check_shape(m, nn_shape3(NN_DIGIT_SIDE, NN_DIGIT_SIDE, 1),
                                 a.model, "digits predict")) {
         rc = 1;
+    } else if (a.int8 && !(a.q = cli_quantize(m, a.model, a.data,
+                                               a.calibrate))) {
+        rc = 1;
     } else if (!a.classes || cli_class_names(a.classes, K, &a.names)) {
         for (int i = optind; i < argc; i++)
             rc |= predict_one(m, K, &a, argv[i]);
@@ -291,6 +317,7 @@ int cmd_predict(int argc, char **argv)
         rc = 1;
     }
     free(a.names);
+    nn_qmodel_free(a.q);
     nn_model_free(m);
     return rc;
 }

@@ -21,7 +21,14 @@ static void usage(void)
 {
     char names[128];
     cli_optimizer_names(names, sizeof names);
-    printf("usage: digits train [OPTIONS]\n\n"
+    printf("usage: digits train [--data DIR] [--model SPEC] [--epochs N]\n"
+         "                    [--batch-size N] [--optimizer NAME] [--lr X]\n"
+         "                    [--seed N] [--validation-split F] [--threads N]\n"
+         "                    [--limit N] [--out FILE] [--json] [--plot FILE]\n"
+         "                    [--augment[=S,R,Z]] [--lr-decay F|cosine]\n"
+         "                    [--patience N] [--checkpoint FILE]\n"
+         "                    [--checkpoint-every S] [--no-checkpoint]\n"
+         "                    [--resume]\n\n"
          "Trains a model on the training set, saves it, then prints the\n"
          "test set's loss and accuracy (test_loss: / test_acc: lines).\n\n"
          "  --data DIR             data folder (default $DIGITS_DATA or "
@@ -77,7 +84,11 @@ static void usage(void)
          "  --no-checkpoint        write no checkpoint at all (Ctrl-C just "
          "stops)\n"
          "  --resume               continue from the checkpoint (same "
-         "options)\n", names);
+         "options)\n"
+         "  --init FILE            start from a model file's weights (.nn "
+         "or .onnx,\n"
+         "                         e.g. from PyTorch): fine-tuning; replaces "
+         "--model\n", names);
 }
 
 typedef struct progress {
@@ -290,7 +301,7 @@ static bool on_epoch(void *user, int epoch, const nn_epoch_stats *es)
 }
 
 typedef struct train_args {
-    const char *data, *model, *out, *optimizer, *plot, *checkpoint;
+    const char *data, *model, *out, *optimizer, *plot, *checkpoint, *init;
     long epochs, batch, seed, threads, limit, patience;
     double lr, vsplit, lr_decay, ckpt_every;
     bool cosine;
@@ -349,6 +360,7 @@ static int parse(int argc, char **argv, train_args *a)
         {"patience", required_argument, 0, 'p'},
         {"checkpoint", required_argument, 0, 'C'},
         {"resume", no_argument, 0, 'R'},
+        {"init", required_argument, 0, 'I'},
         {"checkpoint-every", required_argument, 0, 'K'},
         {"no-checkpoint", no_argument, 0, 'N'},
         {"help", no_argument, 0, 'h'},
@@ -388,6 +400,7 @@ static int parse(int argc, char **argv, train_args *a)
             break;
         case 'C': a->checkpoint = optarg; break;
         case 'R': a->resume = true; break;
+        case 'I': a->init = optarg; break;
         case 'K':
             ok = cli_float("--checkpoint-every", optarg, 0.0, 1e9,
                            &a->ckpt_every);
@@ -401,6 +414,9 @@ static int parse(int argc, char **argv, train_args *a)
     }
     if (optind < argc)
         return cli_error("train: unexpected argument '%s'", argv[optind]);
+    if (a->init && a->resume)
+        return cli_error("--init: not with --resume (the checkpoint has the "
+                         "weights)");
     if (a->plot && !plot_is_svg(a->plot) && !plot_is_png(a->plot))
         return cli_error("--plot: '%s' must end in .svg or .png", a->plot);
     if (a->no_ckpt && (a->resume || a->checkpoint))
@@ -571,7 +587,36 @@ static nn_model *fresh_model(const train_args *a, nn_shape shape, int classes)
     nn_rng_seed(&rng, (uint64_t)a->seed);
     if (nn_model_init(m, &rng, &err) ||
         nn_model_compile(m, NN_LOSS_CATEGORICAL_CROSSENTROPY, opt, &err)) {
+        cli_nn_error_as("--model", &err);
+        nn_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* --init FILE: fine-tuning from a file's layers and weights (.nn or .onnx)
+ * with this run's optimizer (default: the file's; RMSprop for ONNX). */
+static nn_model *init_model(const train_args *a, nn_shape shape,
+                            const char *dir)
+{
+    nn_error err;
+    nn_model *m = cli_model_load(a->init, &err);
+    if (!m) {
         cli_nn_error(&err);
+        return NULL;
+    }
+    if (nn_shape_size(nn_model_input_shape(m)) != nn_shape_size(shape)) {
+        cli_error("%s: the model does not take %s's images", a->init, dir);
+        nn_model_free(m);
+        return NULL;
+    }
+    nn_optimizer opt;
+    if (!a->optimizer || !nn_optimizer_parse(a->optimizer, &opt))
+        opt = nn_model_optimizer(m);
+    if (a->lr > 0)
+        opt.lr = (float)a->lr;
+    if (nn_model_compile(m, NN_LOSS_CATEGORICAL_CROSSENTROPY, opt, &err)) {
+        cli_error("%s: %s", a->init, err.msg);
         nn_model_free(m);
         return NULL;
     }
@@ -682,6 +727,10 @@ int cmd_train(int argc, char **argv)
         }
         if (!check_resume(&a, m, train.shape, classes, dir))
             goto done;
+    } else if (a.init) {
+        if (!(m = init_model(&a, train.shape, dir)))
+            goto done;
+        a.model = a.init;
     } else if (!(m = fresh_model(&a, train.shape, classes))) {
         goto done;
     }
@@ -735,15 +784,15 @@ int cmd_train(int argc, char **argv)
         } else if (err.code == NN_ERR_INTERRUPTED && stop_signal) {
             rc = interrupted(&p, argc, argv);
         } else if (!p.failed) {
-            cli_nn_error(&err);
+            cli_nn_error_as(a.resume ? "--resume" : "train", &err);
         }
         goto done;
     }
     double secs = now() - t0;
     if (hist.epochs < fo.epochs)
         fprintf(human, "early stopping after epoch %d: no lower loss for %ld "
-                "epochs; kept the weights of the best epoch\n", hist.epochs,
-                a.patience);
+                "epoch%s; kept the weights of the best epoch\n", hist.epochs,
+                a.patience, a.patience == 1 ? "" : "s");
     if (nn_model_save(m, a.out, false, &err) != NN_OK) {
         cli_nn_error(&err);
         goto done;

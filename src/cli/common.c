@@ -16,6 +16,7 @@ int cli_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
+    fflush(stdout);   /* what was printed before the error comes first */
     fputs("digits: ", stderr);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
@@ -26,6 +27,16 @@ int cli_error(const char *fmt, ...)
 int cli_nn_error(const nn_error *err)
 {
     return cli_error("%s", err->msg[0] ? err->msg : nn_status_str(err->code));
+}
+
+int cli_nn_error_as(const char *what, const nn_error *err)
+{
+    static const char *const steps[] = {"fit: ", "compile: ", "init: "};
+    const char *msg = err->msg[0] ? err->msg : nn_status_str(err->code);
+    for (size_t i = 0; i < sizeof steps / sizeof *steps; i++)
+        if (!strncmp(msg, steps[i], strlen(steps[i])))
+            msg += strlen(steps[i]);
+    return cli_error("%s: %s", what, msg);
 }
 
 int cli_usage_error(const char *cmd, int opt, const char *arg)
@@ -218,8 +229,9 @@ nn_model *cli_model_from_file_or_spec(const char *arg, nn_shape input,
     nn_model *m;
     if (optimizer)
         memset(optimizer, 0, sizeof *optimizer);
-    if (stat(arg, &st) == 0 || strchr(arg, '/') || strstr(arg, ".nn"))
-        m = nn_model_load(arg, &err);
+    if (stat(arg, &st) == 0 || strchr(arg, '/') || strstr(arg, ".nn") ||
+        strstr(arg, ".onnx"))
+        m = cli_model_load(arg, &err);
     else
         m = nn_model_from_spec(arg, input, classes, optimizer, &err);
     if (!m)
@@ -233,8 +245,8 @@ bool cli_class_names(const char *arg, int K, char ***names)
     for (const char *c = arg; *c; c++)
         n += *c == ',';
     if (n != K) {
-        cli_error("--classes: %d names given, the model has %d classes", n,
-                  K);
+        cli_error("--classes: %d name%s given, the model has %d class%s", n,
+                  n == 1 ? "" : "s", K, K == 1 ? "" : "es");
         return false;
     }
     size_t len = strlen(arg) + 1;

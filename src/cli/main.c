@@ -18,14 +18,18 @@ static const struct {
     {"serve", cmd_serve, "a page to draw digits on, and an HTTP API"},
     {"summary", cmd_summary, "layer table of a model file or spec"},
     {"fetch", cmd_fetch, "download and verify the MNIST files"},
+    {"export-c", cmd_export_c, "C source of a model for microcontrollers"},
+    {"export-onnx", cmd_export_onnx, "write a model as ONNX"},
+    {"import-onnx", cmd_import_onnx, "convert an ONNX model to a model file"},
 };
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: digits COMMAND [OPTIONS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
-    fprintf(f, "\n'digits COMMAND --help' describes a command's options.\n"
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\n'digits COMMAND --help' or 'digits help COMMAND' describes a "
+               "command's options.\n"
                "Data: --data DIR, else $DIGITS_DATA, else ./data/mnist.\n");
 }
 
@@ -35,6 +39,18 @@ int main(int argc, char **argv)
         return cli_error("no command given (see 'digits --help')");
     const char *cmd = argv[1];
     cli_blas_tune(argv);
+    /* Human output and error lines stay in order in one log: stdout is
+     * flushed at every line (and by cli_error before it writes). */
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (!strcmp(cmd, "help") && argc > 2) {   /* digits help CMD */
+        for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+            if (!strcmp(argv[2], commands[i].name)) {
+                char *av[] = {argv[2], "--help", NULL};
+                return commands[i].run(2, av);
+            }
+        return cli_error("help: unknown command '%s' (see 'digits --help')",
+                         argv[2]);
+    }
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;

@@ -530,7 +530,7 @@ int serve_state_init(serve_state *s, const char *path, int threads)
     size_t np = 0;
     for (int i = 0; i < threads; i++) {
         serve_worker *w = &s->workers[i];
-        if (!(w->model = nn_model_load(path, &err)))
+        if (!(w->model = cli_model_load(path, &err)))
             return cli_nn_error(&err);
         if (i == 0) {
             size_t in = nn_shape_size(nn_model_input_shape(w->model));

@@ -417,6 +417,8 @@ nn_status nn_idx_load_mem(const void *data, size_t size, const char *name,
     if (!out)
         return nn_fail(err, NN_ERR_ARG, "nn_idx_load_mem: out is NULL");
     memset(out, 0, sizeof *out);
+    if (!data && size)
+        return nn_fail(err, NN_ERR_ARG, "nn_idx_load_mem: data is NULL");
     if (!name)
         name = "IDX data";
     if (!data && size)
@@ -534,6 +536,9 @@ nn_status nn_idx_load_pair(const char *images_path, const char *labels_path,
     if (!out)
         return nn_fail(err, NN_ERR_ARG, "nn_idx_load_pair: out is NULL");
     memset(out, 0, sizeof *out);
+    if (!images_path || !labels_path)
+        return nn_fail(err, NN_ERR_ARG, "nn_idx_load_pair: %s path is NULL",
+                       images_path ? "labels" : "images");
     if (max_classes < 0)
         return nn_fail(err, NN_ERR_ARG, "%s: max_classes %d is negative",
                        images_path ? images_path : "nn_idx_load_pair",

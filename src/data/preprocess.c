@@ -806,10 +806,16 @@ static int remove_lines(work *wk)
         removed = -1;
         goto out;
     }
+    /* more than 64 crossing lines one way is a texture, not paper */
+    size_t ch_n = 0, cv_n = 0;
     for (size_t i = 0; i < nh; i++)
-        hit[i] = crosses(&c, &hs[i]);
+        ch_n += hit[i] = crosses(&c, &hs[i]);
     for (size_t i = 0; i < nv; i++)
-        hit[nh + i] = crosses(&c, &vs[i]);
+        cv_n += hit[nh + i] = crosses(&c, &vs[i]);
+    for (size_t i = 0; i < nh && ch_n > 64; i++)
+        hit[i] = false;
+    for (size_t i = 0; i < nv && cv_n > 64; i++)
+        hit[nh + i] = false;
     /* printed boxes: four segments that do not cross the picture and meet
      * as a rectangle (the first 48 candidates of each orientation) */
     size_t bh = nh < 48 ? nh : 48, bv = nv < 48 ? nv : 48;

@@ -26,6 +26,8 @@ const char *nn_activation_name(nn_activation a)
 
 bool nn_activation_parse(const char *name, nn_activation *out)
 {
+    if (!name || !out)
+        return false;
     for (unsigned i = 0; i < sizeof act_names / sizeof *act_names; i++)
         if (strcmp(name, act_names[i]) == 0) {
             *out = (nn_activation)i;

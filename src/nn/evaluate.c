@@ -73,6 +73,9 @@ nn_status nn_model_evaluate(nn_model *m, const nn_dataset *data,
                             nn_eval *out, uint32_t *confusion, nn_error *err)
 {
     nn_status s;
+    if (!m || !data || !out)
+        return nn_fail(err, NN_ERR_ARG, "nn_model_evaluate: %s is NULL",
+                       !m ? "model" : !data ? "data" : "out");
     if ((s = nn_model_check_compiled(m, err)) ||
         (s = nn_model_check_data(m, data, true, "evaluate", err)))
         return s;
@@ -88,6 +91,15 @@ nn_status nn_model_evaluate(nn_model *m, const nn_dataset *data,
         int B = (int)(data->n - begin < (size_t)EB ? data->n - begin : (size_t)EB);
         nn_model_gather(m, data, NULL, begin, B);
         const float *p = nn_model_forward(m, NULL, B, false);
+        /* NaN outputs would score as class 0 with a clipped loss: an
+         * error, not an answer */
+        for (size_t i = 0; i < (size_t)B * K; i++)
+            if (!isfinite(p[i]))
+                return nn_fail(err, NN_ERR_STATE, "the model's output for "
+                               "sample %zu is %s, not a number it can be "
+                               "scored by; its weights are broken",
+                               begin + i / K, isnan(p[i]) ? "NaN"
+                                                          : "infinite");
         const uint8_t *lab = data->labels ? data->labels + begin : NULL;
         const float *t = lab ? NULL : targets_at(data, begin, K);
         int ok = 0;
@@ -104,6 +116,8 @@ nn_status nn_model_evaluate(nn_model *m, const nn_dataset *data,
 
 void nn_confusion_accuracy(const uint32_t *cm, int K, double *acc)
 {
+    if (!cm || !acc)
+        return;
     for (int i = 0; i < K; i++) {
         uint64_t row = 0;
         for (int j = 0; j < K; j++)
@@ -115,6 +129,13 @@ void nn_confusion_accuracy(const uint32_t *cm, int K, double *acc)
 nn_status nn_model_predict(nn_model *m, const float *x, size_t n, float *y,
                            nn_error *err)
 {
+    if (!m || (n && (!x || !y)))
+        return nn_fail(err, NN_ERR_ARG, "nn_model_predict: %s is NULL",
+                       !m ? "model" : !x ? "x" : "y");
+    if (n == 0) {
+        nn_ok(err);
+        return NN_OK;
+    }
     nn_dataset d = {.n = n, .shape = m->input, .x_f32 = x, .scale = 1.0f};
     return nn_model_predict_dataset(m, &d, y, err);
 }
@@ -122,6 +143,9 @@ nn_status nn_model_predict(nn_model *m, const float *x, size_t n, float *y,
 nn_status nn_model_predict_dataset(nn_model *m, const nn_dataset *data,
                                    float *y, nn_error *err)
 {
+    if (!m || !data || !y)
+        return nn_fail(err, NN_ERR_ARG, "nn_model_predict_dataset: %s is NULL",
+                       !m ? "model" : !data ? "data" : "y");
     if (!m->params)
         return nn_fail(err, NN_ERR_STATE, "model is not initialised");
     nn_status s = nn_model_check_data(m, data, false, "predict", err);

@@ -33,6 +33,8 @@ nn_status nn_read_stream(FILE *f, const char *name, size_t max,
                          size_t size_hint, void **data, size_t *size,
                          nn_error *err)
 {
+    if (!f || !data || !size)
+        return nn_fail(err, NN_ERR_ARG, "nn_read_stream: NULL argument");
     *data = NULL;
     *size = 0;
     if (max > SIZE_MAX - 2)

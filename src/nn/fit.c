@@ -362,6 +362,9 @@ nn_status nn_model_fit(nn_model *m, const nn_dataset *train,
 {
     if (history)
         *history = (nn_history){0};
+    if (!m || !train)
+        return nn_fail(err, NN_ERR_ARG, "nn_model_fit: %s is NULL",
+                       !m ? "model" : "train");
     nn_dataset tr, val;
     const nn_dataset *vd;
     nn_status s;

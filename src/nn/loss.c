@@ -25,6 +25,8 @@ const char *nn_loss_name(nn_loss l)
 
 bool nn_loss_parse(const char *name, nn_loss *out)
 {
+    if (!name || !out)
+        return false;
     for (nn_loss l = NN_LOSS_CATEGORICAL_CROSSENTROPY; l <= NN_LOSS_MSE; l++)
         if (strcmp(name, nn_loss_name(l)) == 0) {
             *out = l;
@@ -40,6 +42,8 @@ bool nn_loss_parse(const char *name, nn_loss *out)
 size_t nn_argmax(const float *v, size_t n)
 {
     size_t best = 0;
+    if (!v)
+        return 0;
     for (size_t j = 1; j < n; j++)
         if (v[j] > v[best])
             best = j;

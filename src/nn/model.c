@@ -2,6 +2,7 @@
  * model.c - the sequential model: building, parameters, workspace, forward
  * pass and summary. Training lives in train.c, files in modelfile.c.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,8 @@ void nn_model_free(nn_model *m)
 
 nn_status nn_model_add(nn_model *m, nn_layer_spec spec, nn_error *err)
 {
+    if (!m)
+        return nn_fail(err, NN_ERR_ARG, "nn_model_add: model is NULL");
     if (m->params)
         return nn_fail(err, NN_ERR_STATE,
                        "cannot add a layer after the model is initialised");
@@ -66,9 +69,9 @@ nn_status nn_model_add(nn_model *m, nn_layer_spec spec, nn_error *err)
         return nn_fail(err, NN_ERR_LIMIT, "a model has at most %d layers",
                        NN_MAX_LAYERS);
     const nn_layer_ops *ops = nn_layer_ops_for(spec.kind);
-    if (!ops)
-        return nn_fail(err, NN_ERR_ARG, "layer kind '%s' is not supported",
-                       nn_layer_kind_name(spec.kind));
+    if (!ops)   /* an unknown kind has no name: give its number */
+        return nn_fail(err, NN_ERR_ARG, "layer kind %d is not supported",
+                       (int)spec.kind);
     nn_layer *l = &m->layers[m->n_layers];
     memset(l, 0, sizeof *l);
     l->spec = spec;
@@ -95,6 +98,9 @@ nn_status nn_model_add(nn_model *m, nn_layer_spec spec, nn_error *err)
 
 nn_status nn_model_init(nn_model *m, nn_rng *rng, nn_error *err)
 {
+    if (!m || !rng)
+        return nn_fail(err, NN_ERR_ARG, "nn_model_init: %s is NULL",
+                       m ? "rng" : "model");
     if (m->params)
         return nn_fail(err, NN_ERR_STATE, "model is already initialised");
     if (m->n_layers == 0)
@@ -164,12 +170,44 @@ const float *nn_model_forward(nn_model *m, const float *x, int B,
                               bool training)
 {
     const float *in = x ? x : m->x_buf;
+    if (m->norm) {   /* x' = (x - mean) / std, into x_buf (in place there) */
+        size_t n = m->in_size * (size_t)B;
+        float mean = m->norm_mean, sd = m->norm_std;
+        for (size_t j = 0; j < n; j++)
+            m->x_buf[j] = (in[j] - mean) / sd;
+        in = m->x_buf;
+    }
     for (int i = 0; i < m->n_layers; i++) {
         nn_layer *l = &m->layers[i];
         l->ops->forward(l, in, m->acts[i], B, training);
         in = m->acts[i];
     }
     return in;
+}
+
+const float *nn_model_first_input(const nn_model *m, const float *x)
+{
+    return m->norm || !x ? m->x_buf : x;
+}
+
+nn_status nn_model_set_input_norm(nn_model *m, float mean, float std,
+                                  nn_error *err)
+{
+    if (!isfinite(mean) || !isfinite(std) || !(std > 0.0f) ||
+        fabsf(mean) > 1e6f || std > 1e6f || std < 1e-6f)
+        return nn_fail(err, NN_ERR_ARG, "input normalisation: need a finite "
+                       "mean and a std in [1e-6, 1e6], got %g, %g",
+                       (double)mean, (double)std);
+    m->norm = !(mean == 0.0f && std == 1.0f);
+    m->norm_mean = mean;
+    m->norm_std = std;
+    return NN_OK;
+}
+
+void nn_model_input_norm(const nn_model *m, float *mean, float *std)
+{
+    *mean = m->norm ? m->norm_mean : 0.0f;
+    *std = m->norm ? m->norm_std : 1.0f;
 }
 
 void nn_model_gather(nn_model *m, const nn_dataset *d, const uint32_t *idx,
@@ -198,30 +236,48 @@ void nn_model_gather(nn_model *m, const nn_dataset *d, const uint32_t *idx,
 
 /* ---------------------------------------------------------- accessors */
 
-int nn_model_layer_count(const nn_model *m) { return m->n_layers; }
-nn_shape nn_model_input_shape(const nn_model *m) { return m->input; }
-float *nn_model_params(nn_model *m) { return m->params; }
-const float *nn_model_grads(const nn_model *m) { return m->grads; }
-size_t nn_model_param_count(const nn_model *m) { return m->n_params; }
+/* Queries: a NULL model, or a layer index outside 0..layers-1, gives the
+ * empty answer (0, NULL, a zero struct). */
+int nn_model_layer_count(const nn_model *m) { return m ? m->n_layers : 0; }
+nn_shape nn_model_input_shape(const nn_model *m)
+{
+    return m ? m->input : (nn_shape){0};
+}
+float *nn_model_params(nn_model *m) { return m ? m->params : NULL; }
+const float *nn_model_grads(const nn_model *m)
+{
+    return m ? m->grads : NULL;
+}
+size_t nn_model_param_count(const nn_model *m) { return m ? m->n_params : 0; }
+
+static const nn_layer *layer_at(const nn_model *m, int i)
+{
+    return m && i >= 0 && i < m->n_layers ? &m->layers[i] : NULL;
+}
 
 nn_layer_spec nn_model_layer(const nn_model *m, int i)
 {
-    return m->layers[i].spec;
+    const nn_layer *l = layer_at(m, i);
+    return l ? l->spec : (nn_layer_spec){0};
 }
 
 nn_shape nn_model_output_shape(const nn_model *m)
 {
+    if (!m)
+        return (nn_shape){0};
     return m->n_layers ? m->layers[m->n_layers - 1].out : m->input;
 }
 
 nn_shape nn_model_layer_output_shape(const nn_model *m, int i)
 {
-    return m->layers[i].out;
+    const nn_layer *l = layer_at(m, i);
+    return l ? l->out : (nn_shape){0};
 }
 
 size_t nn_model_layer_param_count(const nn_model *m, int i)
 {
-    return m->layers[i].n_params;
+    const nn_layer *l = layer_at(m, i);
+    return l ? l->n_params : 0;
 }
 
 /* ----------------------------------------------------------- summary */
@@ -272,9 +328,13 @@ static void shape_str(nn_shape s, char *buf, size_t size)
 
 size_t nn_model_summary(const nn_model *m, char *buf, size_t size)
 {
+    if (!buf)
+        size = 0;   /* only the length wanted */
     sbuf b = {buf, size, 0};
     if (size)
         buf[0] = '\0';
+    if (!m)
+        return 0;
     static const char rule[] = "_________________________________________"
                                "________________________";
     static const char dbl[] = "========================================="

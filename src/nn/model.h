@@ -82,6 +82,11 @@ struct nn_model {
     float *acts[NN_MAX_LAYERS];
     float *g[2];
 
+    /* Input normalisation before the first layer, x' = (x - mean) / std
+     * (nn_model_set_input_norm); off when mean 0, std 1. */
+    bool norm;
+    float norm_mean, norm_std;
+
     nn_rng rng;          /* training randomness: dropout, augmentation */
     nn_fit_pos pos;      /* training position while fit runs */
     float *best;         /* (n_params) early stopping's best weights, or NULL */
@@ -91,9 +96,15 @@ struct nn_model {
 nn_status nn_model_reserve(nn_model *m, int B, nn_error *err);
 
 /* Forward pass over B samples already in m->x_buf (or `x` if not NULL);
- * returns the output (B, outputs), pointing into the workspace. */
+ * returns the output (B, outputs), pointing into the workspace. With input
+ * normalisation on, the normalised input is written to m->x_buf first
+ * (nn_model_first_input says where the first layer's input is). */
 const float *nn_model_forward(nn_model *m, const float *x, int B,
                               bool training);
+
+/* The first layer's input in the last forward pass given `x` (as passed
+ * to nn_model_forward): m->x_buf when the input was normalised. */
+const float *nn_model_first_input(const nn_model *m, const float *x);
 
 /* NN_OK if the model is compiled, else NN_ERR_STATE. */
 nn_status nn_model_check_compiled(const nn_model *m, nn_error *err);

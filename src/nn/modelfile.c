@@ -2,7 +2,8 @@
  * modelfile.c - save and load models; the format is docs/model-format.md.
  *
  *   header (64 bytes) | layer records (40 bytes each) | params (f32 LE)
- *   | optimizer state (2 x params f32 LE, if flagged) | crc32 (u32 LE)
+ *   | optimizer state (2 x params f32 LE, if flagged) | training position
+ *   (if flagged) | input normalisation (2 x f32, if flagged) | crc32
  *
  * All integers are little-endian. The CRC-32 (zlib's) covers every byte
  * before it. Loading checks the size and checksum first, then rebuilds the
@@ -24,6 +25,8 @@
 #define LAYER_SIZE 40
 #define FLAG_OPT_STATE 1u
 #define FLAG_POSITION 2u     /* a training position follows the state */
+#define FLAG_NORM 4u         /* input normalisation (8 bytes) before the CRC */
+#define NORM_SIZE 8
 #define POS_SIZE 128
 #define HIST_SIZE 40
 
@@ -248,7 +251,8 @@ nn_status nn_model_save(const nn_model *m, const char *path, bool with_state,
     unsigned char h[HEADER_SIZE], r[LAYER_SIZE], o[OPT_SIZE];
     uLong crc = crc32(0L, Z_NULL, 0);
     encode_header(m, (with_state ? FLAG_OPT_STATE : 0) |
-                     (pos ? FLAG_POSITION : 0), h);
+                     (pos ? FLAG_POSITION : 0) | (m->norm ? FLAG_NORM : 0),
+                  h);
     bool ok = write_bytes(af.f, h, sizeof h, &crc);
     for (int i = 0; ok && i < m->n_layers; i++) {
         encode_layer(&m->layers[i], r);
@@ -272,6 +276,12 @@ nn_status nn_model_save(const nn_model *m, const char *path, bool with_state,
         }
         if (best)
             ok = ok && write_floats(af.f, m->best, m->n_params, &crc);
+    }
+    if (m->norm) {
+        unsigned char nb[NORM_SIZE];
+        put_f32(nb, m->norm_mean);
+        put_f32(nb + 4, m->norm_std);
+        ok = ok && write_bytes(af.f, nb, sizeof nb, &crc);
     }
     unsigned char c[4];
     nn_put_u32(c, (uint32_t)crc);
@@ -344,6 +354,9 @@ static nn_model *load_fail(nn_model *m, nn_error *err, nn_status code,
 nn_model *nn_model_load_mem(const void *data, size_t size, nn_error *err)
 {
     const unsigned char *p = data;
+    if (!data)
+        return load_fail(NULL, err, NN_ERR_ARG, "nn_model_load_mem: data is "
+                         "NULL");
     if (size < HEADER_SIZE + OPT_SIZE + 4 || memcmp(p, MAGIC, 8) != 0)
         return load_fail(NULL, err, NN_ERR_FORMAT,
                          "not a digits model file (bad magic or too short)");
@@ -361,7 +374,7 @@ nn_model *nn_model_load_mem(const void *data, size_t size, nn_error *err)
     if ((uint32_t)crc != crc_stored)
         return load_fail(NULL, err, NN_ERR_FORMAT,
                          "checksum mismatch (file is damaged or truncated)");
-    if ((flags & ~(FLAG_OPT_STATE | FLAG_POSITION)) ||
+    if ((flags & ~(FLAG_OPT_STATE | FLAG_POSITION | FLAG_NORM)) ||
         ((flags & FLAG_POSITION) && !(flags & FLAG_OPT_STATE)))
         return load_fail(NULL, err, NN_ERR_FORMAT, "unknown flags");
     uint32_t rank = nn_get_u32(p + 16), nl = nn_get_u32(p + 32);
@@ -388,6 +401,8 @@ nn_model *nn_model_load_mem(const void *data, size_t size, nn_error *err)
         expect += POS_SIZE + (uint64_t)n_hist * HIST_SIZE +
                   (best ? 4 * np : 0);
     }
+    if (flags & FLAG_NORM)
+        expect += NORM_SIZE;
     if (expect != size)
         return load_fail(NULL, err, NN_ERR_FORMAT,
                          "file size does not match its header");
@@ -459,14 +474,26 @@ nn_model *nn_model_load_mem(const void *data, size_t size, nn_error *err)
     if ((flags & FLAG_POSITION) && !decode_position(m, pb, n_hist, best)) {
         return load_fail(m, err, NN_ERR_FORMAT, "invalid training position");
     }
+    if (flags & FLAG_NORM) {
+        const unsigned char *nb = p + size - 4 - NORM_SIZE;
+        float mean = get_f32(nb), sd = get_f32(nb + 4);
+        if (nn_model_set_input_norm(m, mean, sd, NULL) != NN_OK ||
+            !m->norm)
+            return load_fail(m, err, NN_ERR_FORMAT,
+                             "invalid input normalisation");
+    }
     return m;
 }
 
 nn_model *nn_model_load(const char *path, nn_error *err)
 {
+    if (!path) {
+        nn_fail(err, NN_ERR_ARG, "nn_model_load: path is NULL");
+        return NULL;
+    }
     uint64_t max = HEADER_SIZE + (uint64_t)NN_MAX_LAYERS * LAYER_SIZE +
                    OPT_SIZE + 16 * (uint64_t)NN_MAX_PARAMS + POS_SIZE +
-                   (uint64_t)NN_MAX_EPOCHS * HIST_SIZE + 4;
+                   (uint64_t)NN_MAX_EPOCHS * HIST_SIZE + NORM_SIZE + 4;
     void *buf;
     size_t size;
     if (nn_read_file(path, max < SIZE_MAX ? (size_t)max : SIZE_MAX, &buf,

@@ -150,6 +150,8 @@ const char *nn_optimizer_name(nn_optimizer_kind k)
 
 bool nn_optimizer_parse(const char *name, nn_optimizer *out)
 {
+    if (!name || !out)
+        return false;
     for (int k = 1; k < NN_OPT_KIND_COUNT; k++)
         if (optimizers[k].name && strcmp(name, optimizers[k].name) == 0) {
             *out = optimizers[k].defaults;

@@ -245,6 +245,10 @@ nn_model *nn_model_from_spec(const char *spec, nn_shape input,
     if (optimizer_out)
         memset(optimizer_out, 0, sizeof *optimizer_out);
     if (!spec) {
+        nn_fail(err, NN_ERR_ARG, "nn_model_from_spec: spec is NULL");
+        return NULL;
+    }
+    if (!spec) {
         nn_fail(err, NN_ERR_ARG, "model spec: NULL");
         return NULL;
     }

@@ -13,16 +13,22 @@
 nn_status nn_model_compile(nn_model *m, nn_loss loss, nn_optimizer opt,
                            nn_error *err)
 {
+    if (!m)
+        return nn_fail(err, NN_ERR_ARG, "nn_model_compile: model is NULL");
     if (!m->params)
         return nn_fail(err, NN_ERR_STATE,
                        "compile: initialise the model first");
     if (loss < NN_LOSS_CATEGORICAL_CROSSENTROPY || loss > NN_LOSS_MSE)
         return nn_fail(err, NN_ERR_ARG, "compile: unknown loss %d",
                        (int)loss);
-    if (!nn_optimizer_valid(&opt))
+    if (!nn_optimizer_valid(&opt)) {
+        const char *name = nn_optimizer_name(opt.kind);
+        if (!strcmp(name, "?"))   /* no name: give the number */
+            return nn_fail(err, NN_ERR_ARG, "compile: unknown optimizer "
+                           "kind %d", (int)opt.kind);
         return nn_fail(err, NN_ERR_ARG,
-                       "compile: invalid optimizer settings for %s",
-                       nn_optimizer_name(opt.kind));
+                       "compile: invalid optimizer settings for %s", name);
+    }
     nn_layer *last = &m->layers[m->n_layers - 1];
     bool xent = loss != NN_LOSS_MSE;
     if (xent && (last->out.rank != 1 ||
@@ -41,8 +47,11 @@ nn_status nn_model_compile(nn_model *m, nn_loss loss, nn_optimizer opt,
     return NN_OK;
 }
 
-nn_loss nn_model_loss(const nn_model *m) { return m->loss; }
-nn_optimizer nn_model_optimizer(const nn_model *m) { return m->opt; }
+nn_loss nn_model_loss(const nn_model *m) { return m ? m->loss : 0; }
+nn_optimizer nn_model_optimizer(const nn_model *m)
+{
+    return m ? m->opt : (nn_optimizer){0};
+}
 
 nn_status nn_model_check_compiled(const nn_model *m, nn_error *err)
 {
@@ -63,7 +72,8 @@ double nn_model_step(nn_model *m, const float *x, const uint8_t *labels,
     int cur = 0;
     for (int i = m->n_layers - 1; i >= 0; i--) {
         nn_layer *l = &m->layers[i];
-        const float *xin = i ? m->acts[i - 1] : in0;
+        const float *xin = i ? m->acts[i - 1]
+                             : nn_model_first_input(m, in0);
         float *dx = i ? m->g[cur ^ 1] : NULL;
         l->ops->backward(l, xin, m->acts[i], m->g[cur], dx, B);
         cur ^= 1;
@@ -80,6 +90,9 @@ double nn_model_step(nn_model *m, const float *x, const uint8_t *labels,
 nn_status nn_model_train_batch(nn_model *m, const nn_batch *batch,
                                nn_batch_result *out, nn_error *err)
 {
+    if (!m || !batch)
+        return nn_fail(err, NN_ERR_ARG, "nn_model_train_batch: %s is NULL",
+                       m ? "batch" : "model");
     nn_status s = nn_model_check_compiled(m, err);
     if (s != NN_OK)
         return s;

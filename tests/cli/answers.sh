@@ -57,6 +57,8 @@ expect_fail "predict NaN model" "nan.nn: the model's output for .*bar.pgm is (Na
 [ -s "$T/out" ] && bad "predict NaN model printed an answer: $(cat "$T/out")" || ok
 expect_fail "predict NaN model --json" "not a probability" "$DIGITS" predict --model "$T/nan.nn" --json "$T/bar.pgm"
 grep -qi nan "$T/out" && bad "NaN in --json output: $(cat "$T/out")" || ok
+expect_fail "evaluate NaN model" "nan.nn: the model's output for sample [0-9]+ is (NaN|infinite)" "$DIGITS" evaluate --model "$T/nan.nn" --data "$D"
+[ -s "$T/out" ] && bad "evaluate NaN model printed results: $(head -2 "$T/out")" || ok
 
 # --- --json is strict JSON in every subcommand
 json "train --json" "$DIGITS" train --data "$D" --model "dense(10,softmax)" --epochs 1 --out "$T/j.nn" --validation-split 0.2 --json
@@ -110,5 +112,36 @@ head -1 "$T/out" | grep -Eq '"digit": null, "probabilities": \[.*\], "not_digit"
 tail -1 "$T/out" | grep -Eq '"digit": [0-9], "probabilities": \[.*\], "not_digit": null\}$' && ok || bad "digit --json: $(tail -1 "$T/out")"
 expect_ok "predict --any" "$DIGITS" predict --model "$M" --any "$T/checker.pgm"
 grep -Eq 'checker.pgm: [0-9] \(' "$T/out" && ok || bad "--any: $(cat "$T/out")"
+
+# --- messages and help
+# every option a command's --help lists appears in its usage lines
+for cmd in info train evaluate summary predict fetch export-c; do
+    "$DIGITS" "$cmd" --help >"$T/help" 2>&1 || bad "$cmd --help fails"
+    usage=$(sed '/^$/q' "$T/help")
+    for o in $(grep -Eo '^  --[a-z-]+' "$T/help" | tr -d ' '); do
+        [ "$o" = --help ] && continue
+        printf '%s' "$usage" | grep -q -- "$o" && ok || bad "$cmd: $o is in --help but not in the usage line"
+    done
+    "$DIGITS" help "$cmd" >"$T/help2" 2>&1 && cmp -s "$T/help" "$T/help2" && ok || bad "digits help $cmd differs from digits $cmd --help"
+done
+expect_fail "help unknown" "help: unknown command 'nope'" "$DIGITS" help nope
+json "info --json" "$DIGITS" info --data "$D" --json
+grep -q '"train": {"n": 100, "shape": \[28, 28, 1\], "label_counts": \[10, 10,' "$T/out" && ok || bad "info --json: $(cat "$T/out")"
+json "summary --json" "$DIGITS" summary --model cnn --json
+grep -q '"layers": \[{"name": "conv2d", "type": "Conv2D", "output_shape": \[26, 26, 32\], "params": 320}' "$T/out" && ok || bad "summary --json: $(head -c 300 "$T/out")"
+# --classes names the classes in summary as in evaluate and predict
+expect_ok "summary --classes names" "$DIGITS" summary --model mlp --classes cat,dog,bird
+grep -q '(None, 3) ' "$T/out" && ok || bad "summary --classes cat,dog,bird: $(cat "$T/out")"
+expect_ok "summary --classes N" "$DIGITS" summary --model mlp --classes 4
+grep -q '(None, 4) ' "$T/out" && ok || bad "summary --classes 4"
+expect_fail "one class name" "--classes: 1 name given, the model has 10 classes" "$DIGITS" predict --model "$M" --classes solo "$T/bar.pgm"
+# no library step names (fit:, compile:) in front of users
+expect_fail "no softmax" "^digits: --model: .*softmax" "$DIGITS" train --data "$D" --model "dense(10,relu)" --epochs 1 --out "$T/ns.nn"
+grep -Eq 'compile:|fit:' "$T/err" && bad "library step in the message: $(cat "$T/err")" || ok
+# human output and errors keep their order in one log
+printf 'not a picture\n' >"$T/text.png"
+"$DIGITS" predict --model "$M" "$T/bar.pgm" "$T/text.png" "$T/bar.pgm" >"$T/log" 2>&1
+sed -n 1p "$T/log" | grep -q 'bar.pgm: ' && sed -n 2p "$T/log" | grep -q 'text.png: not an image' &&
+  sed -n 3p "$T/log" | grep -q 'bar.pgm: ' && ok || bad "stdout and stderr out of order: $(cat "$T/log")"
 
 finish answers

@@ -128,14 +128,15 @@ CONV="conv2d(8,3,relu) maxpool(2) flatten dense(10,softmax)"
 conv() { "$DIGITS" train --data "$D2" --model "$CONV" --epochs 8 --batch-size 16 --optimizer adam "$@"; }
 # start_conv NAME ARGS...: digits itself in the background (a function or
 # subshell there would get the signals), output in $T/NAME.out/.err; the
-# "Epoch N" lines reach the file when epoch N ends
+# "Epoch N/8" line reaches the file when epoch N starts (stdout is
+# line-buffered), so "Epoch 3/8" means two epochs done
 start_conv() {
     n=$1; shift
     "$DIGITS" train --data "$D2" --model "$CONV" --epochs 8 --batch-size 16 --optimizer adam "$@" >"$T/$n.out" 2>"$T/$n.err" &
     pid=$!
 }
 start_conv a --out "$T/own.nn"
-wait_for "$T/a.out" "Epoch 2/8"    # two epochs done
+wait_for "$T/a.out" "Epoch 3/8"    # two epochs done
 kill -INT $pid; wait $pid; rc=$?
 [ $rc -eq 130 ] && [ -f "$T/own.nn.ckpt" ] && ok || bad "interrupted run: exit $rc, $(tail -1 "$T/a.err")"
 cp "$T/own.nn.ckpt" "$T/own.ckpt.copy"
