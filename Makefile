@@ -9,7 +9,9 @@
 #   make valgrind     the unit tests under valgrind memcheck (in build-vg/)
 #   make install PREFIX=/usr/local
 # Variables: BLAS=openblas|none (default: openblas when pkg-config finds it),
-#            OPENMP=1|0, O=build folder, WERROR=1, SAN=1.
+#            OPENMP=1|0, O=build folder, WERROR=1, SAN=1,
+#            MPI=1|0 (data-parallel `digits train` under mpirun; default:
+#            1 when pkg-config finds Open MPI; docs/distributed.md).
 
 CC      ?= cc
 PREFIX  ?= /usr/local
@@ -68,6 +70,15 @@ PROTOC_C ?= protoc-c
 NN_CPPFLAGS += -I$(O)/gen
 LDLIBS   += $(shell $(PKG_CONFIG) --libs libprotobuf-c 2>/dev/null || echo -lprotobuf-c)
 
+# MPI: only the tool's src/cli/mpi.c includes <mpi.h>; libnn never does.
+ifeq ($(origin MPI),undefined)
+  MPI := $(shell $(PKG_CONFIG) --exists ompi-c 2>/dev/null && echo 1 || echo 0)
+endif
+ifeq ($(MPI),1)
+  MPI_CFLAGS := -DDIGITS_MPI $(shell $(PKG_CONFIG) --cflags ompi-c)
+  MPI_LIBS   := $(shell $(PKG_CONFIG) --libs ompi-c)
+endif
+
 LIB_SRC  := $(sort $(wildcard src/nn/*.c src/data/*.c src/onnx/*.c))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
@@ -91,7 +102,8 @@ TOOL_BIN := $(O)/tools/user-digits $(O)/bench/infer $(O)/bench/sgemm \
   $(O)/bench/int8 $(O)/bench/prep
 
 .PHONY: all tools test unit-test unit-test-kernels cli-test sanitize check \
-        bench install uninstall clean fuzz fuzz-seeds valgrind browser-test
+        bench install uninstall clean fuzz fuzz-seeds valgrind browser-test \
+        FORCE
 
 all: $(O)/libnn.a $(O)/digits
 
@@ -138,7 +150,14 @@ $(O)/web/page.o: $(O)/web/page.c
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(O)/digits: $(CLI_OBJ) $(WEB_OBJ) $(O)/libnn.a
-	$(CC) $(ALL_LDFLAGS) $(CLI_OBJ) $(WEB_OBJ) $(O)/libnn.a $(LDLIBS) $(SERVE_LIBS) -o $@
+	$(CC) $(ALL_LDFLAGS) $(CLI_OBJ) $(WEB_OBJ) $(O)/libnn.a $(LDLIBS) $(SERVE_LIBS) $(MPI_LIBS) -o $@
+
+# mpi.o is rebuilt when MPI changes (the value is kept in $(O)/mpi.flag).
+$(O)/src/cli/mpi.o: CPPFLAGS += $(MPI_CFLAGS)
+$(O)/src/cli/mpi.o: $(O)/mpi.flag
+$(O)/mpi.flag: FORCE
+	@mkdir -p $(dir $@)
+	@echo "$(MPI)" | cmp -s - $@ || echo "$(MPI)" > $@
 
 $(O)/tests/%: $(O)/tests/%.o $(TEST_UTIL_OBJ) $(O)/libnn.a
 	$(CC) $(ALL_LDFLAGS) $< $(TEST_UTIL_OBJ) $(O)/libnn.a $(LDLIBS) -lcmocka -o $@
@@ -163,6 +182,9 @@ $(O)/tests/cli/digit_png: $(O)/tests/cli/digit_png.o $(O)/libnn.a
 	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(O)/tests/onnx/onnx_probs: $(O)/tests/onnx/onnx_probs.o $(O)/libnn.a
+	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(O)/tests/cli/model_diff: $(O)/tests/cli/model_diff.o $(O)/libnn.a
 	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(O)/fuzz/mkseeds: $(O)/fuzz/mkseeds.o $(O)/libnn.a
@@ -209,7 +231,8 @@ unit-test-kernels: $(TEST_BIN) $(REPLAY_BIN) $(O)/digits
 
 cli-test: $(O)/digits $(O)/tests/cli/save_loop $(O)/tests/cli/digit_png \
           $(O)/tests/cli/jsoncheck $(O)/tests/cli/nan_model \
-          $(O)/tests/onnx/onnx_probs
+          $(O)/tests/onnx/onnx_probs \
+          $(O)/tests/cli/model_diff
 	DIGITS=$(O)/digits sh tests/cli/run.sh
 	DIGITS=$(O)/digits sh tests/cli/trust.sh
 	DIGITS=$(O)/digits SAVE_LOOP=$(O)/tests/cli/save_loop sh tests/cli/crash.sh
@@ -220,6 +243,7 @@ cli-test: $(O)/digits $(O)/tests/cli/save_loop $(O)/tests/cli/digit_png \
 	  NAN_MODEL=$(O)/tests/cli/nan_model sh tests/cli/answers.sh
 	DIGITS=$(O)/digits O=$(O) SAN=$(SAN) sh tests/cli/pkgconfig.sh
 	DIGITS=$(O)/digits ONNX_PROBS=$(O)/tests/onnx/onnx_probs sh tests/cli/onnx.sh
+	$(if $(filter 1,$(MPI)),$(if $(filter 1,$(SAN)),MPI_ACC_SEEDS=42) DIGITS=$(O)/digits MODEL_DIFF=$(O)/tests/cli/model_diff sh tests/cli/mpi.sh)
 
 sanitize:
 	$(MAKE) O=build-asan SAN=1 OPENMP=0 test
@@ -285,5 +309,5 @@ clean:
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(TEST_UTIL_OBJ:.o=.d) \
   $(FUZZ_OBJ:.o=.d) $(O)/fuzz/mkseeds.d $(O)/tests/cli/save_loop.d \
-  $(O)/tests/cli/digit_png.d \
+  $(O)/tests/cli/digit_png.d $(O)/tests/cli/model_diff.d \
   $(TOOL_BIN:=.d) $(O)/tests/onnx/onnx_probs.d $(O)/gen/onnx.pb-c.d

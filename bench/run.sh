@@ -184,3 +184,9 @@ row "    int8 plain C kernels, img/s" "$(fmt "$(median "$TMP/q_p")" %.0f)" \
     "$(fmt "$(median "$TMP/q_f")" %.0f)"
 row "    test accuracy (int8, float)" "$(fmt "$(median "$TMP/q_acc")" %.4f)" \
     "$(fmt "$(median "$TMP/o_acc")" %.4f)"
+
+# (f) data-parallel training over MPI, when Open MPI is installed
+if command -v mpirun >/dev/null 2>&1 && command -v mpicc >/dev/null 2>&1; then
+    echo
+    BENCH_DATA=$DATA sh bench/mpi.sh
+fi

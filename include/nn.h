@@ -411,6 +411,20 @@ typedef enum nn_lr_schedule {
     NN_LR_COSINE
 } nn_lr_schedule;
 
+/* Data-parallel training (nn_fit_options.shards; docs/distributed.md):
+ * called on every shard once per step, after backward and before the
+ * optimizer step. On entry `grads` (n, the parameter layout) holds this
+ * shard's share of the batch's mean gradient (its rows' mean gradient
+ * times rows / batch rows; non-trainable state such as batch norm's moving
+ * statistics: its value times the same share) and `stats` (n_stats) this
+ * shard's loss sum, correct predictions and rows. The callback replaces
+ * both with their sums over all shards (MPI_Allreduce with MPI_SUM), the
+ * same on every shard, so that every shard takes the same step. Anything
+ * but NN_OK stops fit with that status and err. */
+typedef nn_status (*nn_reduce_callback)(void *user, float *grads, size_t n,
+                                        double *stats, int n_stats,
+                                        nn_error *err);
+
 typedef struct nn_fit_options {
     int epochs;                 /* default 1 */
     int batch_size;             /* default 32, as Keras */
@@ -429,6 +443,12 @@ typedef struct nn_fit_options {
                                    epoch's weights; 0: off */
     bool resume;                /* continue from the training position the
                                    model carries (see below) */
+    int shards;                 /* data-parallel: processes training one
+                                   model, each on rows [bs*shard/shards,
+                                   bs*(shard+1)/shards) of every batch of
+                                   bs rows; needs `reduce`; 0 or 1: off */
+    int shard;                  /* this process, 0 .. shards - 1 */
+    nn_reduce_callback reduce;  /* sums over the shards; see above */
     nn_batch_callback on_batch; /* may be NULL */
     nn_epoch_callback on_epoch; /* may be NULL */
     void *user;
@@ -448,7 +468,15 @@ nn_fit_options nn_fit_defaults(void);
  * calling fit with `resume` (and the same data, seed, batch size and
  * options; `epochs` may be larger) continues exactly where it stopped:
  * the weights come out bit-identical to an uninterrupted run (any thread
- * count). A fit that finishes clears the position. */
+ * count). A fit that finishes clears the position.
+ *
+ * With shards > 1 every shard runs fit on the same data, options and
+ * weights; the position is global (a checkpoint of any shard resumes with
+ * any number of shards). Shuffling, dropout and augmentation draw what one
+ * process draws, so the weights equal one process's with the same batch
+ * size up to the order of float sums; batch normalisation normalises each
+ * shard's rows by their own statistics (its moving statistics are
+ * averaged over the shards by share). */
 nn_status nn_model_fit(nn_model *m, const nn_dataset *train,
                        const nn_fit_options *opts, nn_history *history,
                        nn_error *err);

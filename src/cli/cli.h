@@ -32,6 +32,9 @@ const char *cli_blas_kernels(void);
 
 /* Prints "digits: <message>" as one line on stderr; returns 1. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* When set, cli_error hands it the message (no prefix, no newline) instead
+ * of printing it (mpi.c: ranks other than 0 keep it for rank 0 to print). */
+extern void (*cli_error_hook)(const char *msg);
 /* Same, for a library error. */
 int cli_nn_error(const nn_error *err);
 /* Same, naming `what` (an option or file) in place of the library step

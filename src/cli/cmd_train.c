@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/mpi.h"
 #include "cli/plot.h"
 
 static void usage(void)
@@ -28,7 +29,7 @@ static void usage(void)
          "                    [--augment[=S,R,Z]] [--lr-decay F|cosine]\n"
          "                    [--patience N] [--checkpoint FILE]\n"
          "                    [--checkpoint-every S] [--no-checkpoint]\n"
-         "                    [--resume]\n\n"
+         "                    [--resume] [--init FILE]\n\n"
          "Trains a model on the training set, saves it, then prints the\n"
          "test set's loss and accuracy (test_loss: / test_acc: lines).\n\n"
          "  --data DIR             data folder (default $DIGITS_DATA or "
@@ -88,7 +89,13 @@ static void usage(void)
          "  --init FILE            start from a model file's weights (.nn "
          "or .onnx,\n"
          "                         e.g. from PyTorch): fine-tuning; replaces "
-         "--model\n", names);
+         "--model\n\n"
+         "Under mpirun (mpirun -np N digits train ...), N processes train one\n"
+         "model data-parallel: each takes its share of every batch, their\n"
+         "gradients are summed, and rank 0 prints and writes the files.\n"
+         "--threads defaults to the cores per process; SIGUSR1 to mpirun\n"
+         "stops and checkpoints like Ctrl-C. See docs/distributed.md.\n",
+         names);
 }
 
 typedef struct progress {
@@ -107,6 +114,9 @@ typedef struct progress {
     int diverged;             /* epoch (from 1) whose loss or weights went
                                  non-finite; 0: none */
     double div_loss;
+    bool writer;              /* rank 0: writes the checkpoints */
+    bool stopped;             /* some rank was asked to stop (MPI) */
+    bool mpi;                 /* one of several ranks under mpirun */
 } progress;
 
 /* Ctrl-C and SIGTERM only raise a flag; training stops after its step. */
@@ -126,6 +136,7 @@ static void catch_signals(void)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);   /* a closed terminal or ssh session */
+    sigaction(SIGUSR1, &sa, NULL);  /* mpirun forwards it to every rank */
 }
 
 static double now(void)
@@ -282,7 +293,29 @@ static bool on_batch(void *user, int epoch, int step, int steps, double loss,
         progress_line(p, step, steps, loss, acc, NULL);
         p->last = t;
     }
-    return !stop_signal;
+    /* Under mpirun only the stop all ranks agreed on in this step's
+     * reduce counts: a rank that stopped on its own signal would leave the
+     * others waiting in the next step's allreduce. */
+    return p->mpi ? !p->stopped : !stop_signal;
+}
+
+/* nn_fit_options.reduce under mpirun: the step's sums over the ranks, with
+ * every rank's stop request, so that all ranks stop after the same step. */
+static nn_status reduce(void *user, float *grads, size_t n, double *stats,
+                        int n_stats, nn_error *err)
+{
+    progress *p = user;
+    double d[8] = {0};
+    if (n_stats < 0 || n_stats > 7) {
+        snprintf(err->msg, sizeof err->msg, "reduce: %d sums", n_stats);
+        return err->code = NN_ERR_ARG;
+    }
+    memcpy(d, stats, sizeof(double) * (size_t)n_stats);
+    d[n_stats] = stop_signal ? 1.0 : 0.0;
+    nn_status s = cli_mpi_allreduce(grads, n, d, n_stats + 1, err);
+    memcpy(stats, d, sizeof(double) * (size_t)n_stats);
+    p->stopped = d[n_stats] > 0.0;
+    return s;
 }
 
 static bool on_epoch(void *user, int epoch, const nn_epoch_stats *es)
@@ -294,9 +327,14 @@ static bool on_epoch(void *user, int epoch, const nn_epoch_stats *es)
         p->div_loss = es->loss;
         return false;
     }
-    if (p->checkpoint && epoch + 1 < p->epochs &&
+    bool ok = true;
+    if (p->writer && p->checkpoint && epoch + 1 < p->epochs &&
         now() - p->last_ckpt >= p->every)
-        return ckpt_write(p);
+        ok = ckpt_write(p);
+    if (!cli_mpi_agree(ok)) {   /* under mpirun every rank stops alike */
+        p->failed = true;
+        return false;
+    }
     return true;
 }
 
@@ -431,9 +469,11 @@ static void print_json(const train_args *a, const nn_model *m,
     printf("{\"model\": ");
     cli_json_string(stdout, a->model);
     printf(", \"params\": %zu, \"seed\": %ld, \"batch_size\": %ld, "
-           "\"optimizer\": \"%s\", \"threads\": %d, \"out\": ",
+           "\"optimizer\": \"%s\", \"threads\": %d, \"ranks\": %d, "
+           "\"out\": ",
            nn_model_param_count(m), a->seed, a->batch,
-           nn_optimizer_name(nn_model_optimizer(m).kind), nn_get_threads());
+           nn_optimizer_name(nn_model_optimizer(m).kind), nn_get_threads(),
+           cli_mpi_size());
     cli_json_string(stdout, a->out);
     printf(", \"epochs\": [");
     for (int e = 0; e < h->epochs; e++) {
@@ -483,7 +523,9 @@ static void shell_word(FILE *f, const char *w)
  * report it. */
 static int interrupted(progress *p, int argc, char **argv)
 {
-    int sig = stop_signal;
+    int sig = stop_signal ? stop_signal : SIGTERM;   /* MPI: another rank's */
+    if (!p->writer)
+        return 128 + sig;
     if (!p->checkpoint) {
         cli_error("interrupted; no checkpoint written (--no-checkpoint)");
         return 128 + sig;
@@ -496,7 +538,10 @@ static int interrupted(progress *p, int argc, char **argv)
     if (!ckpt_write(p))
         return 1;
     fprintf(stderr, "digits: interrupted; checkpoint saved to %s; resume "
-            "with:\n  digits", p->checkpoint);
+            "with:\n  ", p->checkpoint);
+    if (cli_mpi_size() > 1)
+        fprintf(stderr, "mpirun -np %d ", cli_mpi_size());
+    fputs("digits", stderr);
     bool has_resume = false;
     for (int i = 0; i < argc; i++) {   /* argv[0] is "train" */
         fputc(' ', stderr);
@@ -661,12 +706,105 @@ static bool check_resume(const train_args *a, nn_model *ck, nn_shape shape,
     return ok;
 }
 
+/* The options every rank must share: the command line but --threads and
+ * --data (cores and folders may differ between machines). */
+static uint64_t options_hash(int argc, char **argv)
+{
+    uint64_t h = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *w = argv[i];
+        bool skip = !strncmp(w, "--threads", 9) || !strncmp(w, "--data", 6);
+        if (skip && !strchr(w, '=') && i + 1 < argc)
+            i++;                        /* and its value */
+        if (!skip)
+            h = cli_hash(h, w, strlen(w) + 1);
+    }
+    return h;
+}
+
+static uint64_t data_hash(const nn_dataset *d)
+{
+    size_t n = nn_shape_size(d->shape) * d->n;
+    uint64_t h = cli_hash(0, &d->n, sizeof d->n);
+    if (d->x_u8)
+        h = cli_hash(h, d->x_u8, n);
+    if (d->labels)
+        h = cli_hash(h, d->labels, d->n);
+    return h;
+}
+
+/* The checkpoint: rank 0 loads (and so checks) the file and sends its
+ * bytes to the other ranks, which need no copy of their own. Collective;
+ * NULL after an error line (rank 0's, or that of the first failing rank). */
+static nn_model *load_checkpoint(const char *path)
+{
+    nn_error err;
+    nn_model *m = NULL;
+    if (cli_mpi_size() == 1) {
+        if (!(m = nn_model_load(path, &err)))
+            cli_nn_error(&err);
+        return m;
+    }
+    uint64_t size = 0;
+    char *bytes = NULL;
+    bool ok = true;
+    if (cli_mpi_rank() == 0) {
+        FILE *f = NULL;
+        long len = -1;
+        if (!(m = nn_model_load(path, &err)))
+            ok = !cli_nn_error(&err);
+        else if (!(f = fopen(path, "rb")) || fseek(f, 0, SEEK_END) ||
+                 (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) ||
+                 !(bytes = malloc((size_t)len + 1)) ||
+                 fread(bytes, 1, (size_t)len, f) != (size_t)len)
+            ok = !cli_error("%s: cannot read it again to send it to the "
+                            "other ranks", path);
+        if (f)
+            fclose(f);
+        size = ok ? (uint64_t)len : 0;
+    }
+    if (cli_mpi_agree(ok) && cli_mpi_bcast(&size, sizeof size)) {
+        if (cli_mpi_rank() > 0 && !(bytes = malloc(size ? size : 1)))
+            ok = !cli_error("out of memory");
+        if (cli_mpi_agree(ok) && cli_mpi_bcast(bytes, size)) {
+            if (cli_mpi_rank() > 0 && !(m = nn_model_load_mem(bytes, size,
+                                                              &err)))
+                ok = !cli_nn_error(&err);
+            free(bytes);
+            if (cli_mpi_agree(ok))
+                return m;
+            nn_model_free(m);
+            return NULL;
+        }
+    }
+    free(bytes);
+    nn_model_free(m);
+    return NULL;
+}
+
+static int train(int argc, char **argv);
+
 int cmd_train(int argc, char **argv)
 {
+    if (cli_mpi_start())
+        return 1;
+    int rc = train(argc, argv);
+    cli_mpi_stop();
+    return rc;
+}
+
+static int train(int argc, char **argv)
+{
     train_args a = {.model = "mlp", .out = "model.nn", .epochs = 5,
-                    .batch = 128, .seed = 42, .threads = 0,
+                    .batch = 128, .seed = 42, .threads = -1,
                     .ckpt_every = 60};
+    int rank = cli_mpi_rank(), ranks = cli_mpi_size();
+    if (!cli_mpi_same(options_hash(argc, argv),
+                      "options (all but --threads and --data)"))
+        return 1;
     int rc = parse(argc, argv, &a);
+    if (!cli_mpi_agree(rc <= 0))
+        return 1;
     if (rc)
         return rc < 0 ? 0 : rc;
     nn_optimizer opt;
@@ -676,6 +814,12 @@ int cmd_train(int argc, char **argv)
         return cli_error("--optimizer: expected %s, got '%s'", names,
                          a.optimizer);
     }
+    if (a.threads < 0) {   /* default: all cores, shared by this machine's ranks */
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        a.threads = ranks == 1 ? 0 : cores / cli_mpi_local_size();
+        if (a.threads < 1)
+            a.threads = 1;
+    }
     char *ckpt = NULL;
     if (!a.checkpoint && !a.no_ckpt) {
         size_t n = strlen(a.out) + sizeof ".ckpt";
@@ -684,7 +828,8 @@ int cmd_train(int argc, char **argv)
         snprintf(ckpt, n, "%s.ckpt", a.out);
         a.checkpoint = ckpt;
     }
-    if (check_outputs(&a)) {
+    /* Only rank 0 writes: the outputs are its to check. */
+    if (!cli_mpi_agree(rank > 0 || !check_outputs(&a))) {
         free(ckpt);
         return 1;
     }
@@ -707,13 +852,16 @@ int cmd_train(int argc, char **argv)
     nn_history hist = {0};
     nn_error err;
     rc = 1;
-    if (cli_load_split(dir, "train", cli_data_fetch(a.data), &train) ||
-        cli_load_split(dir, "t10k", false, &test) || check_inputs(&a, dir))
+    /* Only rank 0 fetches MNIST; every rank needs the same data. */
+    bool ok = !cli_load_split(dir, "train", rank == 0 && cli_data_fetch(a.data),
+                              &train) &&
+              !cli_load_split(dir, "t10k", false, &test) &&
+              (rank > 0 || !check_inputs(&a, dir));
+    if (ok && memcmp(&train.shape, &test.shape, sizeof train.shape) != 0)
+        ok = !cli_error("%s: training and test images differ in shape", dir);
+    if (!cli_mpi_agree(ok) ||
+        !cli_mpi_same(data_hash(&train), "the training data"))
         goto done;
-    if (memcmp(&train.shape, &test.shape, sizeof train.shape) != 0) {
-        cli_error("%s: training and test images differ in shape", dir);
-        goto done;
-    }
     nn_dataset used = train;
     if (a.limit > 0 && (size_t)a.limit < train.n)
         used = nn_dataset_slice(&train, 0, (size_t)a.limit);
@@ -721,10 +869,8 @@ int cmd_train(int argc, char **argv)
                                                        : test.num_classes;
     if (a.resume) {
         /* The checkpoint carries the model, its optimizer and position. */
-        if (!(m = nn_model_load(a.checkpoint, &err))) {
-            cli_nn_error(&err);
+        if (!(m = load_checkpoint(a.checkpoint)))
             goto done;
-        }
         if (!check_resume(&a, m, train.shape, classes, dir))
             goto done;
     } else if (a.init) {
@@ -734,7 +880,11 @@ int cmd_train(int argc, char **argv)
     } else if (!(m = fresh_model(&a, train.shape, classes))) {
         goto done;
     }
-    FILE *human = a.json ? stderr : stdout;
+    uint64_t wh = cli_hash(0, nn_model_params(m),
+                           sizeof(float) * nn_model_param_count(m));
+    if (!cli_mpi_same(wh, "the initial weights"))
+        goto done;
+    FILE *human = a.json && rank == 0 ? stderr : stdout;
     size_t need = nn_model_summary(m, NULL, 0);
     char *sum = malloc(need + 1);
     if (sum) {
@@ -745,8 +895,9 @@ int cmd_train(int argc, char **argv)
     progress p = {.f = human, .tty = isatty(fileno(human)),
                   .epochs = (int)a.epochs, .epoch = -1, .m = m,
                   .checkpoint = a.checkpoint, .every = a.ckpt_every,
-                  .last_ckpt = now()};
-    if (a.resume)
+                  .last_ckpt = now(), .writer = rank == 0,
+                  .mpi = ranks > 1};
+    if (a.resume && rank == 0)
         ckpt_mark(&p);   /* the checkpoint we continue is ours to replace */
     nn_fit_options fo = nn_fit_defaults();
     fo.epochs = (int)a.epochs;
@@ -759,6 +910,11 @@ int cmd_train(int argc, char **argv)
     fo.lr_decay = (float)a.lr_decay;
     fo.patience = (int)a.patience;
     fo.resume = a.resume;
+    if (ranks > 1) {
+        fo.shards = ranks;
+        fo.shard = rank;
+        fo.reduce = reduce;
+    }
     fo.on_batch = on_batch;
     fo.on_epoch = on_epoch;
     fo.user = &p;
@@ -781,7 +937,8 @@ int cmd_train(int argc, char **argv)
                       a.out, (double)lr, kept ? " (the checkpoint of an "
                       "earlier epoch stays in " : "",
                       kept ? p.checkpoint : "", kept ? ")" : "");
-        } else if (err.code == NN_ERR_INTERRUPTED && stop_signal) {
+        } else if (err.code == NN_ERR_INTERRUPTED &&
+                   (stop_signal || p.stopped)) {
             rc = interrupted(&p, argc, argv);
         } else if (!p.failed) {
             cli_nn_error_as(a.resume ? "--resume" : "train", &err);
@@ -789,6 +946,14 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     double secs = now() - t0;
+    wh = cli_hash(0, nn_model_params(m),
+                  sizeof(float) * nn_model_param_count(m));
+    if (!cli_mpi_same(wh, "the weights after training"))
+        goto done;
+    if (rank > 0) {   /* rank 0 writes and evaluates */
+        rc = 0;
+        goto done;
+    }
     if (hist.epochs < fo.epochs)
         fprintf(human, "early stopping after epoch %d: no lower loss for %ld "
                 "epoch%s; kept the weights of the best epoch\n", hist.epochs,

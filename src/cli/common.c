@@ -12,14 +12,22 @@
 
 #include "cli/cli.h"
 
+void (*cli_error_hook)(const char *msg);
+
 int cli_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fflush(stdout);   /* what was printed before the error comes first */
-    fputs("digits: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    if (cli_error_hook) {
+        char msg[1024];
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        cli_error_hook(msg);
+    } else {
+        fflush(stdout);   /* what was printed before the error comes first */
+        fputs("digits: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+    }
     va_end(ap);
     return 1;
 }

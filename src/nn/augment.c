@@ -132,3 +132,13 @@ void nn_augment_batch(float *x, int B, nn_shape shape,
         nn_augment_one(cb, xb, H, W, C, q[0], q[1], q[2], q[3]);
     }
 }
+
+void nn_augment_skip(int B, nn_shape shape, const nn_augment *p,
+                     nn_rng *rng)
+{
+    if (shape.rank != 3 || B <= 0 || !nn_augment_enabled(p) ||
+        nn_augment_check(p, NULL) != NN_OK)
+        return;
+    for (long i = 0; i < 4L * B; i++)   /* nn_augment_batch's four draws */
+        (void)nn_rng_uniform(rng);
+}

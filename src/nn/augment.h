@@ -58,6 +58,12 @@ void nn_augment_batch(float *x, int B, nn_shape shape,
                       const nn_augment *p, nn_rng *rng,
                       float *scratch);
 
+/* Advances rng exactly as nn_augment_batch would for B images, without
+ * transforming any (a data-parallel shard skipping the other shards'
+ * images of a batch, so every shard draws what one process would). */
+void nn_augment_skip(int B, nn_shape shape, const nn_augment *p,
+                     nn_rng *rng);
+
 /* The transform of one image with given parameters:
  * src (H, W, C) -> dst (H, W, C), HWC floats, which must not overlap.
  * dx, dy in pixels, angle_deg in degrees (anticlockwise on screen), s > 0

@@ -6,7 +6,9 @@
  *   forward: y = x * mask      backward: dx = dy * mask
  * The mask comes from the model's training generator (l->rng): one draw per
  * batch seeds a small generator per sample, so it depends on the seed only,
- * not on the thread count.
+ * not on the thread count. Sample b's stream is base + l->row0 + b, so a
+ * data-parallel shard holding rows [row0, row0 + B) of a batch draws the
+ * masks one process would draw for those rows.
  */
 #include <string.h>
 
@@ -41,7 +43,7 @@ static void dropout_forward(nn_layer *l, const float *x, float *y, int B,
 #pragma omp parallel for schedule(static) if (NN_PAR_IF(n * (size_t)B))
     for (int b = 0; b < B; b++) {
         nn_rng r;
-        nn_rng_seed(&r, base + (uint64_t)b);
+        nn_rng_seed(&r, base + (uint64_t)l->row0 + (uint64_t)b);
         float *mask = l->scratch + (size_t)b * n;
         const float *xb = x + (size_t)b * n;
         float *yb = y + (size_t)b * n;

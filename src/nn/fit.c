@@ -2,7 +2,8 @@
  * fit.c - nn_model_fit: epochs of shuffled batches, the learning-rate
  * schedule, validation, early stopping and the training position that
  * checkpoints carry (positions, resume checks; the settings a resume must
- * repeat are described once, NN_FIT_SETTINGS in model.h).
+ * repeat are described once, NN_FIT_SETTINGS in model.h); data-parallel
+ * steps (nn_fit_options.shards, docs/distributed.md).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -96,6 +97,11 @@ static nn_status check_fit_options(const nn_model *m,
         return nn_fail(err, NN_ERR_ARG, "fit: lr_decay must be in (0, 1]");
     if (o->patience < 0)
         return nn_fail(err, NN_ERR_ARG, "fit: patience must be >= 0");
+    if (o->shards < 0 || (o->shards > 1 && (o->shard < 0 ||
+                                            o->shard >= o->shards ||
+                                            !o->reduce)))
+        return nn_fail(err, NN_ERR_ARG, "fit: data-parallel training needs "
+                       "0 <= shard < shards and a reduce callback");
     const nn_augment *a = &o->augment;
     nn_status s = nn_augment_check(a, err);
     if (s != NN_OK)
@@ -227,60 +233,145 @@ static float epoch_lr(const nn_fit_options *o, float base, int e)
     return base;
 }
 
-/* Batch st: its samples into m->x_buf (augmented), its labels or targets
- * into the buffers; returns the batch size. */
-static int gather_batch(nn_model *m, const nn_dataset *tr, int B, int st,
-                        const nn_fit_options *o, fit_buffers *b,
-                        const uint8_t **labels, const float **targets)
+/* The rows of a batch this process computes: all of it, or its shard's
+ * rows [lo, lo + nb) of the bs (nn_fit_options.shards). `run` rows go
+ * through the network from row `off` of the batch: a shard without rows
+ * (bs < shards) runs one row, so that its generator draws as the others'
+ * do, and contributes nothing. */
+typedef struct batch_rows {
+    int bs, lo, nb, run, off;
+} batch_rows;
+
+static batch_rows rows_of(const nn_fit_options *o, int bs)
+{
+    batch_rows r = {.bs = bs, .nb = bs};
+    if (o->shards > 1) {
+        r.lo = (int)((long)bs * o->shard / o->shards);
+        r.nb = (int)((long)bs * (o->shard + 1) / o->shards) - r.lo;
+    }
+    r.run = r.nb > 0 ? r.nb : 1;
+    r.off = r.nb > 0 ? r.lo : 0;
+    return r;
+}
+
+/* Batch st: this process's rows of it into m->x_buf (augmented, drawing
+ * for every row of the batch), their labels or targets into the buffers. */
+static batch_rows gather_batch(nn_model *m, const nn_dataset *tr, int B,
+                               int st, const nn_fit_options *o,
+                               fit_buffers *b, const uint8_t **labels,
+                               const float **targets)
 {
     size_t K = m->layers[m->n_layers - 1].out_size;
     size_t begin = (size_t)st * (size_t)B;
     int bs = (int)(tr->n - begin < (size_t)B ? tr->n - begin : (size_t)B);
-    const uint32_t *idx = b->order + begin;
-    nn_model_gather(m, tr, b->order, begin, bs);
-    if (b->aug)
-        nn_augment_batch(m->x_buf, bs, m->input, &o->augment, &m->rng,
+    batch_rows r = rows_of(o, bs);
+    const uint32_t *idx = b->order + begin + r.off;
+    nn_model_gather(m, tr, b->order, begin + (size_t)r.off, r.run);
+    if (b->aug) {
+        int mine = r.nb > 0 ? r.nb : 0;
+        nn_augment_skip(r.lo, m->input, &o->augment, &m->rng);
+        nn_augment_batch(m->x_buf, mine, m->input, &o->augment, &m->rng,
                          b->aug);
+        nn_augment_skip(bs - r.lo - mine, m->input, &o->augment, &m->rng);
+    }
     *labels = NULL;
     *targets = NULL;
     if (tr->labels) {
-        for (int i = 0; i < bs; i++)
+        for (int i = 0; i < r.run; i++)
             b->labels[i] = tr->labels[idx[i]];
         *labels = b->labels;
     } else {
-        for (int i = 0; i < bs; i++)
+        for (int i = 0; i < r.run; i++)
             memcpy(b->targets + (size_t)i * K, tr->targets + idx[i] * K,
                    sizeof(float) * K);
         *targets = b->targets;
     }
-    return bs;
+    return r;
 }
 
-/* The steps of epoch e from the position's step on, at rate lr; false
- * when the batch callback asked to stop. */
-static bool run_steps(nn_model *m, const nn_dataset *tr, int B, int steps,
-                      int e, float lr, const nn_fit_options *o,
-                      fit_buffers *b)
+/* A data-parallel step on the rows gather_batch put in m->x_buf: the
+ * gradients and non-trainable state (batch norm's moving statistics) go
+ * to o->reduce as this shard's share, the summed state is put back, and
+ * every shard takes the same optimizer step. sums (3): loss sum, correct,
+ * rows over all shards. */
+static nn_status shard_step(nn_model *m, const nn_fit_options *o,
+                            const uint8_t *labels, const float *targets,
+                            batch_rows r, float lr, double *sums,
+                            nn_error *err)
+{
+    for (int i = 0; i < m->n_layers; i++)
+        m->layers[i].row0 = r.off;    /* dropout's streams per global row */
+    int ok = 0;
+    double l = nn_model_step(m, NULL, labels, targets, r.run, lr, false,
+                             &ok);
+    float share = (float)r.nb / (float)r.bs;
+    for (int i = 0; i < m->n_layers; i++) {
+        nn_layer *ly = &m->layers[i];
+        size_t trained = ly->n_params - ly->n_nontrainable;
+        for (size_t k = 0; k < trained; k++)
+            ly->dw[k] *= share;
+        for (size_t k = trained; k < ly->n_params; k++)
+            ly->dw[k] = ly->w[k] * share;
+    }
+    sums[0] = r.nb ? l * r.nb : 0.0;
+    sums[1] = r.nb ? ok : 0;
+    sums[2] = r.nb;
+    nn_status s = o->reduce(o->user, m->grads, m->n_params, sums, 3, err);
+    if (s != NN_OK)
+        return s;
+    for (int i = 0; i < m->n_layers; i++) {
+        nn_layer *ly = &m->layers[i];
+        for (size_t k = ly->n_params - ly->n_nontrainable; k < ly->n_params;
+             k++) {
+            ly->w[k] = ly->dw[k];
+            ly->dw[k] = 0.0f;
+        }
+    }
+    nn_model_apply_step(m, lr);
+    return NN_OK;
+}
+
+/* The steps of epoch e from the position's step on, at rate lr;
+ * *go_on false when the batch callback asked to stop. Fails only when a
+ * data-parallel reduce does. */
+static nn_status run_steps(nn_model *m, const nn_dataset *tr, int B,
+                           int steps, int e, float lr,
+                           const nn_fit_options *o, fit_buffers *b,
+                           bool *go_on, nn_error *err)
 {
     nn_fit_pos *p = &m->pos;
+    *go_on = true;
     for (int st = p->step; st < steps; st++) {
         const uint8_t *labels;
         const float *targets;
-        int bs = gather_batch(m, tr, B, st, o, b, &labels, &targets);
-        int ok = 0;
-        double l = nn_model_step(m, NULL, labels, targets, bs, lr, true, &ok);
-        p->loss_sum += l * bs;
-        p->correct += (uint64_t)ok;
-        p->seen += (uint64_t)bs;
+        batch_rows r = gather_batch(m, tr, B, st, o, b, &labels, &targets);
+        double sums[3];
+        if (o->shards > 1) {
+            nn_status s = shard_step(m, o, labels, targets, r, lr, sums,
+                                     err);
+            if (s != NN_OK)
+                return s;
+        } else {
+            int ok = 0;
+            sums[0] = nn_model_step(m, NULL, labels, targets, r.bs, lr, true,
+                                    &ok) * r.bs;
+            sums[1] = ok;
+            sums[2] = r.bs;
+        }
+        p->loss_sum += sums[0];
+        p->correct += (uint64_t)sums[1];
+        p->seen += (uint64_t)sums[2];
         p->step = st + 1;
         p->rng = m->rng;
         if (o->on_batch &&
             !o->on_batch(o->user, e, st + 1, steps,
                          p->loss_sum / (double)p->seen,
-                         (double)p->correct / (double)p->seen))
-            return false;
+                         (double)p->correct / (double)p->seen)) {
+            *go_on = false;
+            break;
+        }
     }
-    return true;
+    return NN_OK;
 }
 
 /* The epoch's statistics: the training sums of the position, validation
@@ -336,6 +427,8 @@ static void end_epoch(nn_fit_pos *p, int e, const nn_epoch_stats *es)
 static void finish(nn_model *m, nn_status s, nn_history *history)
 {
     nn_fit_pos *p = &m->pos;
+    for (int i = 0; i < m->n_layers; i++)
+        m->layers[i].row0 = 0;
     if (history) {
         size_t bytes = sizeof *p->hist * (size_t)p->n_hist;
         history->epoch = s == NN_OK ? p->hist : malloc(bytes ? bytes : 1);
@@ -400,7 +493,10 @@ nn_status nn_model_fit(nn_model *m, const nn_dataset *train,
             continue;                          /* done before the resume */
         double t0 = now_seconds();
         float lr = epoch_lr(opts, p->base_lr, e);
-        bool go_on = run_steps(m, &tr, B, steps, e, lr, opts, &buf);
+        bool go_on;
+        if ((s = run_steps(m, &tr, B, steps, e, lr, opts, &buf, &go_on,
+                           err)) != NN_OK)
+            break;
         if (!go_on && p->step < steps) {
             s = nn_fail(err, NN_ERR_INTERRUPTED,
                         "training stopped during epoch %d", e + 1);

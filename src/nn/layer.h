@@ -37,7 +37,8 @@ struct nn_layer {
     nn_shape in, out;
     size_t in_size, out_size;      /* per sample */
     size_t n_params;               /* floats in the parameter block */
-    size_t n_nontrainable;         /* of which not trained (e.g. BN stats) */
+    size_t n_nontrainable;         /* of which not trained (e.g. BN stats);
+                                      they are the last of the block */
     size_t param_off;              /* offset in the model's blocks */
     size_t scratch_per_sample;     /* floats */
     float *w;                      /* view: params + param_off */
@@ -45,6 +46,9 @@ struct nn_layer {
     float *scratch;                /* view: (max_batch, scratch_per_sample) */
     bool dy_is_preact;
     nn_rng *rng;                   /* model's training generator */
+    int row0;                      /* row of the whole batch where this
+                                      forward's rows start (data-parallel
+                                      shards; 0 otherwise); dropout.c */
 };
 
 /* One row of the layer registry (layers.c). */

@@ -125,6 +125,11 @@ double nn_model_step(nn_model *m, const float *x, const uint8_t *labels,
                      const float *targets, int B, float lr, bool apply,
                      int *correct);
 
+/* The optimizer update from the gradients in m->grads at rate lr (what
+ * nn_model_step does when `apply`; data-parallel fit sums the gradients
+ * over its shards first). */
+void nn_model_apply_step(nn_model *m, float lr);
+
 /* Copies samples idx[0..B) (or begin..begin+B when idx is NULL) of d into
  * m->x_buf as float, scaling uint8 images. */
 void nn_model_gather(nn_model *m, const nn_dataset *d, const uint32_t *idx,

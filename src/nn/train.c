@@ -78,13 +78,16 @@ double nn_model_step(nn_model *m, const float *x, const uint8_t *labels,
         l->ops->backward(l, xin, m->acts[i], m->g[cur], dx, B);
         cur ^= 1;
     }
-    if (apply) {
-        m->opt_step++;
-        nn_optimizer_step(&m->opt, lr, m->params, m->grads, m->opt_state,
-                          m->opt_state + m->n_params, m->n_params,
-                          m->opt_step);
-    }
+    if (apply)
+        nn_model_apply_step(m, lr);
     return loss;
+}
+
+void nn_model_apply_step(nn_model *m, float lr)
+{
+    m->opt_step++;
+    nn_optimizer_step(&m->opt, lr, m->params, m->grads, m->opt_state,
+                      m->opt_state + m->n_params, m->n_params, m->opt_step);
 }
 
 nn_status nn_model_train_batch(nn_model *m, const nn_batch *batch,
