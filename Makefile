@@ -99,7 +99,7 @@ VALGRIND_CMD := valgrind -q --error-exitcode=1 --leak-check=full \
 
 # The programs in tools/ and bench/ (scripts/make-user-digits, bench/run.sh).
 TOOL_BIN := $(O)/tools/user-digits $(O)/bench/infer $(O)/bench/sgemm \
-  $(O)/bench/int8
+  $(O)/bench/int8 $(O)/bench/prep
 
 .PHONY: all tools test unit-test unit-test-kernels cli-test sanitize check \
         bench install uninstall clean fuzz fuzz-seeds valgrind browser-test \
@@ -194,6 +194,9 @@ $(O)/tools/%: $(O)/tools/%.o $(O)/libnn.a
 	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(O)/bench/infer: $(O)/bench/infer.o $(O)/libnn.a
+	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(O)/bench/prep: $(O)/bench/prep.o $(O)/libnn.a
 	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(O)/bench/int8: $(O)/bench/int8.o $(O)/libnn.a

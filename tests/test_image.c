@@ -21,6 +21,15 @@
 #include <zlib.h>
 
 #include "cli/stb_write.h"
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wshadow"
+#pragma GCC diagnostic ignored "-Wstrict-prototypes"
+#endif
+#include <stb/stb_image.h>
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 
 #include "nn.h"
 
@@ -677,6 +686,54 @@ static int teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
+/* 8-bit PNGs are decoded by our own path (image.c, png_fast) with zlib;
+ * it must give what stb gives (luminance 77/150/29 >> 8, alpha composed
+ * over white) for every filter type and channel count, and a 28x28 image
+ * too. Reference: stb_image itself, composed here by the formula. */
+static void test_png_fast_matches_stb(void **state)
+{
+    (void)state;
+    enum { W = 37, H = 23 };
+    unsigned char px[W * H * 4];
+    uint32_t r = 12345;
+    for (int i = 0; i < W * H * 4; i++) {
+        r = r * 1103515245u + 12345u;
+        int x = (i / 4) % W, y = (i / 4) / W;
+        /* smooth ramps and noise, alpha mostly opaque */
+        px[i] = (unsigned char)((i % 4 == 3) ? 255 - (r >> 28) * 5
+                                             : x * 5 + y * 3 + (r >> 29));
+    }
+    for (int ch = 1; ch <= 4; ch++)
+        for (int filter = -1; filter <= 5; filter++) {
+            stbi_write_force_png_filter = filter;
+            buf b = {0};
+            assert_true(stbi_write_png_to_func(to_buf, &b, W, H, ch, px,
+                                               W * ch));
+            const unsigned char *png = b.p;
+            int len = (int)b.n;
+            nn_image img;
+            nn_error err;
+            assert_int_equal(nn_image_load_mem(png, (size_t)len, "f.png",
+                                               &img, &err), NN_OK);
+            int w, h, c;
+            unsigned char *ref = stbi_load_from_memory(png, len, &w, &h, &c,
+                                                       2);
+            assert_non_null(ref);
+            assert_int_equal(img.w, W);
+            assert_int_equal(img.h, H);
+            for (int i = 0; i < W * H; i++) {
+                unsigned y = ref[2 * i], a = ref[2 * i + 1];
+                unsigned v = y * a + 255 * (255 - a);
+                assert_int_equal(img.pixels[i],
+                                 (v * 255 + 255 * 255 / 2) / (255 * 255));
+            }
+            stbi_image_free(ref);
+            nn_image_free(&img);
+            free(b.p);
+        }
+    stbi_write_force_png_filter = -1;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -693,6 +750,7 @@ int main(void)
         cmocka_unit_test(test_png_corrupt_deflate),
         cmocka_unit_test(test_jpeg_missing_tables),
         cmocka_unit_test(test_bmp_top_down),
+        cmocka_unit_test(test_png_fast_matches_stb),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

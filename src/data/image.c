@@ -202,6 +202,184 @@ static const char *png_deflate_error(const unsigned char *p, size_t n)
     return bad;
 }
 
+/* The PNG fast path: 8-bit grey, grey + alpha, RGB or RGBA, not
+ * interlaced, with only IHDR, IDAT, IEND and ancillary chunks (no PLTE,
+ * tRNS or Apple's CgBI), decoded here with zlib, which must find the
+ * compressed data valid to the end of its last block (so the stream is
+ * inflated once, not once by zlib to check it and again by stb; like stb,
+ * the Adler-32 is not checked). The result is what stb gives for the same
+ * file (its luminance weights, grey + alpha composed over the paper as
+ * compose() does); anything else, or any irregularity (a bad zlib header,
+ * a stream cut short, a bad filter type, too little data), returns
+ * false with *out untouched, and the file goes the usual way (zlib's
+ * check, then stb), which reports the error as before. The buffer for the
+ * inflated rows is sized by the header (already within NN_MAX_IMAGE_*) and
+ * only when the compressed data could fill it (deflate expands at most
+ * 1032 times). */
+static bool png_fast(const unsigned char *p, size_t n, nn_image *out)
+{
+    if (n < 33 || nn_get_u32_be(p + 8) != 13 || memcmp(p + 12, "IHDR", 4))
+        return false;
+    const uint32_t w = nn_get_u32_be(p + 16), h = nn_get_u32_be(p + 20);
+    const unsigned depth = p[24], color = p[25];
+    static const unsigned char channels[7] = {1, 0, 3, 0, 2, 0, 4};
+    if (depth != 8 || color > 6 || !channels[color] || p[26] || p[27] ||
+        p[28] || w == 0 || h == 0 || w > NN_MAX_IMAGE_SIDE ||
+        h > NN_MAX_IMAGE_SIDE || (uint64_t)w * h > NN_MAX_IMAGE_PIXELS)
+        return false;
+    const size_t ch = channels[color], stride = (size_t)w * ch + 1;
+    const size_t need = stride * h;
+    /* the chunks: only the kinds above, whole, up to IEND */
+    size_t idat = 0;
+    bool end = false;
+    for (size_t i = 8; i + 12 <= n;) {
+        size_t len = nn_get_u32_be(p + i);
+        const unsigned char *type = p + i + 4;
+        if (len > n - i - 12)
+            return false;
+        if (!memcmp(type, "IEND", 4)) {
+            end = true;
+            break;
+        }
+        if (!memcmp(type, "IDAT", 4))
+            idat += len;
+        else if (i != 8 && (!(type[0] & 0x20) || !memcmp(type, "tRNS", 4)))
+            return false;   /* PLTE, another IHDR, unknown critical, tRNS */
+        i += 12 + len;
+    }
+    if (!end || !idat || need / 1032 > idat)
+        return false;
+    unsigned char *raw = malloc(need);
+    if (!raw)
+        return false;
+    /* the zlib header (RFC 1950) read here, then raw deflate: the
+     * Adler-32 at the end is not computed, as stb does not check it */
+    size_t first = 8;
+    while (memcmp(p + first + 4, "IDAT", 4))
+        first += 12 + nn_get_u32_be(p + first);
+    const unsigned char *zh = p + first + 8;
+    if (nn_get_u32_be(p + first) < 2 || (zh[0] & 15) != 8 || zh[0] >> 4 > 7 ||
+        (zh[0] * 256 + zh[1]) % 31 || (zh[1] & 0x20)) {
+        free(raw);
+        return false;
+    }
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, -15) != Z_OK) {
+        free(raw);
+        return false;
+    }
+    unsigned char scratch[256];
+    z.next_out = raw;
+    z.avail_out = (uInt)need;   /* need < 2^32: 64 Mpx x 4 + 16384 */
+    int rc = Z_OK;
+    for (size_t i = 8; rc == Z_OK;) {
+        size_t len = nn_get_u32_be(p + i);
+        if (!memcmp(p + i + 4, "IEND", 4))
+            break;
+        if (!memcmp(p + i + 4, "IDAT", 4) && len > 0) {
+            size_t skip = i == first ? 2 : 0;   /* the zlib header */
+            z.next_in = (Bytef *)(uintptr_t)(p + i + 8 + skip);
+            z.avail_in = (uInt)(len - skip);
+            while (rc == Z_OK && z.avail_in > 0) {
+                if (z.avail_out == 0) {   /* more than the rows: stb drops it */
+                    z.next_out = scratch;
+                    z.avail_out = sizeof scratch;
+                }
+                rc = inflate(&z, Z_NO_FLUSH);
+            }
+        }
+        i += 12 + len;
+    }
+    size_t got = z.next_out == scratch || z.avail_out == 0
+                     ? need : need - z.avail_out;
+    inflateEnd(&z);
+    uint8_t *px = rc == Z_STREAM_END && got == need ? malloc((size_t)w * h) : NULL;
+    uint8_t *ga = px && ch != 1 ? malloc(2 * (size_t)w * h) : NULL;
+    bool ok = px && (ch == 1 || ga);
+    /* unfilter in place (the row above: zeros for the first), then to
+     * grey (stb: (77 r + 150 g + 29 b) >> 8) with alpha */
+    const size_t nb = stride - 1;
+    unsigned char *zero = ok ? calloc(nb, 1) : NULL;
+    ok = ok && zero;
+    for (uint32_t y = 0; ok && y < h; y++) {
+        unsigned char *row = raw + y * stride + 1;
+        const unsigned char *up = y ? row - stride : zero;
+        switch (row[-1]) {
+        case 0:
+            break;
+        case 1:
+            for (size_t k = ch; k < nb; k++)
+                row[k] = (unsigned char)(row[k] + row[k - ch]);
+            break;
+        case 2:
+            for (size_t k = 0; k < nb; k++)
+                row[k] = (unsigned char)(row[k] + up[k]);
+            break;
+        case 3:
+            for (size_t k = 0; k < ch; k++)
+                row[k] = (unsigned char)(row[k] + (up[k] >> 1));
+            for (size_t k = ch; k < nb; k++)
+                row[k] = (unsigned char)(row[k] +
+                                         ((row[k - ch] + up[k]) >> 1));
+            break;
+        case 4:
+            for (size_t k = 0; k < ch; k++)   /* a = c = 0: b */
+                row[k] = (unsigned char)(row[k] + up[k]);
+            if (ch == 1) {   /* a and c kept in registers */
+                int a = row[0], c = up[0];
+                for (size_t k = 1; k < nb; k++) {
+                    int b = up[k];
+                    int pa = abs(b - c), pb = abs(a - c),
+                        pc = abs(a + b - 2 * c);
+                    int pr = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+                    a = row[k] = (unsigned char)(row[k] + pr);
+                    c = b;
+                }
+                break;
+            }
+            for (size_t k = ch; k < nb; k++) {
+                int a = row[k - ch], b = up[k], c = up[k - ch];
+                int pa = abs(b - c), pb = abs(a - c), pc = abs(a + b - 2 * c);
+                int pr = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+                row[k] = (unsigned char)(row[k] + pr);
+            }
+            break;
+        default:
+            ok = false;   /* stb: "invalid filter" */
+            break;
+        }
+        if (!ok)
+            break;
+        if (ch == 1) {
+            memcpy(px + (size_t)y * w, row, w);
+            continue;
+        }
+        uint8_t *o = ga + 2 * (size_t)y * w;
+        if (ch == 2)
+            memcpy(o, row, 2 * (size_t)w);
+        else
+            for (uint32_t x = 0; x < w; x++) {
+                const unsigned char *q = row + (size_t)x * ch;
+                o[2 * x] = (uint8_t)((q[0] * 77 + q[1] * 150 + q[2] * 29) >> 8);
+                o[2 * x + 1] = ch == 4 ? q[3] : 255;
+            }
+    }
+    free(zero);
+    free(raw);
+    if (ok && ch != 1)
+        compose(ga, false, (size_t)w * h, px);
+    free(ga);
+    if (!ok) {
+        free(px);
+        return false;
+    }
+    out->pixels = px;
+    out->w = (int)w;
+    out->h = (int)h;
+    return true;
+}
+
 /* A JPEG whose scans use quantization or Huffman tables the file never
  * defines: stb_image decodes it anyway, from table memory it never wrote,
  * so the picture would hold leftover heap bytes (found by valgrind on a
@@ -499,6 +677,10 @@ nn_status nn_image_load_mem(const void *data, size_t size, const char *name,
                          fmt, err)) != NN_OK)
         return st;
 
+    if (!strcmp(fmt, "PNG") && png_fast(p, size, out)) {
+        nn_ok(err);
+        return NN_OK;
+    }
     const char *zerr = strcmp(fmt, "PNG") ? NULL : png_deflate_error(p, size);
     if (zerr)
         return nn_fail(err, NN_ERR_FORMAT, "%s: cannot decode PNG: corrupt "

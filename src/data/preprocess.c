@@ -8,7 +8,8 @@
  *  1. paper: a plane fitted to a border ring (starting from its median,
  *     refitted without outliers) is the paper level, so that light falling
  *     off across a photo goes too; the ring's spread around it (median
- *     absolute deviation) sizes a noise margin;
+ *     absolute deviation) sizes a noise margin; clean paper (most of the
+ *     ring exactly at its median, under 1% just off it) is that level, flat;
  *  2. polarity: ink is the extreme farther from the paper level; dark ink
  *     is inverted so that ink is light on black, as in MNIST;
  *  3. ink level d = grey - paper - margin, clamped to 0..255; for dark ink
@@ -44,7 +45,9 @@ nn_preprocess_options nn_preprocess_defaults(void)
     return (nn_preprocess_options){.ink = NN_INK_AUTO, .min_contrast = 32};
 }
 
-enum { STRONG = 1, SEEN = 2, KEEP = 4 };   /* per-pixel state bits */
+/* per-pixel state bits (find_ink's scan for seeds needs STRONG and SEEN
+ * to be bits 0 and 1) */
+enum { STRONG = 1, SEEN = 2, KEEP = 4 };
 
 typedef struct stack {
     uint32_t *v;
@@ -119,12 +122,36 @@ static int ring_next(const work *wk, int r, int y, int x)
     return x + 1;
 }
 
+/* The ring of width r in row y as at most two runs of x, [x0, x1) and
+ * [x2, x3), in the order ring_next visits them; returns the count. */
+static int ring_runs(const work *wk, int r, int y, int *x)
+{
+    x[0] = 0;
+    if (y >= r && y < wk->h - r && wk->w - r > r) {
+        x[1] = r;
+        x[2] = wk->w - r;
+        x[3] = wk->w;
+        return 2;
+    }
+    x[1] = wk->w;
+    return 1;
+}
+
 /* Rounds a finite x >= 0 to nearest, halves away from zero: lround(x)
  * for the values that are clamped to 0..255 here, without a libm call. */
 static long round_pos(double x)
 {
     long t = (long)x;            /* exact: x < 2^31 where it is used */
     return t + (x - (double)t >= 0.5);
+}
+
+/* lround(x) for a finite x of modest size (|x| < 2^31), without the libm
+ * call: x - trunc(x) is exact, so halves go away from zero as lround's. */
+static int round_half_away(double x)
+{
+    int t = (int)x;
+    double f = x - (double)t;
+    return t + (f >= 0.5) - (f <= -0.5);
 }
 
 /* The plane's column terms b (x sx - 0.5), x in [0, w), into wk->col, so
@@ -137,21 +164,27 @@ static void plane_cols(work *wk, const plane *p)
 
 /* Least-squares plane through the pixels of the border ring that are at
  * most `keep` from the plane `prev` (prev itself if fewer than 3 are). */
-static plane fit_plane(const work *wk, int r, const plane *prev,
-                       double keep)
+static plane fit_plane(work *wk, int r, const plane *prev, double keep)
 {
     double n = 0, X = 0, Y = 0, XX = 0, XY = 0, YY = 0, V = 0, XV = 0,
            YV = 0;
     plane p = {0, 0, 0, 1.0 / wk->w, 1.0 / wk->h};
-    for (int y = 0; y < wk->h; y++)
-        for (int x = 0; x < wk->w; x = ring_next(wk, r, y, x)) {
-            double v = wk->g[(size_t)y * wk->w + x];
-            if (fabs(v - plane_at(prev, x, y)) > keep)
-                continue;
-            double u = x * p.sx - 0.5, t = y * p.sy - 0.5;
-            n++, X += u, Y += t, XX += u * u, XY += u * t, YY += t * t;
-            V += v, XV += u * v, YV += t * v;
-        }
+    plane_cols(wk, prev);   /* plane_at(prev, x, y), bit for bit */
+    for (int y = 0; y < wk->h; y++) {
+        const uint8_t *g = wk->g + (size_t)y * wk->w;
+        const double row = prev->c * (y * prev->sy - 0.5);
+        const double t = y * p.sy - 0.5;
+        int run[4], nr = ring_runs(wk, r, y, run);
+        for (int k = 0; k < nr; k++)
+            for (int x = run[2 * k]; x < run[2 * k + 1]; x++) {
+                double v = g[x];
+                if (fabs(v - (prev->a + wk->col[x] + row)) > keep)
+                    continue;
+                double u = x * p.sx - 0.5;
+                n++, X += u, Y += t, XX += u * u, XY += u * t, YY += t * t;
+                V += v, XV += u * v, YV += t * v;
+            }
+    }
     if (n < 3)
         return *prev;
     /* Normal equations for (a, b, c), slopes lightly held at 0 so that a
@@ -175,24 +208,52 @@ static plane fit_plane(const work *wk, int r, const plane *prev,
 
 /* Median absolute distance from the plane of the ring's pixels that are
  * within `keep` of it. */
-static double ring_mad(const work *wk, int r, const plane *p, double keep)
+static double ring_mad(work *wk, int r, const plane *p, double keep)
 {
     enum { BINS = 8 * 256 };   /* eighths of a grey level */
     uint32_t dev[BINS] = {0};  /* a ring has under 2^32 pixels */
     size_t n = 0;
-    for (int y = 0; y < wk->h; y++)
-        for (int x = 0; x < wk->w; x = ring_next(wk, r, y, x)) {
-            double e = 8 * fabs(wk->g[(size_t)y * wk->w + x] -
-                                plane_at(p, x, y));
-            if (e > 8 * keep)
-                continue;
-            dev[e > BINS - 1 ? BINS - 1 : (int)round_pos(e)]++;
-            n++;
-        }
+    plane_cols(wk, p);         /* plane_at(p, x, y), bit for bit */
+    for (int y = 0; y < wk->h; y++) {
+        const uint8_t *g = wk->g + (size_t)y * wk->w;
+        const double row = p->c * (y * p->sy - 0.5);
+        int run[4], nr = ring_runs(wk, r, y, run);
+        for (int k = 0; k < nr; k++)
+            for (int x = run[2 * k]; x < run[2 * k + 1]; x++) {
+                double e = 8 * fabs(g[x] - (p->a + wk->col[x] + row));
+                if (e > 8 * keep)
+                    continue;
+                dev[e > BINS - 1 ? BINS - 1 : (int)round_pos(e)]++;
+                n++;
+            }
+    }
     size_t acc = 0;
     int k = 0;
     while (n && k < BINS - 1 && (acc += dev[k]) <= (n - 1) / 2)
         k++;
+    return k / 8.0;
+}
+
+/* ring_mad for a level plane at the whole level m (b = c = 0, so that
+ * every plane_at is m exactly), from the ring's histogram: the same
+ * eighths, 8 |g - m|, counted per grey instead of per pixel. */
+static double ring_mad_level(const size_t *ring, int m, double keep)
+{
+    size_t dev[256] = {0}, n = 0;   /* by |g - m| */
+    for (int v = 0; v < 256; v++) {
+        int e = v > m ? v - m : m - v;
+        if (8.0 * e > 8 * keep)
+            continue;
+        dev[e] += ring[v];
+        n += ring[v];
+    }
+    size_t acc = 0;
+    int k = 0;   /* in eighths, as ring_mad: only multiples of 8 occur */
+    while (n && k < 8 * 256 - 1) {
+        if (k % 8 == 0 && (acc += dev[k / 8]) > (n - 1) / 2)
+            break;
+        k++;
+    }
     return k / 8.0;
 }
 
@@ -279,20 +340,46 @@ static void find_paper(work *wk, nn_ink ink, bool *inverted, int *paper)
         }
     double keep = 1e9;   /* ring pixels that may be paper: all */
     plane p = {ring_paper(wk, r, ring, nring, &keep), 0, 0, 1.0 / w, 1.0 / h};
-    for (int pass = 0; pass < 2 && w >= 16 && h >= 16; pass++) {
-        double sigma = 1.4826 * ring_mad(wk, r, &p, keep);
+    /* When most of the ring is exactly at that level and under 1% of it
+     * is within 2 levels of it without being on it (a drawing, a clean
+     * rendering, MNIST: no light falling off into the paper, and what is
+     * off the level is ink), the paper is that flat level, with no
+     * spread: the fits are skipped. */
+    double mad0 = ring_mad_level(ring, (int)p.a, keep);
+    const int m0 = (int)p.a;
+    size_t near = 0;
+    for (int v = m0 - 2; v <= m0 + 2; v++)
+        near += v >= 0 && v < 256 && v != m0 ? ring[v] : 0;
+    const bool flat = mad0 == 0 && near * 100 < nring;
+    for (int pass = 0; pass < 2 && w >= 16 && h >= 16 && !flat; pass++) {
+        double sigma = 1.4826 * (pass ? ring_mad(wk, r, &p, keep) : mad0);
         p = fit_plane(wk, r, &p, fmin(fmax(3 * sigma, 2.0), keep));
     }
     /* Margin: three standard deviations of the paper's noise (from the
      * median absolute deviation), plus 2 levels for rounding and JPEG ripple
      * unless most of the paper is exactly on the plane (a drawing, MNIST). */
-    double mad = ring_mad(wk, r, &p, keep);
+    double mad = flat ? 0 : ring_mad(wk, r, &p, keep);
     int margin = (int)ceil(3.0 * 1.4826 * mad) + (mad > 0 ? 2 : 0);
     if (margin > 96)
         margin = 96;
     double lo = 0, hi = 0;   /* extremes of grey - paper */
     plane_cols(wk, &p);
-    for (int y = 0; y < h; y++) {
+    /* A level plane (b = c = 0: every plane_at is a exactly): grey - paper
+     * depends on the grey alone, so the extremes come from the grey's and
+     * the ink level from a table of the 256 greys. */
+    const bool level = p.b == 0 && p.c == 0;
+    uint8_t gmin = 255, gmax = 0;
+    if (level) {
+        const size_t n = (size_t)w * h;
+#pragma omp simd reduction(min : gmin) reduction(max : gmax)
+        for (size_t i = 0; i < n; i++) {
+            gmin = wk->g[i] < gmin ? wk->g[i] : gmin;
+            gmax = wk->g[i] > gmax ? wk->g[i] : gmax;
+        }
+        lo = fmin(0, gmin - p.a);
+        hi = fmax(0, gmax - p.a);
+    }
+    for (int y = 0; y < h && !level; y++) {
         const uint8_t *g = wk->g + (size_t)y * w;
         double row = p.c * (y * p.sy - 0.5);
         const double *col = wk->col;
@@ -310,19 +397,50 @@ static void find_paper(work *wk, nn_ink ink, bool *inverted, int *paper)
      * paper (margin at its cap). Light ink on dark: a difference. */
     const bool lit = inv && margin < 96;
     const double sign = inv ? -1.0 : 1.0;
-    for (int y = 0; y < h; y++) {
+    if (level) {
+        uint8_t lut[256];
+        for (int gv = 0; gv < 256; gv++) {
+            double pa = p.a, e = gv - pa;
+            double v = (sign * e - margin) *
+                       (lit ? 255.0 / (pa > 64.0 ? pa : 64.0) : 1.0);
+            double vc = v > 0 ? (v < 255.0 ? v : 255.0) : 0;
+            int t = (int)vc;
+            lut[gv] = (uint8_t)(t + (vc - (double)t >= 0.5));
+        }
+        const size_t n = (size_t)w * h;
+        for (size_t i = 0; i < n; i++)
+            wk->d[i] = lut[wk->g[i]];
+    }
+    for (int y = 0; y < h && !level; y++) {
         double row = p.c * (y * p.sy - 0.5);
         const uint8_t *g = wk->g + (size_t)y * w;
         const double *col = wk->col;
         uint8_t *d = wk->d + (size_t)y * w;
-        for (int x = 0; x < w; x++) {
-            double pa = p.a + col[x] + row, e = g[x] - pa;
-            double gain = lit ? 255.0 / (pa > 64.0 ? pa : 64.0) : 1.0;
-            /* lround, then clamped to 0..255 (sign * e is exactly +-e) */
-            double v = (sign * e - margin) * gain;
-            int t = (int)(v < 0.5 ? 0 : v >= 254.5 ? 255 : v);
-            d[x] = (uint8_t)(t + (v >= 0.5 && v < 254.5 &&
-                                  v - (double)t >= 0.5));
+        /* v = (sign e - margin) gain, rounded (lround) and clamped to
+         * 0..255 (sign * e is exactly +-e): vc = v held to [0, 255], then
+         * its whole part, plus one when the rest is a half or more */
+        if (lit) {
+            for (int x = 0; x < w; x++) {
+                double pa = p.a + col[x] + row, e = g[x] - pa;
+                double q = sign * e - margin;
+                if (q < 0.125) {   /* the gain is at most 255/64: v < 0.5 */
+                    d[x] = 0;
+                    continue;
+                }
+                double v = q * (255.0 / (pa > 64.0 ? pa : 64.0));
+                double vc = v > 0 ? (v < 255.0 ? v : 255.0) : 0;
+                int t = (int)vc;
+                d[x] = (uint8_t)(t + (vc - (double)t >= 0.5));
+            }
+        } else {
+#pragma omp simd
+            for (int x = 0; x < w; x++) {
+                double pa = p.a + col[x] + row, e = g[x] - pa;
+                double v = (sign * e - margin) * 1.0;
+                double vc = v > 0 ? (v < 255.0 ? v : 255.0) : 0;
+                int t = (int)vc;
+                d[x] = (uint8_t)(t + (vc - (double)t >= 0.5));
+            }
         }
     }
     long bg = lround(plane_at(&p, w / 2, h / 2));
@@ -380,7 +498,7 @@ static void trace(const cells *c, seg *s)
     int best_from = 0, best_to = -1, from = -1, last = -10, lit = 0,
         best_lit = 0;
     for (int u = 0; u < n; u++) {
-        int v = (int)lround(s->at + s->slope * u);
+        int v = round_half_away(s->at + s->slope * u);
         bool on = cell_lit(c, s->vertical, u, v) ||
                   cell_lit(c, s->vertical, u, v - 1) ||
                   cell_lit(c, s->vertical, u, v + 1);
@@ -415,14 +533,67 @@ static size_t find_segs(const cells *c, bool vertical, seg *out, size_t cap)
     double slope[LINE_ANGLES];
     for (int a = 0; a < LINE_ANGLES; a++)
         slope[a] = tan((a - LINE_ANGLES / 2) * 0.5 * DEG);
-    for (int u = 0; u < along; u++)
-        for (int v = 0; v < across; v++)
-            if (cell_lit(c, vertical, u, v))
-                for (int a = 0; a < LINE_ANGLES; a++) {
-                    int b = (int)(v - slope[a] * u + pad + 0.5);   /* >= 0 */
-                    if (b < bins)
-                        acc[(size_t)a * bins + b]++;
-                }
+    /* pre: (along + 1, across) counts of lit cells, pre[u][v] over the
+     * lines along before u, so that a run of lines along that vote with
+     * the same shift is added at once */
+    uint16_t *pre = calloc((size_t)(along + 1) * across, sizeof *pre);
+    if (!pre) {
+        free(acc);
+        return 0;
+    }
+    for (int u = 0; u < along; u++) {
+        const uint16_t *p0 = pre + (size_t)u * across;
+        uint16_t *p1 = pre + (size_t)(u + 1) * across;
+        if (vertical) {
+            const uint8_t *l = c->lit + (size_t)u * c->cw;
+            for (int v = 0; v < across; v++)
+                p1[v] = (uint16_t)(p0[v] + (l[v] != 0));
+        } else {
+            const uint8_t *l = c->lit + u;
+            for (int v = 0; v < across; v++)
+                p1[v] = (uint16_t)(p0[v] + (l[(size_t)v * c->cw] != 0));
+        }
+    }
+    /* Cell (u, v) votes in bin (int)(v - slope[a] u + pad + 0.5) (>= 0):
+     * that is v + K with K = floor(pad + 0.5 - slope[a] u), unless
+     * pad + 0.5 - slope[a] u is within 1e-9 of a whole number, where the
+     * three roundings (each under 2^-43 here, |values| < 2^10) could tip
+     * it; there each bin is computed as written. */
+    for (int a = 0; a < LINE_ANGLES; a++) {
+        uint32_t *row = acc + (size_t)a * bins;
+        int u = 0;
+        while (u < along) {
+            double z = pad + 0.5 - slope[a] * u, fz = floor(z);
+            if (!(z - fz > 1e-9 && z - fz < 1 - 1e-9)) {
+                const double su = slope[a] * u;
+                const uint16_t *p0 = pre + (size_t)u * across,
+                               *p1 = p0 + across;
+                for (int v = 0; v < across; v++)
+                    if (p1[v] != p0[v]) {
+                        int b = (int)(v - su + pad + 0.5);
+                        if (b < bins)
+                            row[b]++;
+                    }
+                u++;
+                continue;
+            }
+            const int K = (int)fz;
+            int u1 = u + 1;
+            for (; u1 < along; u1++) {
+                double z1 = pad + 0.5 - slope[a] * u1, f1 = floor(z1);
+                if (f1 != fz || !(z1 - f1 > 1e-9 && z1 - f1 < 1 - 1e-9))
+                    break;
+            }
+            const uint16_t *p0 = pre + (size_t)u * across,
+                           *p1 = pre + (size_t)u1 * across;
+            const int lim = across < bins - K ? across : bins - K;
+#pragma omp simd
+            for (int v = 0; v < lim; v++)
+                row[K + v] += (uint32_t)(p1[v] - p0[v]);
+            u = u1;
+        }
+    }
+    free(pre);
     size_t n = 0;
     uint32_t need = (uint32_t)(along / 4 > 3 ? along / 4 : 3);
     for (int a = 0; a < LINE_ANGLES && n < cap; a++)
@@ -604,14 +775,29 @@ static int remove_lines(work *wk)
     if (!c.lit || !hs)
         goto out;
     int need = c.f / 2 > 1 ? c.f / 2 : 1;
-    for (int cy = 0; cy < c.ch; cy++)
-        for (int cx = 0; cx < c.cw; cx++) {
-            int k = 0;
-            for (int y = cy * c.f; y < (cy + 1) * c.f && y < H; y++)
-                for (int x = cx * c.f; x < (cx + 1) * c.f && x < W; x++)
-                    k += wk->d[(size_t)y * W + x] > 0;
-            c.lit[(size_t)cy * c.cw + cx] = k >= need;
+    /* ink pixels per cell, a row of cells at a time, then lit or not */
+    int *cnt = malloc((size_t)c.cw * sizeof *cnt);
+    if (!cnt)
+        goto out;
+    for (int cy = 0; cy < c.ch; cy++) {
+        memset(cnt, 0, (size_t)c.cw * sizeof *cnt);
+        for (int y = cy * c.f; y < (cy + 1) * c.f && y < H; y++) {
+            const uint8_t *dr = wk->d + (size_t)y * W;
+            int cx = 0;
+            if (c.f == 2)   /* the usual cell, 2 x 2, for pictures to 512 */
+                for (; 2 * cx + 1 < W; cx++)
+                    cnt[cx] += (dr[2 * cx] > 0) + (dr[2 * cx + 1] > 0);
+            for (int x = cx * c.f; cx < c.cw; cx++) {
+                int k = 0, end = x + c.f < W ? x + c.f : W;
+                for (; x < end; x++)
+                    k += dr[x] > 0;
+                cnt[cx] += k;
+            }
         }
+        for (int cx = 0; cx < c.cw; cx++)
+            c.lit[(size_t)cy * c.cw + cx] = cnt[cx] >= need;
+    }
+    free(cnt);
     size_t nh = find_segs(&c, false, hs, CAP);
     size_t nv = find_segs(&c, true, vs, CAP);
     removed = 0;
@@ -674,17 +860,23 @@ static int average3(work *wk, uint32_t *cs)
 {
     const int w = wk->w, h = wk->h;
     int best = 0;
+    /* cs: column sums over rows y-1 .. y+1 (those that exist), kept as a
+     * running sum: the row entering added, the row leaving subtracted */
+    memset(cs, 0, (size_t)w * sizeof *cs);
     for (int y = 0; y < h; y++) {
-        int ny = 0;
-        memset(cs, 0, (size_t)w * sizeof *cs);
-        for (int yy = y - 1; yy <= y + 1; yy++) {
-            if (yy < 0 || yy >= h)
-                continue;
-            ny++;
+        for (int yy = y ? y + 1 : 0; yy <= y + 1 && yy < h; yy++) {
             const uint8_t *row = wk->d + (size_t)yy * w;
+#pragma omp simd
             for (int x = 0; x < w; x++)
                 cs[x] += row[x];
         }
+        if (y >= 2) {
+            const uint8_t *row = wk->d + (size_t)(y - 2) * w;
+#pragma omp simd
+            for (int x = 0; x < w; x++)
+                cs[x] -= row[x];
+        }
+        int ny = (y + 1 < h ? y + 1 : h - 1) - (y > 0 ? y - 1 : 0) + 1;
         uint8_t *out = wk->state + (size_t)y * w;
         if (ny == 3 && w >= 3) {
             /* inside: 9 pixels, a division by a constant */
@@ -722,67 +914,65 @@ static int average3(work *wk, uint32_t *cs)
 
 /* Flood fill from `seed` over 8-neighbours. Mode SEEN: over STRONG pixels,
  * summing the part's mass. Mode KEEP: over STRONG pixels and pixels with
- * d > 0, growing the ink box over the latter. */
+ * d > 0, growing the ink box over the latter. By runs: each
+ * popped pixel grows into the longest unmarked run of its row, which is
+ * marked; the runs in the rows above and below that touch it (8-neighbours:
+ * one pixel further on each side) are pushed by their first pixel. The
+ * pixels reached are the connected part of the seed, in any order. */
 static bool flood(work *wk, uint32_t seed, int mode, uint64_t *mass)
 {
     const int w = wk->w, h = wk->h;
     uint8_t *s = wk->state;
+    const uint8_t *d = wk->d;
+    const bool keep = mode == KEEP;
+#define GO(j) (!(s[j] & mode) && ((s[j] & STRONG) || (keep && d[j] > 0)))
     wk->st.n = 0;
-    s[seed] |= (uint8_t)mode;
     if (!push(&wk->st, seed))
         return false;
     uint64_t m = 0;
     while (wk->st.n) {
         uint32_t i = wk->st.v[--wk->st.n];
-        int y = (int)(i / (uint32_t)w), x = (int)(i - (uint32_t)y * (uint32_t)w);
-        int d = wk->d[i];
-        m += (uint64_t)d;
-        if (mode == KEEP && d > 0) {
-            if (x < wk->x0) wk->x0 = x;
-            if (x > wk->x1) wk->x1 = x;
-            if (y < wk->y0) wk->y0 = y;
-            if (y > wk->y1) wk->y1 = y;
+        if (s[i] & mode)
+            continue;               /* pushed twice, marked since */
+        int y = (int)(i / (uint32_t)w);
+        size_t row = (size_t)y * w;
+        int x0 = (int)(i - row), x1 = x0;
+        while (x0 > 0 && GO(row + x0 - 1))
+            x0--;
+        while (x1 + 1 < w && GO(row + x1 + 1))
+            x1++;
+        for (int x = x0; x <= x1; x++) {
+            s[row + x] |= (uint8_t)mode;
+            m += d[row + x];
         }
-        if (x > 0 && x < w - 1 && y > 0 && y < h - 1) {
-            /* inside: the 8 neighbours exist, in the order below */
-            const uint32_t up = i - (uint32_t)w, down = i + (uint32_t)w;
-            const uint32_t nb[8] = {up - 1, up, up + 1, i - 1, i + 1,
-                                    down - 1, down, down + 1};
-            for (int k = 0; k < 8; k++) {
-                uint32_t j = nb[k];
-                uint8_t sj = s[j];
-                if ((sj & mode) ||
-                    !((sj & STRONG) || (mode == KEEP && wk->d[j] > 0)))
-                    continue;
-                s[j] = (uint8_t)(sj | mode);
-                if (wk->st.n < wk->st.cap)
-                    wk->st.v[wk->st.n++] = j;
-                else if (!push(&wk->st, j))
-                    return false;
+        if (keep) {   /* the ink box over the run's pixels with d > 0 */
+            int xa = x0, xb = x1;
+            while (xa <= x1 && !d[row + xa])
+                xa++;
+            while (xb >= xa && !d[row + xb])
+                xb--;
+            if (xa <= xb) {
+                wk->x0 = xa < wk->x0 ? xa : wk->x0;
+                wk->x1 = xb > wk->x1 ? xb : wk->x1;
+                wk->y0 = y < wk->y0 ? y : wk->y0;
+                wk->y1 = y > wk->y1 ? y : wk->y1;
             }
-            continue;
         }
-        for (int dy = -1; dy <= 1; dy++) {
-            int yy = y + dy;
+        const int a = x0 > 0 ? x0 - 1 : 0, b = x1 + 1 < w ? x1 + 1 : w - 1;
+        for (int yy = y - 1; yy <= y + 1; yy += 2) {
             if (yy < 0 || yy >= h)
                 continue;
-            for (int dx = -1; dx <= 1; dx++) {
-                int xx = x + dx;
-                if (xx < 0 || xx >= w || (!dx && !dy))
-                    continue;
-                uint32_t j = (uint32_t)yy * (uint32_t)w + (uint32_t)xx;
-                if (s[j] & mode)
-                    continue;
-                bool go = (s[j] & STRONG) ||
-                          (mode == KEEP && wk->d[j] > 0);
-                if (!go)
-                    continue;
-                s[j] |= (uint8_t)mode;
-                if (!push(&wk->st, j))
+            size_t r2 = (size_t)yy * w;
+            bool prev = false;
+            for (int x = a; x <= b; x++) {
+                bool go = GO(r2 + x);
+                if (go && !prev && !push(&wk->st, (uint32_t)(r2 + x)))
                     return false;
+                prev = go;
             }
         }
     }
+#undef GO
     if (mass)
         *mass = m;
     return true;
@@ -797,6 +987,16 @@ static bool find_ink(work *wk, int threshold)
         s[i] = s[i] >= threshold ? STRONG : 0;
     uint64_t best = 0;
     for (size_t i = 0; i < n; i++) {
+        /* eight at a time while none is STRONG without SEEN */
+        while (i + 8 <= n) {
+            uint64_t x;
+            memcpy(&x, s + i, 8);
+            if (x & ~(x >> 1) & 0x0101010101010101ull)
+                break;
+            i += 8;
+        }
+        if (i >= n)
+            break;
         if ((s[i] & (STRONG | SEEN)) != STRONG)
             continue;
         uint64_t mass;
@@ -915,21 +1115,23 @@ static void max_filter(uint8_t *v, size_t n, size_t step, int r, uint8_t *ext,
 static double stroke_width(const work *wk, const float *level)
 {
     uint64_t area = 0, edges = 0;
+    /* level[] rises with d: ink is d >= lo */
+    int lo = 0;
+    while (lo < 256 && level[lo] < 0.5f)
+        lo++;
+    const size_t w = (size_t)wk->w;
+    const uint8_t *st = wk->state, *d = wk->d;
+#define INK(j) ((st[j] & KEEP) && d[j] >= lo)
     for (int y = wk->y0; y <= wk->y1; y++)
         for (int x = wk->x0; x <= wk->x1; x++) {
-            size_t i = (size_t)y * wk->w + x;
-            if (!(wk->state[i] & KEEP) || level[wk->d[i]] < 0.5f)
+            size_t i = (size_t)y * w + x;
+            if (!INK(i))
                 continue;
             area++;
-            static const int dx[4] = {1, -1, 0, 0}, dy[4] = {0, 0, 1, -1};
-            for (int k = 0; k < 4; k++) {
-                int xx = x + dx[k], yy = y + dy[k];
-                size_t j = (size_t)yy * wk->w + xx;
-                edges += xx < wk->x0 || xx > wk->x1 || yy < wk->y0 ||
-                         yy > wk->y1 || !(wk->state[j] & KEEP) ||
-                         level[wk->d[j]] < 0.5f;
-            }
+            edges += (x == wk->x1 || !INK(i + 1)) + (x == wk->x0 || !INK(i - 1)) +
+                     (y == wk->y1 || !INK(i + w)) + (y == wk->y0 || !INK(i - w));
         }
+#undef INK
     return edges ? 2.0 * (double)area / (double)edges : 0;
 }
 
