@@ -815,10 +815,13 @@ static int train(int argc, char **argv)
                          a.optimizer);
     }
     if (a.threads < 0) {   /* default: all cores, shared by this machine's ranks */
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        a.threads = ranks == 1 ? 0 : cores / cli_mpi_local_size();
-        if (a.threads < 1)
-            a.threads = 1;
+        a.threads = 0;     /* nn_set_threads(0): all cores */
+        if (ranks > 1) {
+            long cores = sysconf(_SC_NPROCESSORS_ONLN);
+            a.threads = cores / cli_mpi_local_size();
+            if (a.threads < 1)
+                a.threads = 1;
+        }
     }
     char *ckpt = NULL;
     if (!a.checkpoint && !a.no_ckpt) {
