@@ -122,9 +122,78 @@ typedef struct progress {
 /* Ctrl-C and SIGTERM only raise a flag; training stops after its step. */
 static volatile sig_atomic_t stop_signal;
 
+/* Under mpirun, SIGTERM (or SIGINT, SIGHUP) means mpirun is ending the
+ * job: Ctrl-C, or a rank that failed or was killed. Open MPI sends SIGKILL
+ * odls_base_sigkill_timeout (1 s) later. After Ctrl-C every rank is alive:
+ * they agree to stop at the end of the step and rank 0 saves a checkpoint
+ * within milliseconds. When a rank is gone the step's allreduce never
+ * ends; the timer the signal arms (LOST_NS) fires first, and rank 0 says
+ * so in one line and exits 1 instead of dying silently. The timer is
+ * disarmed when the ranks agree on the stop, and after training. */
+#define LOST_NS 600000000L
+static timer_t lost_timer;
+static volatile sig_atomic_t lost_on;     /* in fit, under mpirun */
+static volatile sig_atomic_t lost_ckpt;   /* a checkpoint has been written */
+static char lost_msg[2][768];
+static size_t lost_len[2];
+
 static void on_signal(int sig)
 {
     stop_signal = sig;
+    if (lost_on && sig != SIGUSR1) {
+        struct itimerspec t = {.it_value = {.tv_nsec = LOST_NS}};
+        timer_settime(lost_timer, 0, &t, NULL);   /* async-signal-safe */
+    }
+}
+
+static void on_lost(int sig)
+{
+    (void)sig;
+    if (!lost_on)
+        return;
+    int i = lost_ckpt ? 1 : 0;
+    if (cli_mpi_rank() == 0 && write(STDERR_FILENO, lost_msg[i],
+                                     lost_len[i]) < 0)
+        _exit(1);
+    _exit(1);
+}
+
+static void lost_disarm(void)
+{
+    if (lost_on) {
+        lost_on = 0;
+        struct itimerspec t = {{0, 0}, {0, 0}};
+        timer_settime(lost_timer, 0, &t, NULL);
+    }
+}
+
+/* Arms the watch above for an MPI job; `ckpt` names the checkpoint file
+ * (NULL: none). */
+static void lost_watch(const char *ckpt)
+{
+    struct sigevent ev;
+    memset(&ev, 0, sizeof ev);
+    ev.sigev_notify = SIGEV_SIGNAL;
+    ev.sigev_signo = SIGALRM;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_lost;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGALRM, &sa, NULL) != 0 ||
+        timer_create(CLOCK_MONOTONIC, &ev, &lost_timer) != 0)
+        return;   /* without the watch, mpirun's SIGKILL ends the rank */
+    static const char head[] =
+        "digits: the job was ended by mpirun while this step waited for "
+        "the other ranks: a rank failed or was killed (mpirun without -q "
+        "names it)";
+    snprintf(lost_msg[0], sizeof lost_msg[0], "%s; no checkpoint was "
+             "written\n", head);
+    snprintf(lost_msg[1], sizeof lost_msg[1], "%s; the last checkpoint is "
+             "%.500s (resume with the same command and --resume)\n", head,
+             ckpt ? ckpt : "");
+    lost_len[0] = strlen(lost_msg[0]);
+    lost_len[1] = strlen(lost_msg[1]);
+    lost_on = 1;
 }
 
 static void catch_signals(void)
@@ -173,6 +242,7 @@ static void ckpt_mark(progress *p)
 {
     struct stat st;
     p->ours = stat(p->checkpoint, &st) == 0;
+    lost_ckpt = p->ours;
     p->dev = p->ours ? st.st_dev : 0;
     p->ino = p->ours ? st.st_ino : 0;
 }
@@ -248,6 +318,7 @@ static bool ckpt_write(progress *p)
     }
     free(tmp);
     sync_folder(p->checkpoint);
+    lost_ckpt = 1;
     p->ours = true;
     p->dev = st.st_dev;
     p->ino = st.st_ino;
@@ -315,6 +386,8 @@ static nn_status reduce(void *user, float *grads, size_t n, double *stats,
     nn_status s = cli_mpi_allreduce(grads, n, d, n_stats + 1, err);
     memcpy(stats, d, sizeof(double) * (size_t)n_stats);
     p->stopped = d[n_stats] > 0.0;
+    if (p->stopped && s == NN_OK)
+        lost_disarm();   /* every rank is here: the stop is agreed */
     return s;
 }
 
@@ -922,8 +995,12 @@ static int train(int argc, char **argv)
     fo.on_epoch = on_epoch;
     fo.user = &p;
     catch_signals();
+    if (ranks > 1)
+        lost_watch(a.checkpoint);
     double t0 = now();
-    if (nn_model_fit(m, &used, &fo, &hist, &err) != NN_OK) {
+    nn_status fs = nn_model_fit(m, &used, &fo, &hist, &err);
+    lost_disarm();
+    if (fs != NN_OK) {
         if (err.code == NN_ERR_INTERRUPTED && p.diverged) {
             float lr = nn_model_optimizer(m).lr;
             nn_model_fit_position(m, NULL, &lr);
