@@ -3,6 +3,7 @@
  * activation and loss; optimizer steps against hand-computed values; the
  * matrix product against its naive reference; model files.
  */
+#include <float.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 
 #include "nn.h"
 #include "nn/kernels.h"
+#include "nn/optim.h"
 
 enum { B = 3, IN = 5, HID = 4, OUT = 3 };
 
@@ -189,6 +191,46 @@ static void test_optimizers_by_hand(void **state)
     assert_float_equal(d.beta2, 0.999f, 0);
     assert_float_equal(nn_rmsprop().rho, 0.9f, 0);
     assert_float_equal(nn_rmsprop().epsilon, 1e-7f, 0);
+}
+
+/* A state that decays while its gradient is 0 (an always-blank pixel's
+ * weight) is stored as 0 once below FLT_MIN, never as a subnormal, and the
+ * weights move as the unflushed formula, worked out in double, says:
+ * RMSprop s = 0.9^t 0.1 g^2 after t zero steps, then one step of g. */
+static void test_optimizer_state_flushes_subnormals(void **state)
+{
+    (void)state;
+    const nn_optimizer kinds[3] = {nn_rmsprop(), nn_adam(),
+                                   nn_sgd(0.01f, 0.9f, false)};
+    for (int k = 0; k < 3; k++) {
+        float w[2] = {0.5f, -0.25f}, g[2] = {1e-3f, -2e-3f};
+        float st[4] = {0}, zero[2] = {0};
+        nn_optimizer_step(&kinds[k], kinds[k].lr, w, g, st, st + 2, 2, 1);
+        float w1[2] = {w[0], w[1]};
+        for (int t = 2; t < 3000; t++)   /* 0.9^1000 g^2 < FLT_MIN */
+            nn_optimizer_step(&kinds[k], kinds[k].lr, w, zero, st, st + 2,
+                              2, (uint64_t)t);
+        for (int i = 0; i < 4; i++)
+            assert_true(st[i] == 0.0f || fabsf(st[i]) >= FLT_MIN);
+        if (k != 1)   /* adam's m and v decay at different rates */
+            for (int i = 0; i < 2; i++)
+                assert_true(st[i] == 0.0f);
+        if (k == 0)   /* rmsprop: zero gradients leave w as it was */
+            for (int i = 0; i < 2; i++)
+                assert_true(w[i] == w1[i]);
+    }
+    /* RMSprop, 1 step of g, 900 of 0, 1 of g: s = 0.1 g^2 (1 + 0.9^901),
+     * w = w0 + lr g / sqrt(0.1 g^2) + lr g / (sqrt(s) + 1e-7) (g < 0). */
+    nn_optimizer r = nn_rmsprop();
+    float w = 0.5f, g = -8.0f, s1 = 0.0f, s2 = 0.0f, z = 0.0f;
+    nn_optimizer_step(&r, r.lr, &w, &g, &s1, &s2, 1, 1);
+    for (int t = 0; t < 900; t++)
+        nn_optimizer_step(&r, r.lr, &w, &z, &s1, &s2, 1, 2);
+    assert_true(s1 == 0.0f);
+    nn_optimizer_step(&r, r.lr, &w, &g, &s1, &s2, 1, 3);
+    double s = 0.1 * 64.0 * (1.0 + pow(0.9, 901));
+    double want = 0.5 + 0.008 / sqrt(6.4) + 0.008 / (sqrt(s) + 1e-7);
+    assert_float_equal(w, (float)want, 1e-6);
 }
 
 static void fill(float *v, size_t n, nn_rng *r)
@@ -605,6 +647,7 @@ int main(void)
         cmocka_unit_test(test_gradcheck_hidden_activations),
         cmocka_unit_test(test_gradcheck_losses),
         cmocka_unit_test(test_optimizers_by_hand),
+        cmocka_unit_test(test_optimizer_state_flushes_subnormals),
         cmocka_unit_test(test_gemm_matches_reference),
         cmocka_unit_test(test_gemm_one_row),
         cmocka_unit_test(test_gemm_thread_independent),
