@@ -128,8 +128,10 @@ expect_ok "resume with 1 process" "$DIGITS" train --data "$S" --model "$M" --epo
     bad "2-rank checkpoint resumed by one process: $(cat "$T/diff")"
 # Ctrl-C (SIGINT) to mpirun: Open MPI sends every rank SIGTERM, then
 # SIGKILL a second later; the ranks agree to stop after the step and rank 0
-# saves the checkpoint in time.
-mpirun -q --oversubscribe -x ASAN_OPTIONS -np 2 "$DIGITS" train --data "$S" --model "$M" --epochs 50 --batch-size 8 --threads 1 --checkpoint-every 0 --out "$T/c.nn" >"$T/c.out" 2>"$T/c.err" &
+# saves the checkpoint in time. mpirun passes the SIGTERM on about 2 s
+# after the SIGINT (Open MPI 4.1.4), so the run must outlast that: 2,000
+# epochs, about 40 s, that the interruption cuts short.
+mpirun -q --oversubscribe -x ASAN_OPTIONS -np 2 "$DIGITS" train --data "$S" --model "$M" --epochs 2000 --batch-size 8 --threads 1 --checkpoint-every 0 --out "$T/c.nn" >"$T/c.out" 2>"$T/c.err" &
 pid=$!; watchdog $pid
 wait_for "$T/c.nn.ckpt"; rm -f "$T/c.nn.ckpt"
 kill -INT $pid; wait $pid; rc=$?; kill $wd 2>/dev/null
