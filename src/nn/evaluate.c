@@ -103,7 +103,8 @@ nn_status nn_model_evaluate(nn_model *m, const nn_dataset *data,
         const uint8_t *lab = data->labels ? data->labels + begin : NULL;
         const float *t = lab ? NULL : targets_at(data, begin, K);
         int ok = 0;
-        total += nn_loss_eval(m->loss, p, lab, t, B, (int)K, NULL, &ok) * B;
+        total += nn_loss_eval(m->loss, p, lab, t, B, (int)K, (float)B, NULL,
+                              &ok) * B;
         correct += (size_t)ok;
         if (confusion)
             count_confusion(confusion, p, lab, t, B, K);

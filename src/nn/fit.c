@@ -301,16 +301,16 @@ static nn_status shard_step(nn_model *m, const nn_fit_options *o,
 {
     for (int i = 0; i < m->n_layers; i++)
         m->layers[i].row0 = r.off;    /* dropout's streams per global row */
+    /* The share of the batch's mean gradient: the rows' summed loss over
+     * the batch's rows (none: a zero gradient). */
     int ok = 0;
-    double l = nn_model_step(m, NULL, labels, targets, r.run, lr, false,
-                             &ok);
+    double l = nn_model_gradients(m, NULL, labels, targets, r.run,
+                                  r.nb ? (float)r.bs : INFINITY, &ok);
     float share = (float)r.nb / (float)r.bs;
     for (int i = 0; i < m->n_layers; i++) {
         nn_layer *ly = &m->layers[i];
-        size_t trained = ly->n_params - ly->n_nontrainable;
-        for (size_t k = 0; k < trained; k++)
-            ly->dw[k] *= share;
-        for (size_t k = trained; k < ly->n_params; k++)
+        for (size_t k = ly->n_params - ly->n_nontrainable; k < ly->n_params;
+             k++)
             ly->dw[k] = ly->w[k] * share;
     }
     sums[0] = r.nb ? l * r.nb : 0.0;

@@ -71,8 +71,8 @@ static int target_class(const uint8_t *labels, const float *targets, int b,
 }
 
 double nn_loss_eval(nn_loss loss, const float *p, const uint8_t *labels,
-                    const float *targets, int B, int K, float *grad,
-                    int *correct)
+                    const float *targets, int B, int K, float norm,
+                    float *grad, int *correct)
 {
     double total = 0.0;
     int ok = 0;
@@ -89,7 +89,7 @@ double nn_loss_eval(nn_loss loss, const float *p, const uint8_t *labels,
                 float d = pr[k] - t;
                 row += (double)d * d;
                 if (gr)
-                    gr[k] = 2.0f * d / ((float)B * (float)K);
+                    gr[k] = 2.0f * d / (norm * (float)K);
             }
             total += row / K;
         } else {
@@ -98,8 +98,8 @@ double nn_loss_eval(nn_loss loss, const float *p, const uint8_t *labels,
                 total -= log(xent_clip(pr[cls]));
                 if (gr) {
                     for (int k = 0; k < K; k++)
-                        gr[k] = pr[k] / (float)B;
-                    gr[cls] -= 1.0f / (float)B;
+                        gr[k] = pr[k] / norm;
+                    gr[cls] -= 1.0f / norm;
                 }
             } else {
                 const float *t = targets + (size_t)b * K;
@@ -107,7 +107,7 @@ double nn_loss_eval(nn_loss loss, const float *p, const uint8_t *labels,
                     if (t[k] != 0.0f)
                         total -= t[k] * log(xent_clip(pr[k]));
                     if (gr)
-                        gr[k] = (pr[k] - t[k]) / (float)B;
+                        gr[k] = (pr[k] - t[k]) / norm;
                 }
             }
         }

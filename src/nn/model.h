@@ -125,6 +125,13 @@ double nn_model_step(nn_model *m, const float *x, const uint8_t *labels,
                      const float *targets, int B, float lr, bool apply,
                      int *correct);
 
+/* nn_model_step's forward, loss and backward without the update: the
+ * gradients are those of the B rows' summed loss divided by `norm` (B for
+ * the mean; nn_loss_eval). */
+double nn_model_gradients(nn_model *m, const float *x, const uint8_t *labels,
+                          const float *targets, int B, float norm,
+                          int *correct);
+
 /* The optimizer update from the gradients in m->grads at rate lr (what
  * nn_model_step does when `apply`; data-parallel fit sums the gradients
  * over its shards first). */

@@ -64,11 +64,22 @@ double nn_model_step(nn_model *m, const float *x, const uint8_t *labels,
                      const float *targets, int B, float lr, bool apply,
                      int *correct)
 {
+    double loss = nn_model_gradients(m, x, labels, targets, B, (float)B,
+                                     correct);
+    if (apply)
+        nn_model_apply_step(m, lr);
+    return loss;
+}
+
+double nn_model_gradients(nn_model *m, const float *x, const uint8_t *labels,
+                          const float *targets, int B, float norm,
+                          int *correct)
+{
     const float *in0 = x ? x : m->x_buf;
     const float *out = nn_model_forward(m, in0, B, true);
     int K = (int)m->layers[m->n_layers - 1].out_size;
-    double loss = nn_loss_eval(m->loss, out, labels, targets, B, K, m->g[0],
-                               correct);
+    double loss = nn_loss_eval(m->loss, out, labels, targets, B, K, norm,
+                               m->g[0], correct);
     int cur = 0;
     for (int i = m->n_layers - 1; i >= 0; i--) {
         nn_layer *l = &m->layers[i];
@@ -78,8 +89,6 @@ double nn_model_step(nn_model *m, const float *x, const uint8_t *labels,
         l->ops->backward(l, xin, m->acts[i], m->g[cur], dx, B);
         cur ^= 1;
     }
-    if (apply)
-        nn_model_apply_step(m, lr);
     return loss;
 }
 
