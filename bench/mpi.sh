@@ -3,12 +3,14 @@
 # in one run: the seed configuration (mlp, batch 128, 5 epochs) as
 #   digits train --threads 1,  digits train --threads 2,
 #   mpirun -np 2 digits train --threads 1,
-# interleaved, medians of BENCH_MPI_RUNS (default 3), then the numbers the
+# interleaved, medians of BENCH_MPI_RUNS (default 3), the same for one cnn
+# epoch (CNN_LIMIT images, default 12800), then the numbers the
 # cost model starts from: mpirun's start-up, one step's MPI_Allreduce of
 # the mlp's and the cnn's gradients on 2 ranks (shared memory), and one
 # process's time per step at per-rank batch sizes.
 # Environment: BENCH_DATA (default data/mnist), BENCH_MPI_EPOCHS (default
-# 5), BENCH_MPI_RUNS (default 3), MPIRUN_FLAGS (added to every mpirun).
+# 5), BENCH_MPI_RUNS (default 3), CNN_LIMIT, MPIRUN_FLAGS (added to every
+# mpirun).
 # Called by bench/run.sh (make bench) when mpirun is installed.
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -67,6 +69,34 @@ for v in t1 t2 np2; do
 done
 awk -v a="$(median "$TMP/t1_wall")" -v b="$(median "$TMP/t2_wall")" -v c="$(median "$TMP/np2_wall")" \
     'BEGIN { printf "speed-up of mpirun -np 2 (wall): %.2fx over --threads 1 (goal >= 1.7), %.2fx over --threads 2 (goal >= 1)\n", a / c, b / c }'
+
+# The cnn: 12x the compute per sample and 12x fewer gradient bytes; one
+# epoch of CNN_LIMIT images (default 12800, 100 steps), fit seconds.
+CL=${CNN_LIMIT:-12800}
+C="train --data $DATA --model cnn --epochs 1 --limit $CL --seed 42 --json"
+for r in $(seq "$RUNS"); do
+    for v in t1 t2 np2; do
+        case $v in
+        t1) build/digits $C --threads 1 --out "$TMP/c.nn" >"$TMP/out" 2>/dev/null ;;
+        t2) build/digits $C --threads 2 --out "$TMP/c.nn" >"$TMP/out" 2>/dev/null ;;
+        # shellcheck disable=SC2086
+        np2) mpirun -q $FLAGS -np 2 build/digits $C --threads 1 --out "$TMP/c.nn" >"$TMP/out" 2>/dev/null ;;
+        esac || die "cnn $v run failed"
+        json train_seconds "$TMP/out" >>"$TMP/cnn_${v}_fit"
+        json test_acc "$TMP/out" >>"$TMP/cnn_${v}_acc"
+    done
+done
+echo "cnn, 1 epoch of $CL images, batch 128:"
+for v in t1 t2 np2; do
+    case $v in
+    t1) l="digits train --threads 1" ;;
+    t2) l="digits train --threads 2" ;;
+    np2) l="mpirun -np 2 digits train --threads 1" ;;
+    esac
+    printf "%-40s %10s %10.2f %10.4f\n" "$l" "" "$(median "$TMP/cnn_${v}_fit")" "$(median "$TMP/cnn_${v}_acc")"
+done
+awk -v a="$(median "$TMP/cnn_t1_fit")" -v b="$(median "$TMP/cnn_t2_fit")" -v c="$(median "$TMP/cnn_np2_fit")" \
+    'BEGIN { printf "cnn speed-up of mpirun -np 2 (fit): %.2fx over --threads 1, %.2fx over --threads 2\n", a / c, b / c }'
 
 echo
 echo "cost-model inputs"
