@@ -106,9 +106,25 @@ size_t nn_shape_size(nn_shape s);   /* product of dims */
 
 /* ------------------------------------------------------------------ data */
 
-/* A data set in memory: n samples of `shape`, and their labels.
+/* Samples read on demand instead of held in memory: read() copies the
+ * uint8 samples [row, row + count) of the source (each nn_shape_size
+ * bytes) to dst; anything but NN_OK (with err filled) stops what asked for
+ * them. Fit, evaluate and predict ask for a batch at a time (fit: only the
+ * rows of its shard, nn_fit_options.shards), so memory holds a batch, not
+ * the set. nn_idx_open_pair makes one that reads an IDX file by offset;
+ * close() (may be NULL) releases ctx, from nn_dataset_free. */
+typedef struct nn_dataset_source {
+    nn_status (*read)(void *ctx, size_t row, size_t count, uint8_t *dst,
+                      nn_error *err);
+    void (*close)(void *ctx);
+    void *ctx;
+    size_t first;             /* the source's row of sample 0 (a slice) */
+} nn_dataset_source;
+
+/* A data set: n samples of `shape`, and their labels.
  * Images may stay uint8 (scaled by `scale` per batch, so memory stays the
- * data set's bytes) or be float. Exactly one of x_u8 / x_f32 is set.
+ * data set's bytes), be float, or stay where they are, read as uint8 by
+ * `source`. Exactly one of x_u8 / x_f32 / source.read is set.
  * Targets are class indices in `labels`, or float rows in `targets`
  * (n, target_width) for regression / soft targets.
  * Ownership: the struct owns exactly the buffers in `owned` (malloc'd;
@@ -129,16 +145,19 @@ typedef struct nn_dataset {
                                  set, else the model's outputs (fit,
                                  evaluate) */
     void *owned[NN_DATASET_OWNED]; /* freed by nn_dataset_free; NULL: none */
+    nn_dataset_source source; /* uint8 samples read on demand, or zero */
 } nn_dataset;
 
-/* Frees the buffers in d->owned and zeroes *d. NULL-safe. */
+/* Frees the buffers in d->owned, closes d->source and zeroes *d.
+ * NULL-safe. */
 void nn_dataset_free(nn_dataset *d);
 
 /* A view of samples [begin, begin+count) of d, clamped to [0, d->n):
  * shares d's storage and owns nothing (`owned` is zero; do not use it
  * after d is freed). x_u8 / x_f32 advance by begin * sample size, labels by
  * begin, targets by begin rows of nn_dataset_target_width(d) floats (when
- * that is 0, targets survive only in a slice that starts at 0). */
+ * that is 0, targets survive only in a slice that starts at 0), a source's
+ * `first` by begin (its close is NULL in the view). */
 nn_dataset nn_dataset_slice(const nn_dataset *d, size_t begin, size_t count);
 
 /* Floats per targets row: target_width, else num_classes; 0 when d has no
@@ -174,6 +193,17 @@ void nn_idx_free(nn_idx *x);
  * (0: NN_MAX_CLASSES); num_classes is set to max label + 1.
  * Free with nn_dataset_free. */
 nn_status nn_idx_load_pair(const char *images_path, const char *labels_path,
+                           int max_classes, nn_dataset *out, nn_error *err);
+
+/* As nn_idx_load_pair, but the images stay in their file: the data set's
+ * `source` reads samples by offset when a batch needs them (pread; the
+ * file is open until nn_dataset_free), so memory holds the labels, not
+ * the images. The header, the file's length and every label are checked
+ * here as nn_idx_load_pair checks them; a file that changes afterwards
+ * fails the read that finds it short. A gzip file cannot be read by
+ * offset: it is loaded as nn_idx_load_pair loads it (x_u8 set, source
+ * zero). */
+nn_status nn_idx_open_pair(const char *images_path, const char *labels_path,
                            int max_classes, nn_dataset *out, nn_error *err);
 
 /* Writes an IDX uint8 file atomically (used by tests and tools). */

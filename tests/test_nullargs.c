@@ -161,6 +161,9 @@ static void test_data_and_files(void **state)
     EXPECT_ARG(nn_idx_load_pair(NULL, "l", 0, &d, err));
     EXPECT_ARG(nn_idx_load_pair("i", NULL, 0, &d, err));
     EXPECT_ARG(nn_idx_load_pair("i", "l", 0, NULL, err));
+    EXPECT_ARG(nn_idx_open_pair(NULL, "l", 0, &d, err));
+    EXPECT_ARG(nn_idx_open_pair("i", NULL, 0, &d, err));
+    EXPECT_ARG(nn_idx_open_pair("i", "l", 0, NULL, err));
     EXPECT_ARG(nn_idx_save(NULL, 1, dim, &byte, err));
     EXPECT_ARG(nn_idx_save("/tmp/never-written.idx", 1, NULL, &byte, err));
     EXPECT_ARG(nn_idx_save("/tmp/never-written.idx", 1, dim, NULL, err));

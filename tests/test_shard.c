@@ -5,7 +5,8 @@
  * process trains with the same batch size (up to the order of float sums),
  * with dropout and augmentation drawing alike, a shard without rows in a
  * short last batch, and every shard ending bit-identical; that batch
- * normalisation's moving statistics stay the same on every shard; and
+ * normalisation's moving statistics stay the same on every shard; that
+ * shards reading samples through a source read only their own rows; and
  * that bad settings and a failing reduce are reported.
  */
 #include <math.h>
@@ -84,6 +85,7 @@ typedef struct shard {
     nn_fit_options opts;
     nn_history hist;
     nn_status status;
+    bool from_source;             /* samples from read_counted */
 } shard;
 
 static nn_status sum_over_shards(void *user, float *grads, size_t n,
@@ -117,18 +119,41 @@ static nn_status sum_over_shards(void *user, float *grads, size_t n,
     return NN_OK;
 }
 
+/* A source over `images` that counts, per shard, the reads of each row. */
+static int reads[MAX_SHARDS][N];
+
+static nn_status read_counted(void *ctx, size_t row, size_t count,
+                              uint8_t *dst, nn_error *err)
+{
+    int *mine = ctx;
+    if (row + count > N) {
+        snprintf(err->msg, sizeof err->msg, "row %zu out of range", row);
+        return err->code = NN_ERR_ARG;
+    }
+    for (size_t i = 0; i < count; i++)
+        mine[row + i]++;
+    memcpy(dst, images + row * SIDE * SIDE, count * SIDE * SIDE);
+    return NN_OK;
+}
+
 static void *run_shard(void *arg)
 {
     shard *sh = arg;
     nn_dataset d = data();
+    if (sh->from_source) {
+        d.x_u8 = NULL;
+        d.source = (nn_dataset_source){.read = read_counted,
+                                       .ctx = reads[sh->index]};
+    }
     nn_error e;
     sh->status = nn_model_fit(sh->m, &d, &sh->opts, &sh->hist, &e);
     return NULL;
 }
 
-/* Trains `spec` on S shards; shards[i].m are the models (caller frees). */
-static void train_shards(group *g, shard *sh, int S, const char *spec,
-                         const nn_fit_options *base)
+/* Trains `spec` on S shards, their samples from `images` or read through
+ * read_counted; shards[i].m are the models (caller frees). */
+static void train_shards_from(group *g, shard *sh, int S, const char *spec,
+                              const nn_fit_options *base, bool from_source)
 {
     g->shards = S;
     g->calls = 0;
@@ -137,7 +162,7 @@ static void train_shards(group *g, shard *sh, int S, const char *spec,
     pthread_t t[MAX_SHARDS];
     for (int i = 0; i < S; i++) {
         sh[i] = (shard){.g = g, .index = i, .m = model(spec),
-                        .opts = *base};
+                        .opts = *base, .from_source = from_source};
         sh[i].opts.shards = S;
         sh[i].opts.shard = i;
         sh[i].opts.reduce = sum_over_shards;
@@ -152,6 +177,12 @@ static void train_shards(group *g, shard *sh, int S, const char *spec,
     pthread_barrier_destroy(&g->barrier);
     for (int i = 0; i < S; i++)
         free(g->slot[i]);
+}
+
+static void train_shards(group *g, shard *sh, int S, const char *spec,
+                         const nn_fit_options *base)
+{
+    train_shards_from(g, sh, S, spec, base, false);
 }
 
 static double max_rel_diff(const nn_model *a, const nn_model *b)
@@ -286,6 +317,42 @@ static void test_batchnorm(void **state)
     nn_model_free(ref);
 }
 
+/* Shards whose samples come from a source read only their own rows of
+ * each batch: over an epoch every row once, by one shard, and a shard
+ * half of them; the weights are those of shards holding the set. */
+static void test_shards_read_their_rows(void **state)
+{
+    (void)state;
+    const char *spec = "conv2d(4,3,relu) flatten dropout(0.3) "
+                       "dense(3,softmax)";
+    nn_fit_options o = nn_fit_defaults();
+    o.epochs = 3;
+    o.batch_size = 30;   /* batches of 30, 30, 30, 10: halves of 15 and 5 */
+    o.seed = 5;
+    o.augment = (nn_augment){1.0f, 10.0f, 0.1f};
+    group g = {0};
+    shard mem[2], src[2];
+    train_shards(&g, mem, 2, spec, &o);
+    memset(reads, 0, sizeof reads);
+    train_shards_from(&g, src, 2, spec, &o, true);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(src[i].status, NN_OK);
+        assert_memory_equal(nn_model_params(src[i].m),
+                            nn_model_params(mem[0].m),
+                            sizeof(float) * nn_model_param_count(mem[0].m));
+    }
+    int per_shard[2] = {0, 0};
+    for (int r = 0; r < N; r++) {
+        assert_int_equal(reads[0][r] + reads[1][r], o.epochs);
+        per_shard[0] += reads[0][r];
+        per_shard[1] += reads[1][r];
+    }
+    assert_int_equal(per_shard[0], o.epochs * N / 2);
+    assert_int_equal(per_shard[1], o.epochs * N / 2);
+    free_shards(mem, 2);
+    free_shards(src, 2);
+}
+
 static void test_bad_settings(void **state)
 {
     (void)state;
@@ -334,6 +401,7 @@ int main(void)
         cmocka_unit_test(test_four_shards),
         cmocka_unit_test(test_empty_shard),
         cmocka_unit_test(test_batchnorm),
+        cmocka_unit_test(test_shards_read_their_rows),
         cmocka_unit_test(test_bad_settings),
         cmocka_unit_test(test_reduce_fails),
     };

@@ -1,6 +1,7 @@
 /*
  * idx.c - the IDX format (MNIST, Fashion-MNIST), raw or gzip-compressed,
- * and the data sets built from a pair of IDX files.
+ * and the data sets built from a pair of IDX files: loaded, or with the
+ * images left in their file and read by offset (nn_idx_open_pair).
  *
  *   bytes 0..3   0x00 0x00 TYPE RANK      (only TYPE 0x08, unsigned byte)
  *   then         RANK big-endian u32 dimensions
@@ -591,5 +592,118 @@ nn_status nn_idx_load_pair(const char *images_path, const char *labels_path,
     out->num_classes = top + 1;
     out->owned[0] = images.data;
     out->owned[1] = labels.data;
+    return NN_OK;
+}
+
+/* ------------------------------------------------ images left in a file */
+
+/* A raw images file a data set's source reads by offset. */
+typedef struct idx_rows {
+    int fd;
+    uint64_t offset;          /* of sample 0: the header's length */
+    size_t sample;            /* bytes per sample */
+    size_t n;                 /* samples */
+    char path[];
+} idx_rows;
+
+static nn_status rows_read(void *ctx, size_t row, size_t count, uint8_t *dst,
+                           nn_error *err)
+{
+    const idx_rows *f = ctx;
+    if (row > f->n || count > f->n - row)
+        return nn_fail(err, NN_ERR_ARG, "%s: samples %zu..%zu asked for, "
+                       "the file has %zu", f->path, row, row + count,
+                       f->n);
+    size_t want = count * f->sample, got = 0;
+    uint64_t at = f->offset + (uint64_t)row * f->sample;
+    while (got < want) {
+        size_t ask = want - got < IO_CHUNK ? want - got : IO_CHUNK;
+        ssize_t k = pread(f->fd, dst + got, ask, (off_t)(at + got));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return nn_fail(err, NN_ERR_IO, "%s: cannot read sample %zu: %s",
+                           f->path, row, strerror(errno));
+        if (k == 0)
+            return nn_fail(err, NN_ERR_FORMAT, "%s: sample %zu is past the "
+                           "end of the file (it was cut short after it was "
+                           "opened)", f->path, row + got / f->sample);
+        got += (size_t)k;
+    }
+    return NN_OK;
+}
+
+static void rows_close(void *ctx)
+{
+    idx_rows *f = ctx;
+    if (f) {
+        close(f->fd);
+        free(f);
+    }
+}
+
+nn_status nn_idx_open_pair(const char *images_path, const char *labels_path,
+                           int max_classes, nn_dataset *out, nn_error *err)
+{
+    if (!out)
+        return nn_fail(err, NN_ERR_ARG, "nn_idx_open_pair: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!images_path || !labels_path)
+        return nn_fail(err, NN_ERR_ARG, "nn_idx_open_pair: %s path is NULL",
+                       images_path ? "labels" : "images");
+    if (max_classes < 0)
+        return nn_fail(err, NN_ERR_ARG, "%s: max_classes %d is negative",
+                       images_path, max_classes);
+    idx_reader ri, rl;
+    nn_idx images = {0}, labels = {0};
+    uint64_t pi = 0, pl = 0;
+    nn_status s = reader_open(&ri, images_path, err);
+    if (s != NN_OK)
+        return s;
+    if (ri.gz) {   /* no offsets into a gzip stream: load it */
+        reader_close(&ri);
+        return nn_idx_load_pair(images_path, labels_path, max_classes, out,
+                                err);
+    }
+    if ((s = load_header(&ri, &images, &pi, err)) != NN_OK)
+        return s;   /* closed */
+    idx_rows *f = NULL;
+    int top = 0;
+    bool open_l = false;
+    if ((s = reader_open(&rl, labels_path, err)) == NN_OK &&
+        (s = load_header(&rl, &labels, &pl, err)) == NN_OK)
+        open_l = true;
+    if (s == NN_OK)
+        s = check_pair(&images, &labels, images_path, labels_path, out, err);
+    if (s == NN_OK) {
+        s = load_body(&rl, pl, &labels, err);
+        open_l = false;
+    }
+    if (s == NN_OK)
+        s = check_labels(&labels, labels_path,
+                         max_classes > 0 ? max_classes : NN_MAX_CLASSES, &top,
+                         err);
+    size_t len = strlen(images_path) + 1;
+    if (s == NN_OK && !(f = malloc(sizeof *f + len)))
+        s = nn_fail(err, NN_ERR_NOMEM, "%s: out of memory", images_path);
+    if (open_l)
+        reader_close(&rl);
+    if (s != NN_OK) {
+        reader_close(&ri);
+        nn_idx_free(&labels);
+        memset(out, 0, sizeof *out);
+        return s;
+    }
+    f->fd = ri.fd;   /* the source owns it now */
+    f->offset = 4 + 4 * (uint64_t)images.rank;
+    f->n = out->n;
+    f->sample = nn_shape_size(out->shape);
+    memcpy(f->path, images_path, len);
+    out->source = (nn_dataset_source){.read = rows_read, .close = rows_close,
+                                      .ctx = f};
+    out->scale = 1.0f / 255.0f;
+    out->labels = labels.data;
+    out->num_classes = top + 1;
+    out->owned[0] = labels.data;
     return NN_OK;
 }

@@ -2,7 +2,8 @@
  * dataset.c - sample shapes and data sets in memory (nn_shape, nn_dataset):
  * the types every floor shares, so they live with the library. Readers
  * (src/data/idx.c, ...) fill a data set and hand it malloc'd buffers in
- * `owned`; nn_dataset_free frees them with free().
+ * `owned`, or a source that reads samples on demand; nn_dataset_free
+ * frees the one with free() and closes the other.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,8 @@ void nn_dataset_free(nn_dataset *d)
         return;
     for (size_t i = 0; i < NN_DATASET_OWNED; i++)
         free(d->owned[i]);
+    if (d->source.close)
+        d->source.close(d->source.ctx);
     memset(d, 0, sizeof *d);
 }
 
@@ -64,6 +67,7 @@ nn_dataset nn_dataset_slice(const nn_dataset *d, size_t begin, size_t count)
         return s;
     s = *d;
     memset(s.owned, 0, sizeof s.owned);
+    s.source.close = NULL;
     if (begin > d->n)
         begin = d->n;
     s.n = count < d->n - begin ? count : d->n - begin;
@@ -72,6 +76,8 @@ nn_dataset nn_dataset_slice(const nn_dataset *d, size_t begin, size_t count)
         s.x_u8 = d->x_u8 + begin * n;
     if (d->x_f32)
         s.x_f32 = d->x_f32 + begin * n;
+    if (d->source.read)
+        s.source.first = d->source.first + begin;
     if (d->labels)
         s.labels = d->labels + begin;
     if (d->targets && tw > 0)

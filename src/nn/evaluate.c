@@ -20,9 +20,10 @@ nn_status nn_model_check_data(const nn_model *m, const nn_dataset *d,
         return nn_fail(err, NN_ERR_SHAPE, "%s: samples have %zu values, the "
                        "model expects %zu", what, nn_shape_size(d->shape),
                        m->in_size);
-    if (!d->x_u8 == !d->x_f32)
-        return nn_fail(err, NN_ERR_ARG, "%s: need exactly one of x_u8, x_f32",
-                       what);
+    if ((d->x_u8 != NULL) + (d->x_f32 != NULL) + (d->source.read != NULL) !=
+        1)
+        return nn_fail(err, NN_ERR_ARG, "%s: need exactly one of x_u8, "
+                       "x_f32, source", what);
     if (need_targets && !d->labels && !d->targets)
         return nn_fail(err, NN_ERR_ARG, "%s: no labels", what);
     size_t K = m->layers[m->n_layers - 1].out_size;
@@ -89,7 +90,8 @@ nn_status nn_model_evaluate(nn_model *m, const nn_dataset *data,
     size_t correct = 0;
     for (size_t begin = 0; begin < data->n; begin += (size_t)EB) {
         int B = (int)(data->n - begin < (size_t)EB ? data->n - begin : (size_t)EB);
-        nn_model_gather(m, data, NULL, begin, B);
+        if ((s = nn_model_gather(m, data, NULL, begin, B, err)) != NN_OK)
+            return s;
         const float *p = nn_model_forward(m, NULL, B, false);
         /* NaN outputs would score as class 0 with a clipped loss: an
          * error, not an answer */
@@ -162,10 +164,11 @@ nn_status nn_model_predict_dataset(nn_model *m, const nn_dataset *data,
         if (data->x_f32) /* read the caller's floats in place */
             p = nn_model_forward(m, data->x_f32 + begin * m->in_size, B,
                                  false);
-        else {
-            nn_model_gather(m, data, NULL, begin, B);
+        else if ((s = nn_model_gather(m, data, NULL, begin, B, err)) !=
+                 NN_OK)
+            return s;
+        else
             p = nn_model_forward(m, NULL, B, false);
-        }
         memcpy(y + begin * K, p, sizeof(float) * K * (size_t)B);
     }
     return NN_OK;

@@ -254,19 +254,24 @@ static batch_rows rows_of(const nn_fit_options *o, int bs)
     return r;
 }
 
-/* Batch st: this process's rows of it into m->x_buf (augmented, drawing
- * for every row of the batch), their labels or targets into the buffers. */
-static batch_rows gather_batch(nn_model *m, const nn_dataset *tr, int B,
-                               int st, const nn_fit_options *o,
-                               fit_buffers *b, const uint8_t **labels,
-                               const float **targets)
+/* Batch st: this process's rows of it (*rows) into m->x_buf (augmented,
+ * drawing for every row of the batch), their labels or targets into the
+ * buffers. Fails only when a data set's source does. */
+static nn_status gather_batch(nn_model *m, const nn_dataset *tr, int B,
+                              int st, const nn_fit_options *o,
+                              fit_buffers *b, const uint8_t **labels,
+                              const float **targets, batch_rows *rows,
+                              nn_error *err)
 {
     size_t K = m->layers[m->n_layers - 1].out_size;
     size_t begin = (size_t)st * (size_t)B;
     int bs = (int)(tr->n - begin < (size_t)B ? tr->n - begin : (size_t)B);
-    batch_rows r = rows_of(o, bs);
+    batch_rows r = *rows = rows_of(o, bs);
     const uint32_t *idx = b->order + begin + r.off;
-    nn_model_gather(m, tr, b->order, begin + (size_t)r.off, r.run);
+    nn_status s = nn_model_gather(m, tr, b->order, begin + (size_t)r.off,
+                                  r.run, err);
+    if (s != NN_OK)
+        return s;
     if (b->aug) {
         int mine = r.nb > 0 ? r.nb : 0;
         nn_augment_skip(r.lo, m->input, &o->augment, &m->rng);
@@ -286,7 +291,7 @@ static batch_rows gather_batch(nn_model *m, const nn_dataset *tr, int B,
                    sizeof(float) * K);
         *targets = b->targets;
     }
-    return r;
+    return NN_OK;
 }
 
 /* A data-parallel step on the rows gather_batch put in m->x_buf: the
@@ -333,7 +338,7 @@ static nn_status shard_step(nn_model *m, const nn_fit_options *o,
 
 /* The steps of epoch e from the position's step on, at rate lr;
  * *go_on false when the batch callback asked to stop. Fails only when a
- * data-parallel reduce does. */
+ * data-parallel reduce or a data set's source does. */
 static nn_status run_steps(nn_model *m, const nn_dataset *tr, int B,
                            int steps, int e, float lr,
                            const nn_fit_options *o, fit_buffers *b,
@@ -344,12 +349,15 @@ static nn_status run_steps(nn_model *m, const nn_dataset *tr, int B,
     for (int st = p->step; st < steps; st++) {
         const uint8_t *labels;
         const float *targets;
-        batch_rows r = gather_batch(m, tr, B, st, o, b, &labels, &targets);
+        batch_rows r;
+        nn_status s = gather_batch(m, tr, B, st, o, b, &labels, &targets,
+                                   &r, err);
+        if (s != NN_OK)
+            return s;
         double sums[3];
         if (o->shards > 1) {
-            nn_status s = shard_step(m, o, labels, targets, r, lr, sums,
-                                     err);
-            if (s != NN_OK)
+            if ((s = shard_step(m, o, labels, targets, r, lr, sums, err)) !=
+                NN_OK)
                 return s;
         } else {
             int ok = 0;

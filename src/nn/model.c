@@ -210,17 +210,52 @@ void nn_model_input_norm(const nn_model *m, float *mean, float *std)
     *std = m->norm ? m->norm_std : 1.0f;
 }
 
-void nn_model_gather(nn_model *m, const nn_dataset *d, const uint32_t *idx,
-                     size_t begin, int B)
+/* Reads the B samples gather wants from d's source into rows (B, n):
+ * one read for a run of consecutive samples. */
+static nn_status read_rows(const nn_dataset *d, const uint32_t *idx,
+                           size_t begin, int B, size_t n, uint8_t *rows,
+                           nn_error *err)
+{
+    const nn_dataset_source *src = &d->source;
+    for (int b = 0; b < B;) {
+        size_t row = idx ? idx[begin + (size_t)b] : begin + (size_t)b;
+        int run = 1;
+        while (b + run < B &&
+               (idx ? idx[begin + (size_t)(b + run)] : row + (size_t)run) ==
+                   row + (size_t)run)
+            run++;
+        nn_status s = src->read(src->ctx, src->first + row, (size_t)run,
+                                rows + (size_t)b * n, err);
+        if (s != NN_OK)
+            return s;
+        b += run;
+    }
+    return NN_OK;
+}
+
+nn_status nn_model_gather(nn_model *m, const nn_dataset *d,
+                          const uint32_t *idx, size_t begin, int B,
+                          nn_error *err)
 {
     size_t n = m->in_size;
     float *dst = m->x_buf;
-    if (d->x_u8) {
+    const uint8_t *u8 = d->x_u8;
+    if (d->source.read) {
+        /* staged in g[0] (B x at least n floats), unused until backward */
+        uint8_t *rows = (uint8_t *)m->g[0];
+        nn_status s = read_rows(d, idx, begin, B, n, rows, err);
+        if (s != NN_OK)
+            return s;
+        u8 = rows;      /* sample b of the batch is row b */
+        idx = NULL;
+        begin = 0;
+    }
+    if (u8) {
         float s = d->scale;
 #pragma omp parallel for schedule(static) if (NN_PAR_IF((size_t)B * n))
         for (int b = 0; b < B; b++) {
             size_t row = idx ? idx[begin + (size_t)b] : begin + (size_t)b;
-            const uint8_t *src = d->x_u8 + row * n;
+            const uint8_t *src = u8 + row * n;
             float *o = dst + (size_t)b * n;
             for (size_t j = 0; j < n; j++)
                 o[j] = (float)src[j] * s;
@@ -232,6 +267,7 @@ void nn_model_gather(nn_model *m, const nn_dataset *d, const uint32_t *idx,
                    sizeof(float) * n);
         }
     }
+    return NN_OK;
 }
 
 /* ---------------------------------------------------------- accessors */

@@ -137,9 +137,11 @@ double nn_model_gradients(nn_model *m, const float *x, const uint8_t *labels,
  * over its shards first). */
 void nn_model_apply_step(nn_model *m, float lr);
 
-/* Copies samples idx[0..B) (or begin..begin+B when idx is NULL) of d into
- * m->x_buf as float, scaling uint8 images. */
-void nn_model_gather(nn_model *m, const nn_dataset *d, const uint32_t *idx,
-                     size_t begin, int B);
+/* Copies samples idx[begin..begin+B) (or begin..begin+B when idx is
+ * NULL) of d into m->x_buf as float, scaling uint8 images; a source's are
+ * read first (into m->g[0]), and only its read can fail. */
+nn_status nn_model_gather(nn_model *m, const nn_dataset *d,
+                          const uint32_t *idx, size_t begin, int B,
+                          nn_error *err);
 
 #endif
