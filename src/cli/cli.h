@@ -60,6 +60,12 @@ const char *cli_data_dir(const char *opt);
 int cli_load_split(const char *dir, const char *split, bool fetch,
                    nn_dataset *out);
 
+/* The same, but the images stay in their file, read by offset as batches
+ * need them (nn_idx_open_pair; a .gz file is loaded): what a rank of
+ * `mpirun digits train` holds, its memory falling with the ranks. */
+int cli_open_split(const char *dir, const char *split, bool fetch,
+                   nn_dataset *out);
+
 /* True when MNIST may be fetched into the data folder on its own: no
  * --data was given (the folder is $DIGITS_DATA or ./data/mnist). */
 bool cli_data_fetch(const char *opt);

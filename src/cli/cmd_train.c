@@ -796,15 +796,36 @@ static uint64_t options_hash(int argc, char **argv)
     return h;
 }
 
-static uint64_t data_hash(const nn_dataset *d)
+/* What every rank's data must share: count, shape, labels, and the
+ * images; of images left in their file (each rank reads only its
+ * shard's), HASH_ROWS rows spread over it. False after an error line. */
+enum { HASH_ROWS = 64 };
+
+static bool data_hash(const nn_dataset *d, uint64_t *out)
 {
-    size_t n = nn_shape_size(d->shape) * d->n;
+    size_t size = nn_shape_size(d->shape);
     uint64_t h = cli_hash(0, &d->n, sizeof d->n);
-    if (d->x_u8)
-        h = cli_hash(h, d->x_u8, n);
+    h = cli_hash(h, &d->shape, sizeof d->shape);
     if (d->labels)
         h = cli_hash(h, d->labels, d->n);
-    return h;
+    if (d->x_u8)
+        h = cli_hash(h, d->x_u8, size * d->n);
+    const nn_dataset_source *src = &d->source;
+    uint8_t *row = src->read && d->n ? malloc(size) : NULL;
+    if (src->read && d->n && !row)
+        return !cli_error("out of memory");
+    for (size_t k = 0; row && k < HASH_ROWS; k++) {
+        nn_error err;
+        size_t i = (d->n - 1) * k / (HASH_ROWS - 1);
+        if (src->read(src->ctx, src->first + i, 1, row, &err) != NN_OK) {
+            free(row);
+            return !cli_nn_error(&err);
+        }
+        h = cli_hash(h, row, size);
+    }
+    free(row);
+    *out = h;
+    return true;
 }
 
 /* The checkpoint: rank 0 loads (and so checks) the file and sends its
@@ -929,15 +950,21 @@ static int train(int argc, char **argv)
     nn_history hist = {0};
     nn_error err;
     rc = 1;
-    /* Only rank 0 fetches MNIST; every rank needs the same data. */
-    bool ok = !cli_load_split(dir, "train", rank == 0 && cli_data_fetch(a.data),
-                              &train) &&
-              !cli_load_split(dir, "t10k", false, &test) &&
+    /* Only rank 0 fetches MNIST; every rank needs the same data. Under
+     * mpirun the images stay in their files: a rank reads its shard's
+     * rows of each batch, and only rank 0 evaluates the test set. */
+    int (*get)(const char *, const char *, bool, nn_dataset *) =
+        ranks > 1 ? cli_open_split : cli_load_split;
+    uint64_t dh = 0;
+    bool ok = !get(dir, "train", rank == 0 && cli_data_fetch(a.data),
+                   &train) &&
+              !get(dir, "t10k", false, &test) &&
               (rank > 0 || !check_inputs(&a, dir));
     if (ok && memcmp(&train.shape, &test.shape, sizeof train.shape) != 0)
         ok = !cli_error("%s: training and test images differ in shape", dir);
-    if (!cli_mpi_agree(ok) ||
-        !cli_mpi_same(data_hash(&train), "the training data"))
+    if (ok && ranks > 1)
+        ok = data_hash(&train, &dh);
+    if (!cli_mpi_agree(ok) || !cli_mpi_same(dh, "the training data"))
         goto done;
     nn_dataset used = train;
     if (a.limit > 0 && (size_t)a.limit < train.n)

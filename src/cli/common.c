@@ -154,8 +154,8 @@ bool cli_check_shape(const nn_model *m, nn_shape data, const char *what,
     return ok;
 }
 
-int cli_load_split(const char *dir, const char *split, bool fetch,
-                   nn_dataset *out)
+static int load_split(const char *dir, const char *split, bool fetch,
+                      bool by_offset, nn_dataset *out)
 {
     char img[4096], lab[4096];
     struct stat st;
@@ -171,12 +171,25 @@ int cli_load_split(const char *dir, const char *split, bool fetch,
         if (cli_run_fetch(dir) != 0)
             return cli_error("%s: could not fetch MNIST (run "
                              "scripts/fetch-mnist, or pass --data DIR)", dir);
-        return cli_load_split(dir, split, false, out);
+        return load_split(dir, split, false, by_offset, out);
     }
     nn_error err;
-    if (nn_idx_load_pair(img, lab, 0, out, &err) != NN_OK)
+    if ((by_offset ? nn_idx_open_pair : nn_idx_load_pair)(img, lab, 0, out,
+                                                          &err) != NN_OK)
         return cli_nn_error(&err);
     return 0;
+}
+
+int cli_load_split(const char *dir, const char *split, bool fetch,
+                   nn_dataset *out)
+{
+    return load_split(dir, split, fetch, false, out);
+}
+
+int cli_open_split(const char *dir, const char *split, bool fetch,
+                   nn_dataset *out)
+{
+    return load_split(dir, split, fetch, true, out);
 }
 
 /* The fetch script: $DIGITS_FETCH, else next to the executable
