@@ -51,6 +51,27 @@ grep -q '"ranks": 1' "$T/out" && ok || bad "plain train: no \"ranks\": 1 in --js
 expect_ok "mpirun -np 1" mpi 1 train --data "$S" --limit 300 --epochs 1 --threads 1 --out "$T/np1.nn"
 cmp -s "$T/plain.nn" "$T/np1.nn" && ok || bad "mpirun -np 1 differs from the plain run"
 
+# --- memory per rank: under mpirun the images stay in their file (each rank
+# reads its shard's rows), so a rank's peak RSS is below one process's by
+# more than the 31 MB training set (the plain run holds it and the test
+# set, here a copy of it)
+W=$T/wide; mkdir -p "$W"
+{ idx_header 8 3 40000 28 28; head -c $((40000 * 784)) /dev/urandom; } >"$W/train-images-idx3-ubyte"
+{ idx_header 8 1 40000; head -c 40000 /dev/zero | tr '\000' '\001'; } >"$W/train-labels-idx1-ubyte"
+cp "$W/train-images-idx3-ubyte" "$W/t10k-images-idx3-ubyte"
+cp "$W/train-labels-idx1-ubyte" "$W/t10k-labels-idx1-ubyte"
+peak() { sed -n 's/^peak_kB \([0-9]*\)$/\1/p' "$@"; }
+expect_ok "plain train, 40000 images" /usr/bin/time -f "peak_kB %M" -o "$T/rss.plain" \
+    "$DIGITS" train --data "$W" --limit 1000 --epochs 1 --threads 1 --out "$T/w1.nn"
+expect_ok "2 ranks, 40000 images" timeout 300 mpirun -q --oversubscribe -x ASAN_OPTIONS -np 2 \
+    sh -c 'exec /usr/bin/time -f "peak_kB %M" -o "$0.$OMPI_COMM_WORLD_RANK" "$@"' "$T/rss" \
+    "$DIGITS" train --data "$W" --limit 1000 --epochs 1 --threads 1 --out "$T/w2.nn"
+p1=$(peak "$T/rss.plain"); r0=$(peak "$T/rss.0"); r1=$(peak "$T/rss.1")
+if [ -n "$p1" ] && [ -n "$r0" ] && [ -n "$r1" ] &&
+   [ "$r0" -lt $((p1 - 31360)) ] && [ "$r1" -lt $((p1 - 31360)) ]; then ok
+    echo "mpi.sh: peak RSS one process $p1 kB, ranks $r0 and $r1 kB"
+else bad "peak RSS kB: one process ${p1:-?}, ranks ${r0:-?} and ${r1:-?} (want both below $((${p1:-0} - 31360)))"; fi
+
 # --- one step of the seed configuration (mlp, rmsprop, batch 128) on 2
 # ranks = one process with the same global batch. RMSprop's first step is
 # lr g / (sqrt(0.1 g^2) + 1e-7): where g is near 0 it magnifies the
