@@ -57,14 +57,16 @@ for r in $(seq "$RUNS"); do
         json test_acc "$TMP/out" >>"$TMP/${v}_acc"
     done
 done
+label() { # VARIANT: the command it stands for
+    case $1 in
+    t1) echo "digits train --threads 1" ;;
+    t2) echo "digits train --threads 2" ;;
+    np2) echo "mpirun -np 2 digits train --threads 1" ;;
+    esac
+}
 printf "%-40s %10s %10s %10s\n" "" "wall s" "fit s" "test_acc"
 for v in t1 t2 np2; do
-    case $v in
-    t1) l="digits train --threads 1" ;;
-    t2) l="digits train --threads 2" ;;
-    np2) l="mpirun -np 2 digits train --threads 1" ;;
-    esac
-    printf "%-40s %10.2f %10.2f %10.4f\n" "$l" "$(median "$TMP/${v}_wall")" \
+    printf "%-40s %10.2f %10.2f %10.4f\n" "$(label $v)" "$(median "$TMP/${v}_wall")" \
         "$(median "$TMP/${v}_fit")" "$(median "$TMP/${v}_acc")"
 done
 awk -v a="$(median "$TMP/t1_wall")" -v b="$(median "$TMP/t2_wall")" -v c="$(median "$TMP/np2_wall")" \
@@ -88,12 +90,7 @@ for r in $(seq "$RUNS"); do
 done
 echo "cnn, 1 epoch of $CL images, batch 128:"
 for v in t1 t2 np2; do
-    case $v in
-    t1) l="digits train --threads 1" ;;
-    t2) l="digits train --threads 2" ;;
-    np2) l="mpirun -np 2 digits train --threads 1" ;;
-    esac
-    printf "%-40s %10s %10.2f %10.4f\n" "$l" "" "$(median "$TMP/cnn_${v}_fit")" "$(median "$TMP/cnn_${v}_acc")"
+    printf "%-40s %10s %10.2f %10.4f\n" "$(label $v)" "" "$(median "$TMP/cnn_${v}_fit")" "$(median "$TMP/cnn_${v}_acc")"
 done
 awk -v a="$(median "$TMP/cnn_t1_fit")" -v b="$(median "$TMP/cnn_t2_fit")" -v c="$(median "$TMP/cnn_np2_fit")" \
     'BEGIN { printf "cnn speed-up of mpirun -np 2 (fit): %.2fx over --threads 1, %.2fx over --threads 2\n", a / c, b / c }'

@@ -531,19 +531,26 @@ static nn_status check_labels(const nn_idx *lb, const char *labels_path,
     return NN_OK;
 }
 
-nn_status nn_idx_load_pair(const char *images_path, const char *labels_path,
-                           int max_classes, nn_dataset *out, nn_error *err)
+/* The arguments of fn (nn_idx_load_pair, nn_idx_open_pair); zeroes *out. */
+static nn_status pair_args(const char *fn, const char *images_path,
+                           const char *labels_path, int max_classes,
+                           nn_dataset *out, nn_error *err)
 {
     if (!out)
-        return nn_fail(err, NN_ERR_ARG, "nn_idx_load_pair: out is NULL");
+        return nn_fail(err, NN_ERR_ARG, "%s: out is NULL", fn);
     memset(out, 0, sizeof *out);
     if (!images_path || !labels_path)
-        return nn_fail(err, NN_ERR_ARG, "nn_idx_load_pair: %s path is NULL",
+        return nn_fail(err, NN_ERR_ARG, "%s: %s path is NULL", fn,
                        images_path ? "labels" : "images");
     if (max_classes < 0)
         return nn_fail(err, NN_ERR_ARG, "%s: max_classes %d is negative",
-                       images_path ? images_path : "nn_idx_load_pair",
-                       max_classes);
+                       images_path, max_classes);
+    return NN_OK;
+}
+
+nn_status nn_idx_load_pair(const char *images_path, const char *labels_path,
+                           int max_classes, nn_dataset *out, nn_error *err)
+{
     nn_idx images = {0}, labels = {0};
     int top = 0;
     /* Both headers first: a pair that does not fit together (counts,
@@ -551,8 +558,10 @@ nn_status nn_idx_load_pair(const char *images_path, const char *labels_path,
      * inflated. */
     idx_reader ri, rl;
     uint64_t pi = 0, pl = 0;
-    nn_status s = images_path && labels_path ? NN_OK
-        : nn_fail(err, NN_ERR_ARG, "nn_idx_load_pair: a path is NULL");
+    nn_status s = pair_args("nn_idx_load_pair", images_path, labels_path,
+                            max_classes, out, err);
+    if (s != NN_OK)
+        return s;
     bool open_i = false, open_l = false;
     if (s == NN_OK && (s = reader_open(&ri, images_path, err)) == NN_OK &&
         (s = load_header(&ri, &images, &pi, err)) == NN_OK)
@@ -645,20 +654,12 @@ static void rows_close(void *ctx)
 nn_status nn_idx_open_pair(const char *images_path, const char *labels_path,
                            int max_classes, nn_dataset *out, nn_error *err)
 {
-    if (!out)
-        return nn_fail(err, NN_ERR_ARG, "nn_idx_open_pair: out is NULL");
-    memset(out, 0, sizeof *out);
-    if (!images_path || !labels_path)
-        return nn_fail(err, NN_ERR_ARG, "nn_idx_open_pair: %s path is NULL",
-                       images_path ? "labels" : "images");
-    if (max_classes < 0)
-        return nn_fail(err, NN_ERR_ARG, "%s: max_classes %d is negative",
-                       images_path, max_classes);
     idx_reader ri, rl;
     nn_idx images = {0}, labels = {0};
     uint64_t pi = 0, pl = 0;
-    nn_status s = reader_open(&ri, images_path, err);
-    if (s != NN_OK)
+    nn_status s = pair_args("nn_idx_open_pair", images_path, labels_path,
+                            max_classes, out, err);
+    if (s != NN_OK || (s = reader_open(&ri, images_path, err)) != NN_OK)
         return s;
     if (ri.gz) {   /* no offsets into a gzip stream: load it */
         reader_close(&ri);
