@@ -696,12 +696,19 @@ static void test_png_fast_matches_stb(void **state)
     enum { W = 37, H = 23 };
     unsigned char px[W * H * 4];
     uint32_t r = 12345;
+    for (int pattern = 0; pattern < 2; pattern++) {
     for (int i = 0; i < W * H * 4; i++) {
         r = r * 1103515245u + 12345u;
         int x = (i / 4) % W, y = (i / 4) / W;
-        /* smooth ramps and noise, alpha mostly opaque */
-        px[i] = (unsigned char)((i % 4 == 3) ? 255 - (r >> 28) * 5
-                                             : x * 5 + y * 3 + (r >> 29));
+        /* 0: smooth ramps and noise, alpha mostly opaque; 1: level paper
+         * with a noisy disc of ink off-centre (runs of paper of every
+         * length, ending anywhere in a row: png_fast's paper runs) */
+        bool ink = (x - 14) * (x - 14) + (y - 9) * (y - 9) < 40;
+        if (pattern == 0)
+            px[i] = (unsigned char)((i % 4 == 3) ? 255 - (r >> 28) * 5
+                                                 : x * 5 + y * 3 + (r >> 29));
+        else
+            px[i] = (unsigned char)(ink ? 40 + (r >> 27) : 250);
     }
     for (int ch = 1; ch <= 4; ch++)
         for (int filter = -1; filter <= 5; filter++) {
@@ -731,6 +738,7 @@ static void test_png_fast_matches_stb(void **state)
             nn_image_free(&img);
             free(b.p);
         }
+    }
     stbi_write_force_png_filter = -1;
 }
 

@@ -329,6 +329,21 @@ static bool png_fast(const unsigned char *p, size_t n, nn_image *out)
             if (ch == 1) {   /* a and c kept in registers */
                 int a = row[0], c = up[0];
                 for (size_t k = 1; k < nb; k++) {
+                    /* Paper: where the row above is level (b == c, so
+                     * pa = 0 and the prediction is a) and nothing is
+                     * added, the pixels repeat a; tested 8 at a time */
+                    uint64_t add, b8, c8;
+                    if (k + 8 <= nb) {
+                        memcpy(&add, row + k, 8);
+                        memcpy(&b8, up + k, 8);
+                        memcpy(&c8, up + k - 1, 8);
+                        if (add == 0 && b8 == c8) {
+                            memset(row + k, a, 8);
+                            k += 7;
+                            c = up[k];
+                            continue;
+                        }
+                    }
                     int b = up[k];
                     int pa = abs(b - c), pb = abs(a - c),
                         pc = abs(a + b - 2 * c);
