@@ -110,20 +110,11 @@ static double plane_at(const plane *p, int x, int y)
     return p->a + p->b * (x * p->sx - 0.5) + p->c * (y * p->sy - 0.5);
 }
 
-/* The border ring of width r, visited in the order of a scan of the
- * whole picture (so that sums come out the same) but without the pixels
- * inside it: in row y, x runs over [0, w) in the top and bottom r rows,
- * else over [0, r) and then [w - r, w).
- *   for (int x = 0; x < w; x = ring_next(wk, r, y, x)) */
-static int ring_next(const work *wk, int r, int y, int x)
-{
-    if (x + 1 == r && y >= r && y < wk->h - r && wk->w - r > r)
-        return wk->w - r;
-    return x + 1;
-}
-
-/* The ring of width r in row y as at most two runs of x, [x0, x1) and
- * [x2, x3), in the order ring_next visits them; returns the count. */
+/* The border ring of width r in row y as at most two runs of x, [x0, x1)
+ * and [x2, x3): x runs over [0, w) in the top and bottom r rows, else over
+ * [0, r) and then [w - r, w). Visited row by row, the runs give the ring's
+ * pixels in the order of a scan of the whole picture (so that sums come
+ * out the same). Returns the count. */
 static int ring_runs(const work *wk, int r, int y, int *x)
 {
     x[0] = 0;
@@ -318,6 +309,34 @@ static double ring_paper(const work *wk, int r, const size_t *ring,
     return corner_lo > corner_hi ? lo : hi;
 }
 
+/* The darkest and lightest of n greys. Sixteen running extremes, one per
+ * byte of a 16-byte stride, are taken first: a loop the compiler turns
+ * into vector min and max (a reduction into one uint8_t it leaves scalar). */
+static void grey_range(const uint8_t *g, size_t n, uint8_t *gmin,
+                       uint8_t *gmax)
+{
+    uint8_t mn[16], mx[16], a = 255, b = 0;
+    memset(mn, 255, sizeof mn);
+    memset(mx, 0, sizeof mx);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 16; k++) {
+            uint8_t v = g[i + k];
+            mn[k] = v < mn[k] ? v : mn[k];
+            mx[k] = v > mx[k] ? v : mx[k];
+        }
+    for (; i < n; i++) {
+        a = g[i] < a ? g[i] : a;
+        b = g[i] > b ? g[i] : b;
+    }
+    for (int k = 0; k < 16; k++) {
+        a = mn[k] < a ? mn[k] : a;
+        b = mx[k] > b ? mx[k] : b;
+    }
+    *gmin = a;
+    *gmax = b;
+}
+
 /* The paper: a plane fitted to a ring along the border (1/16 of the
  * shorter side), so that light falling off across a photo is removed too;
  * refitted without the ring's outliers (ink touching the border). The ring's
@@ -333,11 +352,29 @@ static void find_paper(work *wk, nn_ink ink, bool *inverted, int *paper)
      * twice, each time to the ring pixels within 3 sigma of the last. A
      * picture under 16 pixels a side keeps the flat one. */
     size_t ring[256] = {0}, nring = 0;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x = ring_next(wk, r, y, x)) {
-            ring[wk->g[(size_t)y * w + x]]++;
-            nring++;
+    {
+        /* four histograms, summed after: most of a ring is one grey, and
+         * four counters in turn do not wait on each other's last add */
+        uint32_t four[4][256] = {{0}};   /* a ring has under 2^32 pixels */
+        for (int y = 0; y < h; y++) {
+            const uint8_t *g = wk->g + (size_t)y * w;
+            int run[4], nr = ring_runs(wk, r, y, run);
+            for (int k = 0; k < nr; k++) {
+                int x = run[2 * k], end = run[2 * k + 1];
+                for (; x + 4 <= end; x += 4) {
+                    four[0][g[x]]++;
+                    four[1][g[x + 1]]++;
+                    four[2][g[x + 2]]++;
+                    four[3][g[x + 3]]++;
+                }
+                for (; x < end; x++)
+                    four[0][g[x]]++;
+                nring += (size_t)(end - run[2 * k]);
+            }
         }
+        for (int v = 0; v < 256; v++)
+            ring[v] = (size_t)four[0][v] + four[1][v] + four[2][v] + four[3][v];
+    }
     double keep = 1e9;   /* ring pixels that may be paper: all */
     plane p = {ring_paper(wk, r, ring, nring, &keep), 0, 0, 1.0 / w, 1.0 / h};
     /* When most of the ring is exactly at that level and under 1% of it
@@ -368,14 +405,9 @@ static void find_paper(work *wk, nn_ink ink, bool *inverted, int *paper)
      * depends on the grey alone, so the extremes come from the grey's and
      * the ink level from a table of the 256 greys. */
     const bool level = p.b == 0 && p.c == 0;
-    uint8_t gmin = 255, gmax = 0;
     if (level) {
-        const size_t n = (size_t)w * h;
-#pragma omp simd reduction(min : gmin) reduction(max : gmax)
-        for (size_t i = 0; i < n; i++) {
-            gmin = wk->g[i] < gmin ? wk->g[i] : gmin;
-            gmax = wk->g[i] > gmax ? wk->g[i] : gmax;
-        }
+        uint8_t gmin, gmax;
+        grey_range(wk->g, (size_t)w * h, &gmin, &gmax);
         lo = fmin(0, gmin - p.a);
         hi = fmax(0, gmax - p.a);
     }
@@ -407,9 +439,39 @@ static void find_paper(work *wk, nn_ink ink, bool *inverted, int *paper)
             int t = (int)vc;
             lut[gv] = (uint8_t)(t + (vc - (double)t >= 0.5));
         }
+        /* Most pixels are paper: [zlo, zlo + span] is the run of greys
+         * around the paper's whose level in the table is 0, and 16 pixels
+         * whose greys are all in it are 16 zeros, found by a test the
+         * compiler vectorises (g - zlo, wrapped to 0..255, is at most span
+         * only for them); other strides look each grey up. */
+        int zlo = (int)p.a < 0 ? 0 : (int)p.a > 255 ? 255 : (int)p.a, zhi = zlo;
+        if (lut[zlo] == 0) {
+            while (zlo > 0 && lut[zlo - 1] == 0)
+                zlo--;
+            while (zhi < 255 && lut[zhi + 1] == 0)
+                zhi++;
+        } else {
+            zhi = zlo - 1;   /* no run: every test fails */
+        }
+        const int span = zhi - zlo;
+        const uint8_t *g = wk->g, lo8 = (uint8_t)zlo;
+        uint8_t *d = wk->d;
         const size_t n = (size_t)w * h;
-        for (size_t i = 0; i < n; i++)
-            wk->d[i] = lut[wk->g[i]];
+        size_t i = 0;
+        for (; i + 16 <= n; i += 16) {
+            uint8_t far = 0;   /* the largest g - zlo (wrapped) of the 16 */
+            for (int k = 0; k < 16; k++) {
+                uint8_t t = (uint8_t)(g[i + k] - lo8);
+                far = t > far ? t : far;
+            }
+            if (far <= span)
+                memset(d + i, 0, 16);
+            else
+                for (int k = 0; k < 16; k++)
+                    d[i + k] = lut[g[i + k]];
+        }
+        for (; i < n; i++)
+            d[i] = lut[g[i]];
     }
     for (int y = 0; y < h && !level; y++) {
         double row = p.c * (y * p.sy - 0.5);
