@@ -583,6 +583,23 @@ static void trace(const cells *c, seg *s)
     s->lit = best_lit;
 }
 
+/* floor(z) for a finite |z| < 2^31, without the libm call: truncation,
+ * less one where it went up (z negative and not whole). */
+static double floor_small(double z)
+{
+    double t = (double)(int)z;
+    return t - (t > z);
+}
+
+/* The 24 neighbours (angle, offset) of a Hough bin within 2 steps, the
+ * nearest first: a bin that is not a peak most often has a larger one next
+ * to it, and the test below (all must pass) ends at the first that fails,
+ * whatever the order. */
+static const signed char near5[24][2] = {
+    {0, -1}, {0, 1}, {-1, 0}, {1, 0}, {-1, -1}, {-1, 1}, {1, -1}, {1, 1},
+    {0, -2}, {0, 2}, {-2, 0}, {2, 0}, {-1, -2}, {-1, 2}, {1, -2}, {1, 2},
+    {-2, -1}, {-2, 1}, {2, -1}, {2, 1}, {-2, -2}, {-2, 2}, {2, -2}, {2, 2}};
+
 /* Candidate lines of one orientation: Hough peaks over the lit cells. */
 static size_t find_segs(const cells *c, bool vertical, seg *out, size_t cap)
 {
@@ -625,7 +642,7 @@ static size_t find_segs(const cells *c, bool vertical, seg *out, size_t cap)
         uint32_t *row = acc + (size_t)a * bins;
         int u = 0;
         while (u < along) {
-            double z = pad + 0.5 - slope[a] * u, fz = floor(z);
+            double z = pad + 0.5 - slope[a] * u, fz = floor_small(z);
             if (!(z - fz > 1e-9 && z - fz < 1 - 1e-9)) {
                 const double su = slope[a] * u;
                 const uint16_t *p0 = pre + (size_t)u * across,
@@ -642,7 +659,7 @@ static size_t find_segs(const cells *c, bool vertical, seg *out, size_t cap)
             const int K = (int)fz;
             int u1 = u + 1;
             for (; u1 < along; u1++) {
-                double z1 = pad + 0.5 - slope[a] * u1, f1 = floor(z1);
+                double z1 = pad + 0.5 - slope[a] * u1, f1 = floor_small(z1);
                 if (f1 != fz || !(z1 - f1 > 1e-9 && z1 - f1 < 1 - 1e-9))
                     break;
             }
@@ -658,23 +675,40 @@ static size_t find_segs(const cells *c, bool vertical, seg *out, size_t cap)
     free(pre);
     size_t n = 0;
     uint32_t need = (uint32_t)(along / 4 > 3 ? along / 4 : 3);
-    for (int a = 0; a < LINE_ANGLES && n < cap; a++)
+    /* A peak has at least `need` votes, more than the bin before it and
+     * no fewer than the bin after it (the ties rule below): these three
+     * tests, made for a row of bins at once without branches, leave few
+     * bins for the full test. (A bin past the end counts as 0 votes, and
+     * passes both comparisons, as it is skipped in the full test.) */
+    uint8_t *cand = malloc((size_t)bins);
+    if (!cand) {
+        free(acc);
+        return 0;
+    }
+    for (int a = 0; a < LINE_ANGLES && n < cap; a++) {
+        const uint32_t *r = acc + (size_t)a * bins;
+        cand[0] = r[0] >= need && (bins < 2 || r[0] >= r[1]);
+#pragma omp simd
+        for (int b = 1; b < bins - 1; b++)
+            cand[b] = (uint8_t)((r[b] >= need) & (r[b] > r[b - 1]) &
+                                (r[b] >= r[b + 1]));
+        if (bins > 1)
+            cand[bins - 1] = r[bins - 1] >= need && r[bins - 1] > r[bins - 2];
         for (int b = 0; b < bins && n < cap; b++) {
-            uint32_t v = acc[(size_t)a * bins + b];
-            if (v < need)
+            uint32_t v = r[b];
+            if (!cand[b])
                 continue;
             bool peak = true;   /* a local maximum over angle and offset */
-            for (int da = -2; da <= 2 && peak; da++)
-                for (int db = -2; db <= 2 && peak; db++) {
-                    int aa = a + da, bb = b + db;
-                    if ((!da && !db) || aa < 0 || bb < 0 ||
-                        aa >= LINE_ANGLES || bb >= bins)
-                        continue;
-                    uint32_t w = acc[(size_t)aa * bins + bb];
-                    /* ties: the first in scan order wins */
-                    if (w > v || (w == v && (da < 0 || (!da && db < 0))))
-                        peak = false;
-                }
+            for (int k = 0; k < 24 && peak; k++) {
+                int da = near5[k][0], db = near5[k][1];
+                int aa = a + da, bb = b + db;
+                if (aa < 0 || bb < 0 || aa >= LINE_ANGLES || bb >= bins)
+                    continue;
+                uint32_t w = acc[(size_t)aa * bins + bb];
+                /* ties: the first in scan order wins */
+                if (w > v || (w == v && (da < 0 || (!da && db < 0))))
+                    peak = false;
+            }
             if (!peak)
                 continue;
             seg s = {vertical, slope[a], b - pad, 0, -1, 0};
@@ -682,6 +716,8 @@ static size_t find_segs(const cells *c, bool vertical, seg *out, size_t cap)
             if (s.to - s.from + 1 >= along / 4)
                 out[n++] = s;
         }
+    }
+    free(cand);
     free(acc);
     return n;
 }
@@ -837,29 +873,42 @@ static int remove_lines(work *wk)
     if (!c.lit || !hs)
         goto out;
     int need = c.f / 2 > 1 ? c.f / 2 : 1;
-    /* ink pixels per cell, a row of cells at a time, then lit or not */
-    int *cnt = malloc((size_t)c.cw * sizeof *cnt);
-    if (!cnt)
-        goto out;
-    for (int cy = 0; cy < c.ch; cy++) {
-        memset(cnt, 0, (size_t)c.cw * sizeof *cnt);
-        for (int y = cy * c.f; y < (cy + 1) * c.f && y < H; y++) {
-            const uint8_t *dr = wk->d + (size_t)y * W;
-            int cx = 0;
-            if (c.f == 2)   /* the usual cell, 2 x 2, for pictures to 512 */
-                for (; 2 * cx + 1 < W; cx++)
-                    cnt[cx] += (dr[2 * cx] > 0) + (dr[2 * cx + 1] > 0);
-            for (int x = cx * c.f; cx < c.cw; cx++) {
-                int k = 0, end = x + c.f < W ? x + c.f : W;
-                for (; x < end; x++)
-                    k += dr[x] > 0;
-                cnt[cx] += k;
-            }
+    if (c.f == 2) {
+        /* The usual cell, 2 x 2, for pictures to 512: need is 1, so a cell
+         * is lit when any of its pixels has ink, when the OR of their
+         * levels is not 0 (a row or column past the edge: the last again). */
+        for (int cy = 0; cy < c.ch; cy++) {
+            const uint8_t *r0 = wk->d + (size_t)(2 * cy) * W;
+            const uint8_t *r1 = 2 * cy + 1 < H ? r0 + W : r0;
+            uint8_t *lit = c.lit + (size_t)cy * c.cw;
+#pragma omp simd
+            for (int cx = 0; cx < W / 2; cx++)
+                lit[cx] = (r0[2 * cx] | r0[2 * cx + 1] | r1[2 * cx] |
+                           r1[2 * cx + 1]) != 0;
+            if (W % 2)
+                lit[c.cw - 1] = (r0[W - 1] | r1[W - 1]) != 0;
         }
-        for (int cx = 0; cx < c.cw; cx++)
-            c.lit[(size_t)cy * c.cw + cx] = cnt[cx] >= need;
+    } else {
+        /* ink pixels per cell, a row of cells at a time, then lit or not */
+        int *cnt = malloc((size_t)c.cw * sizeof *cnt);
+        if (!cnt)
+            goto out;
+        for (int cy = 0; cy < c.ch; cy++) {
+            memset(cnt, 0, (size_t)c.cw * sizeof *cnt);
+            for (int y = cy * c.f; y < (cy + 1) * c.f && y < H; y++) {
+                const uint8_t *dr = wk->d + (size_t)y * W;
+                for (int cx = 0, x = 0; cx < c.cw; cx++) {
+                    int k = 0, end = x + c.f < W ? x + c.f : W;
+                    for (; x < end; x++)
+                        k += dr[x] > 0;
+                    cnt[cx] += k;
+                }
+            }
+            for (int cx = 0; cx < c.cw; cx++)
+                c.lit[(size_t)cy * c.cw + cx] = cnt[cx] >= need;
+        }
+        free(cnt);
     }
-    free(cnt);
     size_t nh = find_segs(&c, false, hs, CAP);
     size_t nv = find_segs(&c, true, vs, CAP);
     removed = 0;
