@@ -1042,12 +1042,15 @@ static int average3(work *wk, uint16_t *vs)
         const uint8_t *up = y > 0 ? mid - w : NULL;
         const uint8_t *down = y + 1 < h ? mid + w : NULL;
         const int ny = 1 + (up != NULL) + (down != NULL);
+#pragma omp simd
         for (int x = v0; x <= v1; x++)
             vs[x] = mid[x];
         if (up)
+#pragma omp simd
             for (int x = v0; x <= v1; x++)
                 vs[x] = (uint16_t)(vs[x] + up[x]);
         if (down)
+#pragma omp simd
             for (int x = v0; x <= v1; x++)
                 vs[x] = (uint16_t)(vs[x] + down[x]);
         uint8_t *out = wk->state + (size_t)y * w;
@@ -1460,7 +1463,30 @@ static bool resample(work *wk, float *out20, int *pnw, int *pnh)
             for (int x = 0; x < pw; x++)
                 max_filter(box + x, (size_t)ph, (size_t)pw, r, e, g, h);
         }
-        for (int y = 0; y < ph; y++) {
+        /* Each output sums its taps in order, k = 0, 1, ..., so that the
+         * float roundings are always the same; four rows at a time here
+         * (four sums that do not wait on each other), and in the columns
+         * pass below a whole output row at a time. */
+        int y = 0;
+        for (; y + 4 <= ph; y += 4) {
+            const uint8_t *row = box + (size_t)y * pw;
+            for (int j = 0; j < nw; j++) {
+                float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+                for (int k = 0; k < tx.cnt[j]; k++) {
+                    const float wt = tx.wt[j * tx.T + k];
+                    const uint8_t *src = row + tx.idx[j * tx.T + k];
+                    a0 += wt * src[0];
+                    a1 += wt * src[pw];
+                    a2 += wt * src[2 * (size_t)pw];
+                    a3 += wt * src[3 * (size_t)pw];
+                }
+                tmp[(size_t)y * nw + j] = a0 / 255.0f;
+                tmp[(size_t)(y + 1) * nw + j] = a1 / 255.0f;
+                tmp[(size_t)(y + 2) * nw + j] = a2 / 255.0f;
+                tmp[(size_t)(y + 3) * nw + j] = a3 / 255.0f;
+            }
+        }
+        for (; y < ph; y++) {
             const uint8_t *row = box + (size_t)y * pw;
             for (int j = 0; j < nw; j++) {
                 float acc = 0;
@@ -1469,14 +1495,17 @@ static bool resample(work *wk, float *out20, int *pnw, int *pnh)
                 tmp[(size_t)y * nw + j] = acc / 255.0f;
             }
         }
-        for (int i = 0; i < nh; i++)
-            for (int j = 0; j < nw; j++) {
-                float acc = 0;
-                for (int k = 0; k < ty.cnt[i]; k++)
-                    acc += ty.wt[i * ty.T + k] *
-                           tmp[(size_t)ty.idx[i * ty.T + k] * nw + j];
-                out20[i * nw + j] = acc > 1.0f ? 1.0f : acc;
+        for (int i = 0; i < nh; i++) {
+            float acc[B] = {0};   /* nw <= B */
+            for (int k = 0; k < ty.cnt[i]; k++) {
+                const float wt = ty.wt[i * ty.T + k];
+                const float *src = tmp + (size_t)ty.idx[i * ty.T + k] * nw;
+                for (int j = 0; j < nw; j++)
+                    acc[j] += wt * src[j];
             }
+            for (int j = 0; j < nw; j++)
+                out20[i * nw + j] = acc[j] > 1.0f ? 1.0f : acc[j];
+        }
         /* Strokes thinner than an output pixel come out grey; bring the
          * strongest back to full white, as in MNIST. */
         float top = 0;
