@@ -557,11 +557,22 @@ static void trace(const cells *c, seg *s)
     int n = s->vertical ? c->ch : c->cw;
     int best_from = 0, best_to = -1, from = -1, last = -10, lit = 0,
         best_lit = 0;
+    /* the cells across the line, v - 1 .. v + 1, read directly when all
+     * three are on the grid (lit is 0 or 1), else through cell_lit */
+    const int across = s->vertical ? c->cw : c->ch;
+    const size_t sa = s->vertical ? (size_t)c->cw : 1;   /* steps in lit: */
+    const size_t sb = s->vertical ? 1 : (size_t)c->cw;   /* along, across */
     for (int u = 0; u < n; u++) {
         int v = round_half_away(s->at + s->slope * u);
-        bool on = cell_lit(c, s->vertical, u, v) ||
-                  cell_lit(c, s->vertical, u, v - 1) ||
-                  cell_lit(c, s->vertical, u, v + 1);
+        bool on;
+        if (v >= 1 && v + 1 < across) {
+            const uint8_t *p = c->lit + (size_t)u * sa + (size_t)v * sb;
+            on = (p[-(ptrdiff_t)sb] | p[0] | p[sb]) != 0;
+        } else {
+            on = cell_lit(c, s->vertical, u, v) ||
+                 cell_lit(c, s->vertical, u, v - 1) ||
+                 cell_lit(c, s->vertical, u, v + 1);
+        }
         if (!on)
             continue;
         if (u - last > 4) {
@@ -604,7 +615,9 @@ static size_t find_segs(const cells *c, bool vertical, seg *out, size_t cap)
     int along = vertical ? c->ch : c->cw, across = vertical ? c->cw : c->ch;
     int pad = (int)ceil(along * tan(8.5 * DEG)) + 2;
     int bins = across + 2 * pad;
-    uint32_t *acc = calloc((size_t)LINE_ANGLES * bins, sizeof *acc);
+    /* votes: one at most per cell along a line, and there are at most
+     * LINE_CELLS (256) of those, so 16 bits hold them */
+    uint16_t *acc = calloc((size_t)LINE_ANGLES * bins, sizeof *acc);
     if (!acc)
         return 0;
     double slope[LINE_ANGLES];
@@ -623,6 +636,7 @@ static size_t find_segs(const cells *c, bool vertical, seg *out, size_t cap)
         uint16_t *p1 = pre + (size_t)(u + 1) * across;
         if (vertical) {
             const uint8_t *l = c->lit + (size_t)u * c->cw;
+#pragma omp simd
             for (int v = 0; v < across; v++)
                 p1[v] = (uint16_t)(p0[v] + (l[v] != 0));
         } else {
@@ -637,7 +651,7 @@ static size_t find_segs(const cells *c, bool vertical, seg *out, size_t cap)
      * three roundings (each under 2^-43 here, |values| < 2^10) could tip
      * it; there each bin is computed as written. */
     for (int a = 0; a < LINE_ANGLES; a++) {
-        uint32_t *row = acc + (size_t)a * bins;
+        uint16_t *row = acc + (size_t)a * bins;
         int u = 0;
         while (u < along) {
             double z = pad + 0.5 - slope[a] * u, fz = floor_small(z);
@@ -666,34 +680,48 @@ static size_t find_segs(const cells *c, bool vertical, seg *out, size_t cap)
             const int lim = across < bins - K ? across : bins - K;
 #pragma omp simd
             for (int v = 0; v < lim; v++)
-                row[K + v] += (uint32_t)(p1[v] - p0[v]);
+                row[K + v] = (uint16_t)(row[K + v] + (p1[v] - p0[v]));
             u = u1;
         }
     }
     free(pre);
     size_t n = 0;
-    uint32_t need = (uint32_t)(along / 4 > 3 ? along / 4 : 3);
-    /* A peak has at least `need` votes, more than the bin before it and
-     * no fewer than the bin after it (the ties rule below): these three
-     * tests, made for a row of bins at once without branches, leave few
-     * bins for the full test. (A bin past the end counts as 0 votes, and
-     * passes both comparisons, as it is skipped in the full test.) */
+    uint16_t need = (uint16_t)(along / 4 > 3 ? along / 4 : 3);
+    /* A peak has at least `need` votes, more than each of its nearest 8
+     * neighbours that come before it in scan order and no fewer than each
+     * that comes after (the ties rule below): these tests, made for a row
+     * of bins at once without branches, leave few bins for the full test
+     * of 24 neighbours. (The first and last bins of a row are left to
+     * the full test.) */
     uint8_t *cand = malloc((size_t)bins);
     if (!cand) {
         free(acc);
         return 0;
     }
     for (int a = 0; a < LINE_ANGLES && n < cap; a++) {
-        const uint32_t *r = acc + (size_t)a * bins;
-        cand[0] = r[0] >= need && (bins < 2 || r[0] >= r[1]);
+        const uint16_t *r = acc + (size_t)a * bins;
+        cand[0] = r[0] >= need;
+        cand[bins - 1] = r[bins - 1] >= need;
 #pragma omp simd
         for (int b = 1; b < bins - 1; b++)
             cand[b] = (uint8_t)((r[b] >= need) & (r[b] > r[b - 1]) &
                                 (r[b] >= r[b + 1]));
-        if (bins > 1)
-            cand[bins - 1] = r[bins - 1] >= need && r[bins - 1] > r[bins - 2];
+        if (a > 0) {
+            const uint16_t *up = r - bins;   /* angle a - 1 */
+#pragma omp simd
+            for (int b = 1; b < bins - 1; b++)
+                cand[b] &= (uint8_t)((r[b] > up[b - 1]) & (r[b] > up[b]) &
+                                     (r[b] > up[b + 1]));
+        }
+        if (a + 1 < LINE_ANGLES) {
+            const uint16_t *dn = r + bins;   /* angle a + 1 */
+#pragma omp simd
+            for (int b = 1; b < bins - 1; b++)
+                cand[b] &= (uint8_t)((r[b] >= dn[b - 1]) & (r[b] >= dn[b]) &
+                                     (r[b] >= dn[b + 1]));
+        }
         for (int b = 0; b < bins && n < cap; b++) {
-            uint32_t v = r[b];
+            uint16_t v = r[b];
             if (!cand[b])
                 continue;
             bool peak = true;   /* a local maximum over angle and offset */
@@ -702,7 +730,7 @@ static size_t find_segs(const cells *c, bool vertical, seg *out, size_t cap)
                 int aa = a + da, bb = b + db;
                 if (aa < 0 || bb < 0 || aa >= LINE_ANGLES || bb >= bins)
                     continue;
-                uint32_t w = acc[(size_t)aa * bins + bb];
+                uint16_t w = acc[(size_t)aa * bins + bb];
                 /* ties: the first in scan order wins */
                 if (w > v || (w == v && (da < 0 || (!da && db < 0))))
                     peak = false;
