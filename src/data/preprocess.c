@@ -694,31 +694,28 @@ static size_t find_segs(const cells *c, bool vertical, seg *out, size_t cap)
      * of 24 neighbours. (The first and last bins of a row are left to
      * the full test.) */
     uint8_t *cand = malloc((size_t)bins);
-    if (!cand) {
+    uint16_t *none = calloc((size_t)bins, sizeof *none);   /* no votes */
+    if (!cand || !none) {
+        free(cand);
+        free(none);
         free(acc);
         return 0;
     }
     for (int a = 0; a < LINE_ANGLES && n < cap; a++) {
         const uint16_t *r = acc + (size_t)a * bins;
+        /* the angles either side; past the first or last, a row of 0s,
+         * which a bin with `need` (3 or more) votes passes */
+        const uint16_t *up = a > 0 ? r - bins : none;
+        const uint16_t *dn = a + 1 < LINE_ANGLES ? r + bins : none;
         cand[0] = r[0] >= need;
         cand[bins - 1] = r[bins - 1] >= need;
 #pragma omp simd
-        for (int b = 1; b < bins - 1; b++)
-            cand[b] = (uint8_t)((r[b] >= need) & (r[b] > r[b - 1]) &
-                                (r[b] >= r[b + 1]));
-        if (a > 0) {
-            const uint16_t *up = r - bins;   /* angle a - 1 */
-#pragma omp simd
-            for (int b = 1; b < bins - 1; b++)
-                cand[b] &= (uint8_t)((r[b] > up[b - 1]) & (r[b] > up[b]) &
-                                     (r[b] > up[b + 1]));
-        }
-        if (a + 1 < LINE_ANGLES) {
-            const uint16_t *dn = r + bins;   /* angle a + 1 */
-#pragma omp simd
-            for (int b = 1; b < bins - 1; b++)
-                cand[b] &= (uint8_t)((r[b] >= dn[b - 1]) & (r[b] >= dn[b]) &
-                                     (r[b] >= dn[b + 1]));
+        for (int b = 1; b < bins - 1; b++) {
+            const uint16_t v = r[b];
+            cand[b] = (uint8_t)((v >= need) & (v > r[b - 1]) & (v >= r[b + 1]) &
+                                (v > up[b - 1]) & (v > up[b]) & (v > up[b + 1]) &
+                                (v >= dn[b - 1]) & (v >= dn[b]) &
+                                (v >= dn[b + 1]));
         }
         for (int b = 0; b < bins && n < cap; b++) {
             uint16_t v = r[b];
@@ -744,6 +741,7 @@ static size_t find_segs(const cells *c, bool vertical, seg *out, size_t cap)
         }
     }
     free(cand);
+    free(none);
     free(acc);
     return n;
 }
