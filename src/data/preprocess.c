@@ -85,7 +85,8 @@ typedef struct part {
 typedef struct work {
     int w, h;
     const uint8_t *g;   /* (h, w) input grey */
-    uint8_t *d;         /* (h, w) ink level, 0 = paper */
+    uint8_t *d;         /* (h, w) ink level, 0 = paper; in the kept ink
+                         * box, after find_ink, the kept ink's only */
     uint8_t *state;     /* (h, w) 3x3 averages, then state bits */
     stack st;
     part *parts;
@@ -1107,7 +1108,7 @@ static int average3(work *wk, uint16_t *vs)
  * pixels and those with ink; after them DONE marks the kept ink (KEEP). */
 enum { OPEN = 1, DONE = 2, KEEP = DONE };
 
-/* The first x in [x, end) where row[x] is not `open` (so: past a run of
+/* The first x in [x, end) where row[x] is not OPEN (so: past a run of
  * OPEN pixels), or end; eight bytes at a time while they all are. */
 static int open_end(const uint8_t *row, int x, int end)
 {
