@@ -38,8 +38,9 @@ static void usage(void)
          "                       this machine only; 0.0.0.0 or :: for every\n"
          "                       network, only when you mean it)\n"
          "  --port N             TCP port (default 8080; 0 picks a free one)\n"
-         "  --threads N          server threads, each with its own copy of\n"
-         "                       the model (default: the number of cores)\n"
+         "  --threads N          threads that decode and predict, each with\n"
+         "                       its own copy of the model (default: the\n"
+         "                       number of cores; one more does the network)\n"
          "  --max-connections N  open connections at most (default 64); more\n"
          "                       wait in the listen queue\n"
          "  --timeout S          close a connection idle for S seconds\n"
@@ -151,8 +152,8 @@ int cmd_serve(int argc, char **argv)
     if (optind < argc)
         return cli_error("serve: unexpected argument '%s'", argv[optind]);
 
-    /* Each request runs on one server thread with its own model; libnn's
-     * own threads would only compete with them. */
+    /* Each prediction runs on one compute thread with its own model;
+     * libnn's own threads would only compete with them. */
     nn_set_threads(1);
     serve_state st;
     if (serve_state_init(&st, a.model, (int)a.threads) != 0) {
@@ -172,14 +173,21 @@ int cmd_serve(int argc, char **argv)
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
-                     (v6 ? MHD_USE_IPv6 : 0) |
+    if (serve_pool_start(&st) != 0) {
+        close(fd);
+        serve_state_free(&st);
+        return 1;
+    }
+    /* One thread polls every connection (reads requests, writes answers);
+     * predictions are suspended there and queued to the compute threads,
+     * so that they share the work whichever connection it comes on. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_ALLOW_SUSPEND_RESUME | (v6 ? MHD_USE_IPv6 : 0) |
                      (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES
                           ? MHD_USE_EPOLL : MHD_USE_AUTO);
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, 0, NULL, NULL, serve_handle, &st,
         MHD_OPTION_LISTEN_SOCKET, fd,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)a.threads,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)a.max_conn,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)a.timeout,
         MHD_OPTION_NOTIFY_COMPLETED, serve_completed, &st,
@@ -209,6 +217,7 @@ int cmd_serve(int argc, char **argv)
     for (int i = 0; i < 1000 && atomic_load(&st.in_flight) > 0; i++)
         nanosleep(&pause, NULL);
     long unfinished = atomic_load(&st.in_flight);
+    serve_pool_stop(&st);         /* no connection is left suspended */
     MHD_stop_daemon(d);
     if (lfd != MHD_INVALID_SOCKET)
         close(lfd);

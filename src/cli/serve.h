@@ -1,6 +1,6 @@
 /*
  * serve.h - what cmd_serve.c (options, socket, signals, start and stop)
- * and serve_http.c (the routes, the model pool, the answers) share.
+ * and serve_http.c (the routes, the compute pool, the answers) share.
  */
 #ifndef DIGITS_SERVE_H
 #define DIGITS_SERVE_H
@@ -16,22 +16,31 @@
 #define SERVE_MAX_BODY      (8u << 20)  /* bytes of one POST body: 413 */
 #define SERVE_PP_BUFFER     (32u << 10) /* multipart parser's buffer */
 
-/* One model per server thread: libnn keeps its workspace in the model,
- * so two threads never share one. x and y are the worker's input and
- * output rows, allocated once. */
+struct request;
+
+/* One compute thread: libnn keeps its workspace in the model, so each
+ * thread has its own copy; x and y are its input and output rows,
+ * allocated once. */
 typedef struct serve_worker {
     nn_model *model;
     float *x;      /* (784) */
     float *y;      /* (K) */
+    pthread_t thread;
+    struct serve_state *s;
 } serve_worker;
 
+/* libmicrohttpd's one thread reads requests and writes answers; a
+ * prediction (decode, preprocess, predict, the JSON) is suspended there
+ * and queued, first in first out, to n_workers compute threads, which
+ * resume the connection with the answer made. */
 typedef struct serve_state {
     const char *model_path;
     int K;                       /* classes: the model's outputs */
     int n_workers;
+    int n_running;               /* compute threads started */
     serve_worker *workers;       /* (n_workers) */
-    int *idle;                   /* (n_workers) stack of idle workers */
-    int n_idle;
+    struct request *head, *tail; /* the queue, under mu */
+    bool stopping;               /* under mu: run the queue dry and end */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     char *model_json;            /* GET /model, built once */
@@ -44,6 +53,13 @@ typedef struct serve_state {
  * file), warms each workspace with one prediction and builds the /model
  * answer. Returns 0, or 1 after one error line. */
 int serve_state_init(serve_state *s, const char *path, int threads);
+/* Starts the compute threads (after the caller has blocked the signals
+ * they must not take). Returns 0, or 1 after one error line. */
+int serve_pool_start(serve_state *s);
+/* Answers every queued prediction and ends the compute threads: before
+ * MHD_stop_daemon, which must find no connection suspended. */
+void serve_pool_stop(serve_state *s);
+/* Stops the pool if it runs, and frees everything. */
 void serve_state_free(serve_state *s);
 
 /* libmicrohttpd callbacks; cls is the serve_state. */

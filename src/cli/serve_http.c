@@ -1,10 +1,13 @@
 /*
- * serve_http.c - the routes of `digits serve` (a table), the model pool and
- * the answers. libmicrohttpd calls serve_handle for a request first with
- * its headers, then once per piece of body, then with no data: routing and
- * the header checks happen in the first call (an early 404, 405, 413, 415
- * never reads the body), the body is capped as it arrives, and the answer
- * is made in the last call.
+ * serve_http.c - the routes of `digits serve` (a table), the compute pool
+ * and the answers. libmicrohttpd calls serve_handle for a request first
+ * with its headers, then once per piece of body, then with no data:
+ * routing and the header checks happen in the first call (an early 404,
+ * 405, 413, 415 never reads the body), the body is capped as it arrives,
+ * and the answer is made in the last call. A prediction is not made on
+ * libmicrohttpd's thread: the last call suspends the connection and
+ * queues the request; a compute thread makes the answer and resumes the
+ * connection, and libmicrohttpd calls the handler once more to send it.
  */
 #include <stdarg.h>
 #include <stdlib.h>
@@ -25,6 +28,14 @@ typedef struct request {
     size_t part_len;            /* multipart: bytes of the current one */
     char *body;                 /* image bytes, (len) of (cap) */
     size_t len, cap, received;  /* received: raw body bytes */
+    /* a prediction, from its queueing to its answer */
+    struct MHD_Connection *conn;
+    struct request *next;       /* in the queue */
+    bool queued;                /* suspended, waiting for its answer */
+    bool ready;                 /* out holds the answer (set before resume) */
+    unsigned status;
+    char *out;                  /* the JSON answer, (out_len); NULL: OOM */
+    size_t out_len;
 } request;
 
 /* ------------------------------------------------------------ responses */
@@ -57,56 +68,44 @@ static enum MHD_Result respond(struct MHD_Connection *c, request *rq,
     return res;
 }
 
-/* {"error": "..."} with status; the message is plain ASCII we wrote, or a
- * library message, escaped by hand (no quotes or control bytes pass). */
+enum { ERROR_JSON = 1300 };   /* room for error_json's answer */
+
+/* {"error": "..."} into out (ERROR_JSON bytes); the message is plain ASCII
+ * we wrote, or a library message, escaped by hand (no quotes or control
+ * bytes pass). Returns its length. */
+static size_t error_json(char *out, const char *fmt, va_list ap)
+{
+    char msg[600];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = (size_t)snprintf(out, ERROR_JSON, "{\"error\": \"");
+    for (const char *p = msg; *p && n < ERROR_JSON - 8; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == '"' || ch == '\\')
+            n += (size_t)snprintf(out + n, ERROR_JSON - n, "\\%c", ch);
+        else if (ch < 0x20 || ch >= 0x7f)
+            n += (size_t)snprintf(out + n, ERROR_JSON - n, "?");
+        else
+            out[n++] = (char)ch;
+    }
+    n += (size_t)snprintf(out + n, ERROR_JSON - n, "\"}\n");
+    return n;
+}
+
+/* Answers {"error": "..."} with status. */
+static enum MHD_Result respond_error(struct MHD_Connection *c, request *rq,
+                                     unsigned status, const char *allow,
+                                     const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 static enum MHD_Result respond_error(struct MHD_Connection *c, request *rq,
                                      unsigned status, const char *allow,
                                      const char *fmt, ...)
 {
-    char msg[600], out[1300];
+    char out[ERROR_JSON];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = error_json(out, fmt, ap);
     va_end(ap);
-    size_t n = (size_t)snprintf(out, sizeof out, "{\"error\": \"");
-    for (const char *p = msg; *p && n < sizeof out - 8; p++) {
-        unsigned char ch = (unsigned char)*p;
-        if (ch == '"' || ch == '\\')
-            n += (size_t)snprintf(out + n, sizeof out - n, "\\%c", ch);
-        else if (ch < 0x20 || ch >= 0x7f)
-            n += (size_t)snprintf(out + n, sizeof out - n, "?");
-        else
-            out[n++] = (char)ch;
-    }
-    n += (size_t)snprintf(out + n, sizeof out - n, "\"}\n");
     return respond(c, rq, status, "application/json", out, n, NULL, allow);
-}
-
-/* -------------------------------------------------------------- the pool */
-
-static serve_worker *worker_take(serve_state *s)
-{
-    /* libnn's thread count is OpenMP's, kept per thread: each server
-     * thread runs its predictions on itself alone */
-    static _Thread_local bool single;
-    if (!single) {
-        nn_set_threads(1);
-        single = true;
-    }
-    pthread_mutex_lock(&s->mu);
-    while (s->n_idle == 0)
-        pthread_cond_wait(&s->cv, &s->mu);
-    serve_worker *w = &s->workers[s->idle[--s->n_idle]];
-    pthread_mutex_unlock(&s->mu);
-    return w;
-}
-
-static void worker_give(serve_state *s, serve_worker *w)
-{
-    pthread_mutex_lock(&s->mu);
-    s->idle[s->n_idle++] = (int)(w - s->workers);
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
 }
 
 /* Appends to a buffer sized in advance (never overflows: callers size it
@@ -172,67 +171,67 @@ static enum MHD_Result healthz(serve_state *s, struct MHD_Connection *c,
                    NULL, NULL);
 }
 
-/* POST /predict, once the body is complete: the same decoder and
- * preprocessing as `digits predict`, and the same numbers. */
-static enum MHD_Result predict(serve_state *s, struct MHD_Connection *c,
-                               request *rq)
+/* The answer of a compute thread: status and {"error": "..."}. */
+static void answer_error(request *rq, unsigned status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void answer_error(request *rq, unsigned status, const char *fmt, ...)
 {
-    if (rq->too_large)
-        return respond_error(c, rq, MHD_HTTP_CONTENT_TOO_LARGE, NULL,
-                             "request body over %u bytes", SERVE_MAX_BODY);
-    if (rq->pp && MHD_post_process(rq->pp, NULL, 0) != MHD_YES)
-        return respond_error(c, rq, MHD_HTTP_BAD_REQUEST, NULL,
-                             "malformed multipart/form-data");
-    if (rq->pp && rq->file_parts != 1)
-        return respond_error(c, rq, MHD_HTTP_BAD_REQUEST, NULL,
-                             "multipart/form-data: expected one file part, "
-                             "got %d", rq->file_parts);
-    if (rq->len == 0)
-        return respond_error(c, rq, MHD_HTTP_BAD_REQUEST, NULL,
-                             "empty body: send the image file's bytes");
+    rq->status = status;
+    rq->out = malloc(ERROR_JSON);
+    if (!rq->out)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    rq->out_len = error_json(rq->out, fmt, ap);
+    va_end(ap);
+}
+
+/* A prediction, on a compute thread with worker w: the same decoder and
+ * preprocessing as `digits predict`, and the same numbers. Leaves the
+ * answer in rq->status and rq->out. */
+static void predict_compute(serve_state *s, serve_worker *w, request *rq)
+{
     nn_image img;
     nn_error err;
     if (nn_image_load_mem(rq->body, rq->len, "request body", &img, &err) !=
-        NN_OK)
-        return respond_error(c, rq, MHD_HTTP_BAD_REQUEST, NULL, "%s",
-                             err.msg);
+        NN_OK) {
+        answer_error(rq, MHD_HTTP_BAD_REQUEST, "%s", err.msg);
+        return;
+    }
     uint8_t px[PIXELS];
     nn_preprocess_info info;
     nn_status st = nn_preprocess_digit(&img, NULL, px, &info, &err);
     nn_image_free(&img);
-    if (st != NN_OK)
-        return respond_error(c, rq, MHD_HTTP_BAD_REQUEST, NULL, "%s",
-                             err.msg);
+    if (st != NN_OK) {
+        answer_error(rq, MHD_HTTP_BAD_REQUEST, "%s", err.msg);
+        return;
+    }
 
     /* {"digit": D, "probabilities": [K x 0.dddddd], "input": [784 x ddd]} */
     size_t cap = 128 + (size_t)s->K * 12 + (size_t)PIXELS * 5;
     outbuf b = {malloc(cap), 0, cap};
-    if (!b.p)
-        return respond_error(c, rq, MHD_HTTP_SERVICE_UNAVAILABLE, NULL,
-                             "out of memory");
+    if (!b.p) {
+        rq->status = MHD_HTTP_SERVICE_UNAVAILABLE;
+        return;
+    }
     if (!info.found) {
         put(&b, "{\"digit\": null, \"probabilities\": null");
     } else {
-        serve_worker *w = worker_take(s);
         for (int i = 0; i < PIXELS; i++)
             w->x[i] = px[i] / 255.0f;
-        st = nn_model_predict(w->model, w->x, 1, w->y, &err);
-        if (st == NN_OK) {
-            int best = 0;
-            for (int k = 1; k < s->K; k++)
-                if (w->y[k] > w->y[best])
-                    best = k;
-            put(&b, "{\"digit\": %d, \"probabilities\": [", best);
-            for (int k = 0; k < s->K; k++)
-                put(&b, "%s%.6f", k ? ", " : "", w->y[k]);
-            put(&b, "]");
-        }
-        worker_give(s, w);
-        if (st != NN_OK) {
+        if (nn_model_predict(w->model, w->x, 1, w->y, &err) != NN_OK) {
             free(b.p);
-            return respond_error(c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                                 NULL, "%s", err.msg);
+            answer_error(rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err.msg);
+            return;
         }
+        int best = 0;
+        for (int k = 1; k < s->K; k++)
+            if (w->y[k] > w->y[best])
+                best = k;
+        put(&b, "{\"digit\": %d, \"probabilities\": [", best);
+        for (int k = 0; k < s->K; k++)
+            put(&b, "%s%.6f", k ? ", " : "", w->y[k]);
+        put(&b, "]");
     }
     put(&b, ", \"input\": [");
     for (int i = 0; i < PIXELS; i++) {   /* by hand: 784 printf calls cost */
@@ -248,10 +247,108 @@ static enum MHD_Result predict(serve_state *s, struct MHD_Connection *c,
         b.n = (size_t)(q - b.p);
     }
     put(&b, "]}\n");
-    enum MHD_Result r = respond(c, rq, MHD_HTTP_OK, "application/json", b.p,
-                                b.n, NULL, NULL);
-    free(b.p);
-    return r;
+    rq->status = MHD_HTTP_OK;
+    rq->out = b.p;
+    rq->out_len = b.n;
+}
+
+/* -------------------------------------------------------------- the pool */
+
+/* A compute thread: takes the oldest queued request, answers it, resumes
+ * its connection; once stopping, it runs the queue dry and ends. */
+static void *worker_run(void *arg)
+{
+    serve_worker *w = arg;
+    serve_state *s = w->s;
+    /* libnn's thread count is OpenMP's, kept per thread: each compute
+     * thread runs its predictions on itself alone */
+    nn_set_threads(1);
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        while (!s->head && !s->stopping)
+            pthread_cond_wait(&s->cv, &s->mu);
+        request *rq = s->head;
+        if (rq && !(s->head = rq->next))
+            s->tail = NULL;
+        pthread_mutex_unlock(&s->mu);
+        if (!rq)
+            return NULL;
+        predict_compute(s, w, rq);
+        rq->ready = true;          /* published by the resume's lock */
+        MHD_resume_connection(rq->conn);
+    }
+}
+
+/* On libmicrohttpd's thread, in the handler: suspends c and queues rq. */
+static void enqueue(serve_state *s, struct MHD_Connection *c, request *rq)
+{
+    rq->conn = c;
+    rq->queued = true;
+    rq->next = NULL;
+    MHD_suspend_connection(c);
+    pthread_mutex_lock(&s->mu);
+    if (s->tail)
+        s->tail->next = rq;
+    else
+        s->head = rq;
+    s->tail = rq;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+int serve_pool_start(serve_state *s)
+{
+    for (; s->n_running < s->n_workers; s->n_running++) {
+        serve_worker *w = &s->workers[s->n_running];
+        w->s = s;
+        int e = pthread_create(&w->thread, NULL, worker_run, w);
+        if (e != 0)
+            return cli_error("serve: cannot start a compute thread: %s",
+                             strerror(e));
+    }
+    return 0;
+}
+
+void serve_pool_stop(serve_state *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    for (; s->n_running > 0; s->n_running--)
+        pthread_join(s->workers[s->n_running - 1].thread, NULL);
+}
+
+/* POST /predict, once the body is complete: the checks that need no
+ * decoding here, then the request goes to the queue; when its answer is
+ * ready, libmicrohttpd calls again and it is sent. */
+static enum MHD_Result predict(serve_state *s, struct MHD_Connection *c,
+                               request *rq)
+{
+    if (rq->ready) {
+        if (!rq->out)
+            return respond_error(c, rq, MHD_HTTP_SERVICE_UNAVAILABLE, NULL,
+                                 "out of memory");
+        return respond(c, rq, rq->status, "application/json", rq->out,
+                       rq->out_len, NULL, NULL);
+    }
+    if (rq->queued)
+        return MHD_YES;          /* not reached: suspended until ready */
+    if (rq->too_large)
+        return respond_error(c, rq, MHD_HTTP_CONTENT_TOO_LARGE, NULL,
+                             "request body over %u bytes", SERVE_MAX_BODY);
+    if (rq->pp && MHD_post_process(rq->pp, NULL, 0) != MHD_YES)
+        return respond_error(c, rq, MHD_HTTP_BAD_REQUEST, NULL,
+                             "malformed multipart/form-data");
+    if (rq->pp && rq->file_parts != 1)
+        return respond_error(c, rq, MHD_HTTP_BAD_REQUEST, NULL,
+                             "multipart/form-data: expected one file part, "
+                             "got %d", rq->file_parts);
+    if (rq->len == 0)
+        return respond_error(c, rq, MHD_HTTP_BAD_REQUEST, NULL,
+                             "empty body: send the image file's bytes");
+    enqueue(s, c, rq);
+    return MHD_YES;
 }
 
 /* The routes: a path, the methods it takes, what answers it. Anything
@@ -453,6 +550,7 @@ void serve_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (rq->pp)
         MHD_destroy_post_processor(rq->pp);
     free(rq->body);
+    free(rq->out);
     free(rq);
     *con_cls = NULL;
     atomic_fetch_add(&s->served, 1);
@@ -505,13 +603,13 @@ static char *describe(nn_model *m, const char *path, size_t *len)
 
 void serve_state_free(serve_state *s)
 {
+    serve_pool_stop(s);
     for (int i = 0; s->workers && i < s->n_workers; i++) {
         nn_model_free(s->workers[i].model);
         free(s->workers[i].x);
         free(s->workers[i].y);
     }
     free(s->workers);
-    free(s->idle);
     free(s->model_json);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
@@ -523,8 +621,7 @@ int serve_state_init(serve_state *s, const char *path, int threads)
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     s->workers = calloc((size_t)threads, sizeof *s->workers);
-    s->idle = calloc((size_t)threads, sizeof *s->idle);
-    if (!s->workers || !s->idle)
+    if (!s->workers)
         return cli_error("out of memory");
     nn_error err;
     size_t np = 0;
@@ -554,7 +651,6 @@ int serve_state_init(serve_state *s, const char *path, int threads)
         /* warm-up: the workspace is allocated here, not per request */
         if (nn_model_predict(w->model, w->x, 1, w->y, &err) != NN_OK)
             return cli_error("%s: %s", path, err.msg);
-        s->idle[s->n_idle++] = i;
     }
     if (!(s->model_json = describe(s->workers[0].model, path,
                                    &s->model_json_len)))

@@ -36,9 +36,11 @@ void nn_afile_abort(nn_afile *af);
  * AVX-512 and AVX2; the best variant is picked when the program loads
  * (GCC, Clang >= 14; x86-64 ELF). All variants add in the same order, so
  * with GCC (no a*b+c contraction under -std=c11) they give the same bits.
- * Keep OpenMP pragmas other than `simd` out of such functions. */
+ * Keep OpenMP pragmas other than `simd` out of such functions. Not under
+ * ThreadSanitizer, whose instrumented ifunc resolvers crash at load. */
 #if defined(__x86_64__) && defined(__ELF__) && \
-    (defined(__clang__) ? __clang_major__ >= 14 : __GNUC__ >= 8)
+    (defined(__clang__) ? __clang_major__ >= 14 : __GNUC__ >= 8) && \
+    !defined(__SANITIZE_THREAD__)
 #define NN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define NN_CLONES
