@@ -323,6 +323,24 @@ size_t nn_model_param_count(const nn_model *m);   /* trainable + state */
 float *nn_model_params(nn_model *m);
 /* Gradients of the last nn_model_train_batch, same layout as params. */
 const float *nn_model_grads(const nn_model *m);
+/* Of nn_model_param_count, the parameters training does not move by
+ * gradient (batch norm's moving statistics, which its forward pass writes
+ * in training). */
+size_t nn_model_nontrainable_count(const nn_model *m);
+
+/* Moves an initialised model's weights and gradients into memory the
+ * caller provides (nn_model_param_count floats each; NULL leaves that
+ * block where it is): data-parallel processes on one machine can then
+ * share one copy of the weights in a shared-memory window, each with its
+ * own gradients there (docs/distributed.md "Shared weights"). `params`
+ * must already hold the model's weights (checked: NN_ERR_ARG); the
+ * gradients are copied. The memory stays the caller's: it must outlive
+ * the model's use of it, and nn_model_free leaves it alone. Processes that
+ * share weights must not run training steps on models with non-trainable
+ * parameters (their forward pass writes them) and must update disjoint
+ * parts (nn_fit_options.gather). */
+nn_status nn_model_bind(nn_model *m, float *params, float *grads,
+                        nn_error *err);
 
 /* Input normalisation, applied to every sample before the first layer:
  * x' = (x - mean) / std, x the values as given (pixel/255 for images).
@@ -455,6 +473,19 @@ typedef nn_status (*nn_reduce_callback)(void *user, float *grads, size_t n,
                                         double *stats, int n_stats,
                                         nn_error *err);
 
+/* The sharded optimizer (nn_fit_options.gather; docs/distributed.md): the
+ * part of the n values of the parameter layout that shard `shard` of
+ * `shards` updates, [*lo, *hi); the parts are in shard order, cover [0, n)
+ * and start on multiples of 16 values. */
+void nn_shard_part(size_t n, int shards, int shard, size_t *lo, size_t *hi);
+
+/* With the sharded optimizer: on entry `v` (n, the parameter layout) holds
+ * this shard's part (nn_shard_part) up to date; on return every shard's
+ * part, the same on every shard (MPI_Allgatherv). Anything but NN_OK stops
+ * fit with that status and err. */
+typedef nn_status (*nn_gather_callback)(void *user, float *v, size_t n,
+                                        nn_error *err);
+
 typedef struct nn_fit_options {
     int epochs;                 /* default 1 */
     int batch_size;             /* default 32, as Keras */
@@ -479,6 +510,16 @@ typedef struct nn_fit_options {
                                    bs rows; needs `reduce`; 0 or 1: off */
     int shard;                  /* this process, 0 .. shards - 1 */
     nn_reduce_callback reduce;  /* sums over the shards; see above */
+    nn_gather_callback gather;  /* NULL, or the sharded optimizer (ZeRO
+                                   stage 1): `reduce` need then leave only
+                                   this shard's part of the gradients
+                                   summed (nn_shard_part; the rest may hold
+                                   anything, stats are summed in full),
+                                   each shard updates its part of the
+                                   weights and optimizer state, and
+                                   `gather` shares the weights after every
+                                   step and the optimizer state when an
+                                   epoch ends or fit stops */
     nn_batch_callback on_batch; /* may be NULL */
     nn_epoch_callback on_epoch; /* may be NULL */
     void *user;

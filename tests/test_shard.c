@@ -6,8 +6,10 @@
  * with dropout and augmentation drawing alike, a shard without rows in a
  * short last batch, and every shard ending bit-identical; that batch
  * normalisation's moving statistics stay the same on every shard; that
- * shards reading samples through a source read only their own rows; and
- * that bad settings and a failing reduce are reported.
+ * shards reading samples through a source read only their own rows; that
+ * the sharded optimizer (.gather: each shard updates its part) trains the
+ * same bits as every shard updating everything, optimizer state included;
+ * and that bad settings and a failing reduce are reported.
  */
 #include <math.h>
 #include <pthread.h>
@@ -17,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -76,6 +79,10 @@ typedef struct group {
     double stats[MAX_SHARDS][4];
     int fail_at;                  /* reduce call that fails, 0: none */
     int calls;
+    bool sharded;                 /* the sharded optimizer (.gather) */
+    float *whole;                 /* gather's meeting point */
+    float *weights;               /* shared weights (nn_model_bind), or NULL */
+    float *grads[MAX_SHARDS];     /* ... and each shard's gradients */
 } group;
 
 typedef struct shard {
@@ -116,6 +123,96 @@ static nn_status sum_over_shards(void *user, float *grads, size_t n,
         snprintf(err->msg, sizeof err->msg, "reduce failed on purpose");
         return err->code = NN_ERR_IO;
     }
+    return NN_OK;
+}
+
+/* The sharded optimizer's reduce: only this shard's part of the sums, in
+ * slot order as above; the rest of grads becomes NaN, which the shard must
+ * not use. */
+static nn_status sum_part_over_shards(void *user, float *grads, size_t n,
+                                      double *stats, int n_stats,
+                                      nn_error *err)
+{
+    shard *sh = user;
+    group *g = sh->g;
+    size_t lo, hi;
+    nn_shard_part(n, g->shards, sh->index, &lo, &hi);
+    memcpy(g->slot[sh->index], grads, sizeof(float) * n);
+    memcpy(g->stats[sh->index], stats, sizeof(double) * (size_t)n_stats);
+    pthread_barrier_wait(&g->barrier);
+    if (sh->index == 0)
+        g->calls++;
+    for (size_t k = 0; k < n; k++) {
+        float s = 0.0f;
+        for (int i = 0; i < g->shards; i++)
+            s += g->slot[i][k];
+        grads[k] = k >= lo && k < hi ? s : NAN;
+    }
+    for (int j = 0; j < n_stats; j++) {
+        double s = 0.0;
+        for (int i = 0; i < g->shards; i++)
+            s += g->stats[i][j];
+        stats[j] = s;
+    }
+    pthread_barrier_wait(&g->barrier);
+    (void)err;
+    return NN_OK;
+}
+
+/* Every shard's part of v on every shard. */
+static nn_status gather_parts(void *user, float *v, size_t n, nn_error *err)
+{
+    shard *sh = user;
+    group *g = sh->g;
+    size_t lo, hi;
+    nn_shard_part(n, g->shards, sh->index, &lo, &hi);
+    memcpy(g->whole + lo, v + lo, sizeof(float) * (hi - lo));
+    pthread_barrier_wait(&g->barrier);
+    memcpy(v, g->whole, sizeof(float) * n);
+    pthread_barrier_wait(&g->barrier);
+    (void)err;
+    return NN_OK;
+}
+
+/* Shared weights, as the tool runs ranks on one machine: every shard's
+ * model points at g->weights and at its own g->grads[i]; a shard sums its
+ * part straight from the others' gradients (in slot order), updates it in
+ * place, and the gather of the weights is only a wait. */
+static nn_status sum_part_shared(void *user, float *grads, size_t n,
+                                 double *stats, int n_stats, nn_error *err)
+{
+    shard *sh = user;
+    group *g = sh->g;
+    assert_ptr_equal(grads, g->grads[sh->index]);
+    size_t lo, hi;
+    nn_shard_part(n, g->shards, sh->index, &lo, &hi);
+    memcpy(g->stats[sh->index], stats, sizeof(double) * (size_t)n_stats);
+    pthread_barrier_wait(&g->barrier);
+    if (sh->index == 0)
+        g->calls++;
+    for (size_t k = lo; k < hi; k++) {
+        float s = g->grads[0][k];
+        for (int i = 1; i < g->shards; i++)
+            s += g->grads[i][k];
+        grads[k] = s;
+    }
+    for (int j = 0; j < n_stats; j++) {
+        double s = 0.0;
+        for (int i = 0; i < g->shards; i++)
+            s += g->stats[i][j];
+        stats[j] = s;
+    }
+    (void)err;
+    return NN_OK;
+}
+
+static nn_status gather_shared(void *user, float *v, size_t n, nn_error *err)
+{
+    shard *sh = user;
+    group *g = sh->g;
+    if (v != g->weights)
+        return gather_parts(user, v, n, err);   /* the optimizer state */
+    pthread_barrier_wait(&g->barrier);
     return NN_OK;
 }
 
@@ -165,10 +262,28 @@ static void train_shards_from(group *g, shard *sh, int S, const char *spec,
                         .opts = *base, .from_source = from_source};
         sh[i].opts.shards = S;
         sh[i].opts.shard = i;
-        sh[i].opts.reduce = sum_over_shards;
+        sh[i].opts.reduce = g->sharded ? sum_part_over_shards
+                                       : sum_over_shards;
+        sh[i].opts.gather = g->sharded ? gather_parts : NULL;
         sh[i].opts.user = &sh[i];
         g->slot[i] = malloc(sizeof(float) * nn_model_param_count(sh[i].m));
         assert_non_null(g->slot[i]);
+    }
+    size_t np = nn_model_param_count(sh[0].m);
+    g->whole = malloc(sizeof(float) * np);
+    assert_non_null(g->whole);
+    if (g->weights) {   /* the caller's block, as big as np */
+        nn_error e;
+        memcpy(g->weights, nn_model_params(sh[0].m), sizeof(float) * np);
+        for (int i = 0; i < S; i++) {
+            g->grads[i] = malloc(sizeof(float) * np);
+            assert_non_null(g->grads[i]);
+            assert_int_equal(nn_model_bind(sh[i].m, g->weights, g->grads[i],
+                                           &e), NN_OK);
+            assert_ptr_equal(nn_model_params(sh[i].m), g->weights);
+            sh[i].opts.reduce = sum_part_shared;
+            sh[i].opts.gather = gather_shared;
+        }
     }
     for (int i = 0; i < S; i++)
         assert_int_equal(pthread_create(&t[i], NULL, run_shard, &sh[i]), 0);
@@ -177,6 +292,25 @@ static void train_shards_from(group *g, shard *sh, int S, const char *spec,
     pthread_barrier_destroy(&g->barrier);
     for (int i = 0; i < S; i++)
         free(g->slot[i]);
+    free(g->whole);
+    g->whole = NULL;
+}
+
+/* The shards' models point into g's blocks: copies of their own, so that
+ * they outlive the group's. */
+static void unbind_shards(group *g, shard *sh, int S)
+{
+    for (int i = 0; i < S; i++) {
+        nn_error e;
+        size_t np = nn_model_param_count(sh[i].m);
+        float *w = malloc(sizeof(float) * np), *d = malloc(sizeof(float) * np);
+        assert_non_null(w);
+        assert_non_null(d);
+        memcpy(w, g->weights, sizeof(float) * np);
+        /* a model takes the caller's memory and leaves it to them */
+        assert_int_equal(nn_model_bind(sh[i].m, w, d, &e), NN_OK);
+        (void)e;
+    }
 }
 
 static void train_shards(group *g, shard *sh, int S, const char *spec,
@@ -210,7 +344,7 @@ static void free_shards(shard *sh, int S)
 /* S shards against one process: dropout, augmentation, shuffling, and
  * batches of 30 (the last of 10: with 4 shards none is empty; with batch
  * size 2 and 3 shards, one shard has no row in every batch). */
-static void check_like_one_process(int S, int batch)
+static void check_like_one_process(int S, int batch, bool sharded)
 {
     const char *spec = "conv2d(4,3,relu) flatten dropout(0.3) "
                        "dense(3,softmax)";
@@ -225,7 +359,7 @@ static void check_like_one_process(int S, int batch)
     nn_error e;
     assert_int_equal(nn_model_fit(ref, &d, &o, &h, &e), NN_OK);
 
-    group g = {0};
+    group g = {.sharded = sharded};
     shard sh[MAX_SHARDS];
     train_shards(&g, sh, S, spec, &o);
     int steps = (N + batch - 1) / batch;
@@ -259,19 +393,22 @@ static void check_like_one_process(int S, int batch)
 static void test_two_shards(void **state)
 {
     (void)state;
-    check_like_one_process(2, 30);
+    check_like_one_process(2, 30, false);
+    check_like_one_process(2, 30, true);
 }
 
 static void test_four_shards(void **state)
 {
     (void)state;
-    check_like_one_process(4, 30);
+    check_like_one_process(4, 30, false);
+    check_like_one_process(4, 30, true);
 }
 
 static void test_empty_shard(void **state)
 {
     (void)state;
-    check_like_one_process(3, 2);
+    check_like_one_process(3, 2, false);
+    check_like_one_process(3, 2, true);
 }
 
 /* Batch normalisation: shards normalise by their own rows' statistics,
@@ -374,6 +511,169 @@ static void test_bad_settings(void **state)
     nn_model_free(m);
 }
 
+/* The model file with its optimizer state, as bytes (caller frees). */
+static unsigned char *saved(const nn_model *m, const char *path, long *len)
+{
+    nn_error e;
+    assert_int_equal(nn_model_save(m, path, true, &e), NN_OK);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    *len = ftell(f);
+    rewind(f);
+    unsigned char *b = malloc((size_t)*len);
+    assert_non_null(b);
+    assert_int_equal(fread(b, 1, (size_t)*len, f), (size_t)*len);
+    fclose(f);
+    remove(path);
+    return b;
+}
+
+/* The sharded optimizer against every shard updating everything, with
+ * momentum (state) and batch norm (non-trainable parameters): the same
+ * sums in the same order, so the same bits, weights and optimizer state
+ * on every shard (the state gathered when fit ends). Three shards: parts
+ * of unequal length, none a layer's. */
+static void test_sharded_optimizer_bits(void **state)
+{
+    (void)state;
+    const char *spec = "conv2d(4,3) batchnorm flatten dropout(0.2) "
+                       "dense(3,softmax)";
+    nn_fit_options o = nn_fit_defaults();
+    o.epochs = 2;
+    o.batch_size = 20;
+    o.seed = 4;
+    group all = {0}, part = {.sharded = true};
+    shard a[3], p[3];
+    train_shards(&all, a, 3, spec, &o);
+    train_shards(&part, p, 3, spec, &o);
+    char path[] = "test_shard_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    long n0;
+    unsigned char *ref = saved(a[0].m, path, &n0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(a[i].status, NN_OK);
+        assert_int_equal(p[i].status, NN_OK);
+        long n1, n2;
+        unsigned char *x = saved(a[i].m, path, &n1);
+        unsigned char *y = saved(p[i].m, path, &n2);
+        assert_int_equal(n1, n0);
+        assert_int_equal(n2, n0);
+        assert_memory_equal(x, ref, (size_t)n0);
+        assert_memory_equal(y, ref, (size_t)n0);
+        free(x);
+        free(y);
+    }
+    free(ref);
+    /* and the state is there: a model without it saves fewer bytes */
+    long n3;
+    nn_error e;
+    assert_int_equal(nn_model_save(a[0].m, path, false, &e), NN_OK);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    n3 = ftell(f);
+    fclose(f);
+    remove(path);
+    assert_true(n3 < n0);
+    free_shards(a, 3);
+    free_shards(p, 3);
+}
+
+/* Shared weights (nn_model_bind, the tool's way on one machine): the same
+ * bytes as the allreduce, weights and optimizer state, with dropout and a
+ * shard without rows (batch 2 on 3 shards); and bind refuses memory that
+ * does not hold the weights. */
+static void test_shared_weights(void **state)
+{
+    (void)state;
+    const char *spec = "conv2d(4,3,relu) flatten dropout(0.3) "
+                       "dense(3,softmax)";
+    for (int batch = 20; batch >= 2; batch -= 18) {
+        nn_fit_options o = nn_fit_defaults();
+        o.epochs = 2;
+        o.batch_size = batch;
+        o.seed = 6;
+        group all = {0}, shared = {0};
+        shard a[3], p[3];
+        train_shards(&all, a, 3, spec, &o);
+        nn_model *probe = model(spec);
+        size_t np = nn_model_param_count(probe);
+        nn_model_free(probe);
+        float *w = malloc(sizeof(float) * np);
+        assert_non_null(w);
+        shared.weights = w;
+        train_shards(&shared, p, 3, spec, &o);
+        char path[] = "test_shard_XXXXXX";
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        close(fd);
+        long n0, n1;
+        unsigned char *ref = saved(a[0].m, path, &n0);
+        for (int i = 0; i < 3; i++) {
+            assert_int_equal(p[i].status, NN_OK);
+            unsigned char *x = saved(p[i].m, path, &n1);
+            assert_int_equal(n1, n0);
+            assert_memory_equal(x, ref, (size_t)n0);
+            free(x);
+        }
+        free(ref);
+        unbind_shards(&shared, p, 3);
+        free(w);
+        for (int i = 0; i < 3; i++)
+            free(shared.grads[i]);
+        /* unbind_shards' blocks are the callers' too: freed here */
+        for (int i = 0; i < 3; i++) {
+            float *pw = nn_model_params(p[i].m);
+            float *pg = (float *)nn_model_grads(p[i].m);
+            nn_model_free(p[i].m);
+            nn_history_free(&p[i].hist);
+            free(pw);
+            free(pg);
+        }
+        free_shards(a, 3);
+    }
+    nn_model *m = model("dense(3,softmax)");
+    size_t np = nn_model_param_count(m);
+    float *w = calloc(np, sizeof(float));
+    assert_non_null(w);
+    nn_error e;
+    assert_int_equal(nn_model_bind(m, w, NULL, &e), NN_ERR_ARG);
+    assert_non_null(strstr(e.msg, "weights"));
+    assert_int_equal(nn_model_bind(NULL, w, NULL, &e), NN_ERR_ARG);
+    free(w);
+    nn_model_free(m);
+}
+
+/* nn_shard_part: in order, covering [0, n), on multiples of 16. */
+static void test_shard_part(void **state)
+{
+    (void)state;
+    size_t ns[] = {0, 1, 15, 16, 17, 407050, 34826};
+    for (size_t t = 0; t < sizeof ns / sizeof *ns; t++)
+        for (int S = 1; S <= 5; S++) {
+            size_t at = 0;
+            for (int r = 0; r < S; r++) {
+                size_t lo, hi;
+                nn_shard_part(ns[t], S, r, &lo, &hi);
+                assert_int_equal(lo, at);
+                assert_true(hi >= lo);
+                assert_true(lo % 16 == 0 || lo == ns[t]);
+                at = hi;
+            }
+            assert_int_equal(at, ns[t]);
+        }
+    size_t lo = 1, hi = 1;
+    nn_shard_part(100, 2, 2, &lo, &hi);
+    assert_true(lo == 0 && hi == 0);
+    size_t lo2, hi2;
+    nn_shard_part(407050, 2, 0, &lo, &hi);
+    nn_shard_part(407050, 2, 1, &lo2, &hi2);
+    assert_true(hi - lo >= 203520 && hi2 - lo2 >= 203520);  /* halves */
+}
+
 /* A reduce that fails stops every shard's fit with its status. */
 static void test_reduce_fails(void **state)
 {
@@ -402,6 +702,9 @@ int main(void)
         cmocka_unit_test(test_empty_shard),
         cmocka_unit_test(test_batchnorm),
         cmocka_unit_test(test_shards_read_their_rows),
+        cmocka_unit_test(test_sharded_optimizer_bits),
+        cmocka_unit_test(test_shard_part),
+        cmocka_unit_test(test_shared_weights),
         cmocka_unit_test(test_bad_settings),
         cmocka_unit_test(test_reduce_fails),
     };

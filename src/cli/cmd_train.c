@@ -117,6 +117,7 @@ typedef struct progress {
     bool writer;              /* rank 0: writes the checkpoints */
     bool stopped;             /* some rank was asked to stop (MPI) */
     bool mpi;                 /* one of several ranks under mpirun */
+    bool sharded;             /* ... with the sharded optimizer */
 } progress;
 
 /* Ctrl-C and SIGTERM only raise a flag; training stops after its step. */
@@ -384,12 +385,21 @@ static nn_status reduce(void *user, float *grads, size_t n, double *stats,
     }
     memcpy(d, stats, sizeof(double) * (size_t)n_stats);
     d[n_stats] = stop_signal ? 1.0 : 0.0;
-    nn_status s = cli_mpi_allreduce(grads, n, d, n_stats + 1, err);
+    nn_status s = p->sharded
+                      ? cli_mpi_reduce_part(grads, n, d, n_stats + 1, err)
+                      : cli_mpi_allreduce(grads, n, d, n_stats + 1, err);
     memcpy(stats, d, sizeof(double) * (size_t)n_stats);
     p->stopped = d[n_stats] > 0.0;
     if (p->stopped && s == NN_OK)
         lost_disarm();   /* every rank is here: the stop is agreed */
     return s;
+}
+
+/* nn_fit_options.gather under mpirun: every rank's part of v. */
+static nn_status gather(void *user, float *v, size_t n, nn_error *err)
+{
+    (void)user;
+    return cli_mpi_gather_parts(v, n, err);
 }
 
 static bool on_epoch(void *user, int epoch, const nn_epoch_stats *es)
@@ -544,10 +554,10 @@ static void print_json(const train_args *a, const nn_model *m,
     cli_json_string(stdout, a->model);
     printf(", \"params\": %zu, \"seed\": %ld, \"batch_size\": %ld, "
            "\"optimizer\": \"%s\", \"threads\": %d, \"ranks\": %d, "
-           "\"out\": ",
+           "\"shared_weights\": %s, \"out\": ",
            nn_model_param_count(m), a->seed, a->batch,
            nn_optimizer_name(nn_model_optimizer(m).kind), nn_get_threads(),
-           cli_mpi_size());
+           cli_mpi_size(), cli_mpi_sharing() ? "true" : "false");
     cli_json_string(stdout, a->out);
     printf(", \"epochs\": [");
     for (int e = 0; e < h->epochs; e++) {
@@ -1018,6 +1028,10 @@ static int train(int argc, char **argv)
         fo.shards = ranks;
         fo.shard = rank;
         fo.reduce = reduce;
+        /* all ranks on this machine: one shared copy of the weights, each
+         * rank updating its part of it (docs/distributed.md) */
+        p.sharded = cli_mpi_share_weights(m);
+        fo.gather = p.sharded ? gather : NULL;
     }
     fo.on_batch = on_batch;
     fo.on_epoch = on_epoch;

@@ -39,6 +39,33 @@ uint64_t cli_hash(uint64_t h, const void *data, size_t n)
 static bool joined;
 static int rank_, size_ = 1;
 static char held[1024];   /* this rank's last error line (ranks > 0) */
+static int *part_counts;  /* (2 * size_): the sharded optimizer's parts,
+                             counts then displacements (parts_of) */
+
+/* Shared weights (cli_mpi_share_weights): one copy of the weights in
+ * wwin, every rank's gradients in gwin, both open for the run (a passive
+ * epoch, MPI_Win_lock_all) and synchronised with MPI_Win_sync around the
+ * collectives that order the step. */
+static struct shared {
+    MPI_Win wwin, gwin;
+    float *weights;           /* (nf) in wwin */
+    float **grads;            /* (size_) each rank's (nf) in gwin */
+    size_t nf;
+} sh;
+static bool sharing;
+
+static void shared_free(void)
+{
+    if (!sharing)
+        return;
+    MPI_Win_unlock_all(sh.gwin);
+    MPI_Win_unlock_all(sh.wwin);
+    MPI_Win_free(&sh.gwin);
+    MPI_Win_free(&sh.wwin);
+    free(sh.grads);
+    sh = (struct shared){0};
+    sharing = false;
+}
 
 static void hold_error(const char *msg)
 {
@@ -60,6 +87,15 @@ int cli_mpi_start(void)
      * it waits for; with nothing else to run the yield returns at once.
      * A setting of the user's own is kept. */
     setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0);
+    /* Every rank on this machine (mpirun's variables say so before the
+     * start, alike on every rank): Open MPI's ob1 messaging over shared
+     * memory. Its default, cm, first probes the network libraries (OFI,
+     * PSM2): about 0.2 s more start-up here, and slower small collectives
+     * (docs/distributed.md). Between machines Open MPI chooses. */
+    const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE"),
+               *world = getenv("OMPI_COMM_WORLD_SIZE");
+    if (local && world && !strcmp(local, world))
+        setenv("OMPI_MCA_pml", "ob1", 0);
     int provided;
     if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) !=
         MPI_SUCCESS)
@@ -84,7 +120,10 @@ void cli_mpi_stop(void)
         return;
     fflush(stdout);
     fflush(stderr);
+    shared_free();
     MPI_Finalize();
+    free(part_counts);
+    part_counts = NULL;
     joined = false;
     cli_error_hook = NULL;
 }
@@ -116,6 +155,15 @@ static void mpi_failed(const char *call, int code)
     if (MPI_Error_string(code, why, &len) != MPI_SUCCESS)
         snprintf(why, sizeof why, "error %d", code);
     cli_error("%s: %s", call, why);
+}
+
+/* cli_mpi_agree without the line: every rank learns whether all are ok. */
+static bool all_ok(bool ok)
+{
+    int mine = ok ? 1 : 0, all = 0;
+    return MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD) ==
+               MPI_SUCCESS &&
+           all == 1;
 }
 
 bool cli_mpi_agree(bool ok)
@@ -184,6 +232,22 @@ bool cli_mpi_bcast(void *buf, size_t n)
     return true;
 }
 
+/* NN_ERR_IO with MPI's reason for code, from `call`. */
+static nn_status mpi_status(int rc, const char *call, nn_error *err)
+{
+    if (rc == MPI_SUCCESS)
+        return NN_OK;
+    char why[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    if (MPI_Error_string(rc, why, &len) != MPI_SUCCESS)
+        snprintf(why, sizeof why, "error %d", rc);
+    if (err) {
+        err->code = NN_ERR_IO;
+        snprintf(err->msg, sizeof err->msg, "%s: %s", call, why);
+    }
+    return NN_ERR_IO;
+}
+
 nn_status cli_mpi_allreduce(float *f, size_t nf, double *d, int nd,
                             nn_error *err)
 {
@@ -199,18 +263,151 @@ nn_status cli_mpi_allreduce(float *f, size_t nf, double *d, int nd,
     if (rc == MPI_SUCCESS && nd > 0)
         rc = MPI_Allreduce(MPI_IN_PLACE, d, nd, MPI_DOUBLE, MPI_SUM,
                            MPI_COMM_WORLD);
-    if (rc != MPI_SUCCESS) {
-        char why[MPI_MAX_ERROR_STRING];
-        int len = 0;
-        if (MPI_Error_string(rc, why, &len) != MPI_SUCCESS)
-            snprintf(why, sizeof why, "error %d", rc);
-        if (err) {
-            err->code = NN_ERR_IO;
-            snprintf(err->msg, sizeof err->msg, "MPI_Allreduce: %s", why);
+    return mpi_status(rc, "MPI_Allreduce", err);
+}
+
+/* The ranks' parts of nf floats as MPI counts and displacements; false
+ * when one does not fit an int. */
+static bool parts_of(size_t nf)
+{
+    if (!part_counts && !(part_counts = malloc(sizeof(int) * 2 *
+                                               (size_t)size_)))
+        return false;
+    for (int r = 0; r < size_; r++) {
+        size_t lo, hi;
+        nn_shard_part(nf, size_, r, &lo, &hi);
+        if (hi > (size_t)INT_MAX)
+            return false;
+        part_counts[r] = (int)(hi - lo);
+        part_counts[size_ + r] = (int)lo;
+    }
+    return true;
+}
+
+bool cli_mpi_sharing(void) { return sharing; }
+
+/* The shared step's sums: once every rank's gradients are in gwin (the
+ * stats' allreduce orders it), this rank's part summed over the ranks in
+ * rank order, into its own gradients' part (which no other rank reads). */
+static nn_status shared_reduce(float *f, double *d, int nd, nn_error *err)
+{
+    MPI_Win_sync(sh.gwin);
+    double none = 0.0;
+    int rc = MPI_Allreduce(MPI_IN_PLACE, nd > 0 ? d : &none, nd > 0 ? nd : 1,
+                           MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    MPI_Win_sync(sh.gwin);
+    if (rc != MPI_SUCCESS)
+        return mpi_status(rc, "MPI_Allreduce", err);
+    size_t lo = (size_t)part_counts[size_ + rank_],
+           hi = lo + (size_t)part_counts[rank_];
+    enum { BLOCK = 1024 };
+    float acc[BLOCK];
+    for (size_t b = lo; b < hi; b += BLOCK) {
+        size_t n = hi - b < BLOCK ? hi - b : BLOCK;
+        memcpy(acc, sh.grads[0] + b, sizeof(float) * n);
+        for (int r = 1; r < size_; r++) {
+            const float *g = sh.grads[r] + b;
+            for (size_t k = 0; k < n; k++)
+                acc[k] += g[k];
         }
-        return NN_ERR_IO;
+        memcpy(f + b, acc, sizeof(float) * n);
     }
     return NN_OK;
+}
+
+bool cli_mpi_share_weights(nn_model *m)
+{
+    size_t nf = nn_model_param_count(m);
+    MPI_Comm node = MPI_COMM_NULL;
+    int local = 0;
+    /* every rank takes the same way: all on one machine, a model without
+     * state its forward pass writes, parts that fit MPI's counts */
+    bool ok = joined && !sharing && nn_model_nontrainable_count(m) == 0 &&
+              parts_of(nf) &&
+              MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0,
+                                  MPI_INFO_NULL, &node) == MPI_SUCCESS &&
+              MPI_Comm_size(node, &local) == MPI_SUCCESS && local == size_;
+    if (node != MPI_COMM_NULL)
+        MPI_Comm_free(&node);
+    if (!all_ok(ok))
+        return false;
+    /* rank 0 holds the weights, each rank its gradients, on its own
+     * pages (alloc_shared_noncontig) */
+    MPI_Info info;
+    MPI_Info_create(&info);
+    MPI_Info_set(info, "alloc_shared_noncontig", "true");
+    float *mine = NULL, *w0 = NULL;
+    MPI_Aint bytes = (MPI_Aint)(sizeof(float) * nf);
+    sh.grads = calloc((size_t)size_, sizeof *sh.grads);
+    ok = sh.grads &&
+         MPI_Win_allocate_shared(rank_ == 0 ? bytes : 0, sizeof(float), info,
+                                 MPI_COMM_WORLD, &w0, &sh.wwin) ==
+             MPI_SUCCESS;
+    bool have_w = ok;
+    ok = ok && MPI_Win_allocate_shared(bytes, sizeof(float), info,
+                                       MPI_COMM_WORLD, &mine, &sh.gwin) ==
+                   MPI_SUCCESS;
+    bool have_g = ok;
+    MPI_Info_free(&info);
+    MPI_Aint len;
+    int unit;
+    ok = ok && MPI_Win_shared_query(sh.wwin, 0, &len, &unit, &sh.weights) ==
+                   MPI_SUCCESS;
+    for (int r = 0; ok && r < size_; r++)
+        ok = MPI_Win_shared_query(sh.gwin, r, &len, &unit, &sh.grads[r]) ==
+             MPI_SUCCESS;
+    if (!all_ok(ok)) {
+        if (have_g)
+            MPI_Win_free(&sh.gwin);
+        if (have_w)
+            MPI_Win_free(&sh.wwin);
+        free(sh.grads);
+        sh = (struct shared){0};
+        return false;
+    }
+    sh.nf = nf;
+    MPI_Win_lock_all(MPI_MODE_NOCHECK, sh.wwin);
+    MPI_Win_lock_all(MPI_MODE_NOCHECK, sh.gwin);
+    sharing = true;
+    if (rank_ == 0)
+        memcpy(sh.weights, nn_model_params(m), sizeof(float) * nf);
+    MPI_Win_sync(sh.wwin);
+    MPI_Barrier(MPI_COMM_WORLD);
+    MPI_Win_sync(sh.wwin);
+    nn_error err;
+    ok = nn_model_bind(m, sh.weights, sh.grads[rank_], &err) == NN_OK;
+    if (!ok)
+        hold_error(err.msg);
+    if (!cli_mpi_agree(ok))
+        cli_mpi_abort();   /* some models point into the windows */
+    return true;
+}
+
+nn_status cli_mpi_reduce_part(float *f, size_t nf, double *d, int nd,
+                              nn_error *err)
+{
+    if (sharing && f == sh.grads[rank_] && nf == sh.nf)
+        return shared_reduce(f, d, nd, err);
+    return cli_mpi_allreduce(f, nf, d, nd, err);
+}
+
+nn_status cli_mpi_gather_parts(float *f, size_t nf, nn_error *err)
+{
+    if (!joined)
+        return NN_OK;
+    if (!parts_of(nf))
+        return mpi_status(MPI_ERR_COUNT, "MPI_Allgatherv", err);
+    if (sharing && f == sh.weights && nf == sh.nf) {
+        /* every rank updated its part in place: wait for all of them */
+        MPI_Win_sync(sh.wwin);
+        int rc = MPI_Barrier(MPI_COMM_WORLD);
+        MPI_Win_sync(sh.wwin);
+        return mpi_status(rc, "MPI_Barrier", err);
+    }
+    int rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, f,
+                            part_counts, part_counts + size_, MPI_FLOAT,
+                            MPI_COMM_WORLD);
+    return mpi_status(rc, "MPI_Allgatherv", err);
 }
 
 #else /* a job of one rank */
@@ -252,6 +449,26 @@ nn_status cli_mpi_allreduce(float *f, size_t nf, double *d, int nd,
                             nn_error *err)
 {
     (void)f, (void)nf, (void)d, (void)nd, (void)err;
+    return NN_OK;
+}
+
+bool cli_mpi_sharing(void) { return false; }
+
+bool cli_mpi_share_weights(nn_model *m)
+{
+    (void)m;
+    return false;
+}
+
+nn_status cli_mpi_reduce_part(float *f, size_t nf, double *d, int nd,
+                              nn_error *err)
+{
+    return cli_mpi_allreduce(f, nf, d, nd, err);
+}
+
+nn_status cli_mpi_gather_parts(float *f, size_t nf, nn_error *err)
+{
+    (void)f, (void)nf, (void)err;
     return NN_OK;
 }
 

@@ -58,4 +58,26 @@ bool cli_mpi_bcast(void *buf, size_t n);
 nn_status cli_mpi_allreduce(float *f, size_t nf, double *d, int nd,
                             nn_error *err);
 
+/* Collective: when every rank runs on this machine and m has no
+ * non-trainable parameters, puts one copy of m's weights in an MPI-3
+ * shared-memory window and each rank's gradients in another
+ * (nn_model_bind), and returns true: the sharded optimizer
+ * (nn_fit_options.gather) with the two calls below. Otherwise (or when
+ * the windows cannot be had) returns false and nothing changed. The
+ * windows are freed by cli_mpi_stop: m must be freed before. */
+bool cli_mpi_share_weights(nn_model *m);
+bool cli_mpi_sharing(void);   /* cli_mpi_share_weights did */
+/* Collective: with shared weights and f the rank's gradients there, this
+ * rank's part of f (nn_shard_part) summed over the ranks straight from
+ * their gradients (the rest of f is left as it was); otherwise all of f
+ * (cli_mpi_allreduce). d (nd doubles) is summed in full. NN_OK, or
+ * NN_ERR_IO with MPI's reason in err. */
+nn_status cli_mpi_reduce_part(float *f, size_t nf, double *d, int nd,
+                              nn_error *err);
+/* Collective: every rank's part of f (nf floats) on every rank: for the
+ * shared weights, only a wait for every rank's update in place; for
+ * other arrays (the optimizer state) MPI_Allgatherv. NN_OK, or NN_ERR_IO
+ * with MPI's reason in err. */
+nn_status cli_mpi_gather_parts(float *f, size_t nf, nn_error *err);
+
 #endif

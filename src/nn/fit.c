@@ -294,11 +294,27 @@ static nn_status gather_batch(nn_model *m, const nn_dataset *tr, int B,
     return NN_OK;
 }
 
+void nn_shard_part(size_t n, int shards, int shard, size_t *lo, size_t *hi)
+{
+    if (shards < 1 || shard < 0 || shard >= shards) {
+        *lo = *hi = 0;
+        return;
+    }
+    /* 16 floats: a cache line, and whole vectors for the update */
+    size_t lines = (n + 15) / 16;
+    size_t a = lines * (size_t)shard / (size_t)shards * 16,
+           b = lines * (size_t)(shard + 1) / (size_t)shards * 16;
+    *lo = a < n ? a : n;
+    *hi = b < n ? b : n;
+}
+
 /* A data-parallel step on the rows gather_batch put in m->x_buf: the
  * gradients and non-trainable state (batch norm's moving statistics) go
  * to o->reduce as this shard's share, the summed state is put back, and
- * every shard takes the same optimizer step. sums (3): loss sum, correct,
- * rows over all shards. */
+ * every shard takes the same optimizer step: on all the parameters, or,
+ * with o->gather (the sharded optimizer), on its part of them, which
+ * o->gather then shares. sums (3): loss sum, correct, rows over all
+ * shards. */
 static nn_status shard_step(nn_model *m, const nn_fit_options *o,
                             const uint8_t *labels, const float *targets,
                             batch_rows r, float lr, double *sums,
@@ -324,16 +340,36 @@ static nn_status shard_step(nn_model *m, const nn_fit_options *o,
     nn_status s = o->reduce(o->user, m->grads, m->n_params, sums, 3, err);
     if (s != NN_OK)
         return s;
+    size_t lo = 0, hi = m->n_params;
+    if (o->gather)
+        nn_shard_part(m->n_params, o->shards, o->shard, &lo, &hi);
     for (int i = 0; i < m->n_layers; i++) {
         nn_layer *ly = &m->layers[i];
+        size_t at = ly->param_off;
         for (size_t k = ly->n_params - ly->n_nontrainable; k < ly->n_params;
-             k++) {
-            ly->w[k] = ly->dw[k];
-            ly->dw[k] = 0.0f;
-        }
+             k++)
+            if (at + k >= lo && at + k < hi) {
+                ly->w[k] = ly->dw[k];
+                ly->dw[k] = 0.0f;
+            }
     }
-    nn_model_apply_step(m, lr);
-    return NN_OK;
+    nn_model_apply_step_part(m, lr, lo, hi);
+    return o->gather ? o->gather(o->user, m->params, m->n_params, err)
+                     : NN_OK;
+}
+
+/* The sharded optimizer: every shard's part of the optimizer state on
+ * every shard, so that a checkpoint written from a callback, or by the
+ * caller after fit stopped, holds all of it. */
+static nn_status gather_state(nn_model *m, const nn_fit_options *o,
+                              nn_error *err)
+{
+    if (o->shards < 2 || !o->gather)
+        return NN_OK;
+    nn_status s = o->gather(o->user, m->opt_state, m->n_params, err);
+    if (s == NN_OK)
+        s = o->gather(o->user, m->opt_state + m->n_params, m->n_params, err);
+    return s;
 }
 
 /* The steps of epoch e from the position's step on, at rate lr;
@@ -503,7 +539,8 @@ nn_status nn_model_fit(nn_model *m, const nn_dataset *train,
         float lr = epoch_lr(opts, p->base_lr, e);
         bool go_on;
         if ((s = run_steps(m, &tr, B, steps, e, lr, opts, &buf, &go_on,
-                           err)) != NN_OK)
+                           err)) != NN_OK ||
+            (s = gather_state(m, opts, err)) != NN_OK)
             break;
         if (!go_on && p->step < steps) {
             s = nn_fail(err, NN_ERR_INTERRUPTED,

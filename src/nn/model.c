@@ -49,8 +49,10 @@ void nn_model_free(nn_model *m)
 {
     if (!m)
         return;
-    free(m->params);
-    free(m->grads);
+    if (!m->params_bound)
+        free(m->params);
+    if (!m->grads_bound)
+        free(m->grads);
     free(m->opt_state);
     free(m->ws);
     free(m->pos.hist);
@@ -285,6 +287,46 @@ const float *nn_model_grads(const nn_model *m)
     return m ? m->grads : NULL;
 }
 size_t nn_model_param_count(const nn_model *m) { return m ? m->n_params : 0; }
+
+size_t nn_model_nontrainable_count(const nn_model *m)
+{
+    size_t n = 0;
+    for (int i = 0; m && i < m->n_layers; i++)
+        n += m->layers[i].n_nontrainable;
+    return n;
+}
+
+nn_status nn_model_bind(nn_model *m, float *params, float *grads,
+                        nn_error *err)
+{
+    if (!m)
+        return nn_fail(err, NN_ERR_ARG, "nn_model_bind: model is NULL");
+    if (!m->params)
+        return nn_fail(err, NN_ERR_STATE, "bind: initialise the model first");
+    size_t bytes = sizeof(float) * m->n_params;
+    if (params && params != m->params && memcmp(params, m->params, bytes))
+        return nn_fail(err, NN_ERR_ARG, "bind: the memory given for the "
+                       "weights does not hold the model's weights");
+    if (params && params != m->params) {
+        if (!m->params_bound)
+            free(m->params);
+        m->params = params;
+        m->params_bound = true;
+    }
+    if (grads && grads != m->grads) {
+        memcpy(grads, m->grads, bytes);
+        if (!m->grads_bound)
+            free(m->grads);
+        m->grads = grads;
+        m->grads_bound = true;
+    }
+    for (int i = 0; i < m->n_layers; i++) {
+        nn_layer *l = &m->layers[i];
+        l->w = m->params + l->param_off;
+        l->dw = m->grads + l->param_off;
+    }
+    return NN_OK;
+}
 
 static const nn_layer *layer_at(const nn_model *m, int i)
 {

@@ -66,6 +66,8 @@ struct nn_model {
     size_t n_params;
     float *params;       /* (n_params) */
     float *grads;        /* (n_params) */
+    bool params_bound;   /* params, grads: the caller's (nn_model_bind) */
+    bool grads_bound;
     float *opt_state;    /* (2 * n_params): first and second moments */
     uint64_t opt_step;   /* optimizer steps taken (Adam's t) */
 
@@ -134,8 +136,10 @@ double nn_model_gradients(nn_model *m, const float *x, const uint8_t *labels,
 
 /* The optimizer update from the gradients in m->grads at rate lr (what
  * nn_model_step does when `apply`; data-parallel fit sums the gradients
- * over its shards first). */
+ * over its shards first). _part updates parameters [lo, hi) alone (the
+ * sharded optimizer); both count one step. */
 void nn_model_apply_step(nn_model *m, float lr);
+void nn_model_apply_step_part(nn_model *m, float lr, size_t lo, size_t hi);
 
 /* Copies samples idx[begin..begin+B) (or begin..begin+B when idx is
  * NULL) of d into m->x_buf as float, scaling uint8 images; a source's are

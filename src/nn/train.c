@@ -94,9 +94,15 @@ double nn_model_gradients(nn_model *m, const float *x, const uint8_t *labels,
 
 void nn_model_apply_step(nn_model *m, float lr)
 {
+    nn_model_apply_step_part(m, lr, 0, m->n_params);
+}
+
+void nn_model_apply_step_part(nn_model *m, float lr, size_t lo, size_t hi)
+{
+    float *s1 = m->opt_state, *s2 = m->opt_state + m->n_params;
     m->opt_step++;
-    nn_optimizer_step(&m->opt, lr, m->params, m->grads, m->opt_state,
-                      m->opt_state + m->n_params, m->n_params, m->opt_step);
+    nn_optimizer_step(&m->opt, lr, m->params + lo, m->grads + lo, s1 + lo,
+                      s2 + lo, hi - lo, m->opt_step);
 }
 
 nn_status nn_model_train_batch(nn_model *m, const nn_batch *batch,
