@@ -95,48 +95,15 @@ typedef struct shard {
     bool from_source;             /* samples from read_counted */
 } shard;
 
-static nn_status sum_over_shards(void *user, float *grads, size_t n,
-                                 double *stats, int n_stats, nn_error *err)
+/* Puts this shard's grads and stats in its slot, and after a barrier
+ * sums the slots in slot order: all of grads, or only [lo, hi) with NaN
+ * elsewhere (which a shard of the sharded optimizer must not use). */
+static nn_status meet_and_sum(shard *sh, float *grads, size_t n,
+                              double *stats, int n_stats, size_t lo,
+                              size_t hi, nn_error *err)
 {
-    shard *sh = user;
     group *g = sh->g;
     assert_true(n_stats <= 4);
-    memcpy(g->slot[sh->index], grads, sizeof(float) * n);
-    memcpy(g->stats[sh->index], stats, sizeof(double) * (size_t)n_stats);
-    pthread_barrier_wait(&g->barrier);
-    if (sh->index == 0)
-        g->calls++;
-    for (size_t k = 0; k < n; k++) {
-        float s = 0.0f;
-        for (int i = 0; i < g->shards; i++)
-            s += g->slot[i][k];
-        grads[k] = s;
-    }
-    for (int j = 0; j < n_stats; j++) {
-        double s = 0.0;
-        for (int i = 0; i < g->shards; i++)
-            s += g->stats[i][j];
-        stats[j] = s;
-    }
-    pthread_barrier_wait(&g->barrier);
-    if (g->fail_at && g->calls == g->fail_at) {
-        snprintf(err->msg, sizeof err->msg, "reduce failed on purpose");
-        return err->code = NN_ERR_IO;
-    }
-    return NN_OK;
-}
-
-/* The sharded optimizer's reduce: only this shard's part of the sums, in
- * slot order as above; the rest of grads becomes NaN, which the shard must
- * not use. */
-static nn_status sum_part_over_shards(void *user, float *grads, size_t n,
-                                      double *stats, int n_stats,
-                                      nn_error *err)
-{
-    shard *sh = user;
-    group *g = sh->g;
-    size_t lo, hi;
-    nn_shard_part(n, g->shards, sh->index, &lo, &hi);
     memcpy(g->slot[sh->index], grads, sizeof(float) * n);
     memcpy(g->stats[sh->index], stats, sizeof(double) * (size_t)n_stats);
     pthread_barrier_wait(&g->barrier);
@@ -155,8 +122,28 @@ static nn_status sum_part_over_shards(void *user, float *grads, size_t n,
         stats[j] = s;
     }
     pthread_barrier_wait(&g->barrier);
-    (void)err;
+    if (g->fail_at && g->calls == g->fail_at) {
+        snprintf(err->msg, sizeof err->msg, "reduce failed on purpose");
+        return err->code = NN_ERR_IO;
+    }
     return NN_OK;
+}
+
+static nn_status sum_over_shards(void *user, float *grads, size_t n,
+                                 double *stats, int n_stats, nn_error *err)
+{
+    return meet_and_sum(user, grads, n, stats, n_stats, 0, n, err);
+}
+
+/* The sharded optimizer's reduce: only this shard's part of the sums. */
+static nn_status sum_part_over_shards(void *user, float *grads, size_t n,
+                                      double *stats, int n_stats,
+                                      nn_error *err)
+{
+    shard *sh = user;
+    size_t lo, hi;
+    nn_shard_part(n, sh->g->shards, sh->index, &lo, &hi);
+    return meet_and_sum(sh, grads, n, stats, n_stats, lo, hi, err);
 }
 
 /* Every shard's part of v on every shard. */

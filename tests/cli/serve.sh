@@ -47,18 +47,22 @@ printf 'hello, not a picture\n' >"$T/text.png"
 head -c $((9 * 1024 * 1024)) /dev/zero >"$T/big.bin"
 
 # --- the server: port 0, its URL from its first line
+url_of() { # PID NAME: sets U to the URL server PID prints first in $T/NAME.out
+    U=
+    for _ in $(seq 100); do
+        U=$(sed -n 's|^serving \(http://[^ ]*/\) .*|\1|p' "$T/$2.out")
+        [ -n "$U" ] && break
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ -n "$U" ] && ok || bad "server did not start: $(cat "$T/$2.out" "$T/$2.err")"
+}
 start() { # OPTIONS...: starts a server, sets SRV, URL, PORT
     "$DIGITS" serve --model "$M" --port 0 "$@" >"$T/srv.out" 2>"$T/srv.err" &
     SRV=$!
-    URL=
-    for _ in $(seq 100); do
-        URL=$(sed -n 's|^serving \(http://[^ ]*/\) .*|\1|p' "$T/srv.out")
-        [ -n "$URL" ] && break
-        kill -0 "$SRV" 2>/dev/null || break
-        sleep 0.1
-    done
+    url_of "$SRV" srv
+    URL=$U
     PORT=$(echo "$URL" | sed 's|.*:\([0-9]*\)/$|\1|')
-    [ -n "$URL" ] && ok || bad "server did not start: $(cat "$T/srv.out" "$T/srv.err")"
 }
 start --threads 2 --max-connections 8 --timeout 2
 echo "$URL" | grep -Eq '^http://127\.0\.0\.1:[0-9]+/$' && [ "$PORT" -gt 0 ] && ok || bad "URL '$URL'"
@@ -211,14 +215,8 @@ SLEEPERS=
 # in time by `timeout` (an ASan build answers ~400 a second here).
 "$DIGITS" serve --model "$M" --port 0 --threads 2 >"$T/load.out" 2>"$T/load.err" &
 LSRV=$!
-LURL=
-for _ in $(seq 100); do
-    LURL=$(sed -n 's|^serving \(http://[^ ]*/\) .*|\1|p' "$T/load.out")
-    [ -n "$LURL" ] && break
-    kill -0 "$LSRV" 2>/dev/null || break
-    sleep 0.1
-done
-[ -n "$LURL" ] && ok || bad "load server did not start: $(cat "$T/load.out" "$T/load.err")"
+url_of "$LSRV" load
+LURL=$U
 rss() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$LSRV/status"; }
 load() { # COUNT: ab at 16 connections; prints "complete failed non-2xx"
     timeout 300 ab -q -k -n "$1" -c 16 -p "$T/d0.png" -T image/png "${LURL}predict" >"$T/ab.out" 2>&1 ||
