@@ -89,6 +89,12 @@ for seed in 42 7; do
     done
 done
 
+# --- ranks on one machine share one copy of the weights (docs/distributed.md)
+expect_ok "shared weights" mpi 2 train --data "$R" --limit 256 --epochs 1 --threads 1 --json --out "$T/sw.nn"
+grep -q '"shared_weights": true' "$T/out" && ok || bad "2 ranks, mlp: want \"shared_weights\": true: $(cat "$T/out")"
+expect_ok "plain --json" "$DIGITS" train --data "$R" --limit 256 --epochs 1 --threads 1 --json --out "$T/sw1.nn"
+grep -q '"shared_weights": false' "$T/out" && ok || bad "1 process: want \"shared_weights\": false"
+
 # --- dropout and augmentation: each rank draws what one process draws for
 # its rows; 3 ranks on batches of 64, 64 and 2 (the last leaves rank 0
 # without a row)
@@ -104,7 +110,9 @@ expect_ok "cnn 3 ranks" mpi 3 train --data "$S" --model "$CNN" --optimizer sgd -
 # (the tool compares their weights after training, or fails).
 BN="conv2d(4,3) batchnorm maxpool(2) flatten dense(10,softmax)"
 expect_ok "batchnorm 1 process" "$DIGITS" train --data "$R" --model "$BN" --limit 512 --epochs 1 --threads 1 --out "$T/b1.nn"
-expect_ok "batchnorm 2 ranks" mpi 2 train --data "$R" --model "$BN" --limit 512 --epochs 1 --threads 1 --out "$T/b2.nn"
+expect_ok "batchnorm 2 ranks" mpi 2 train --data "$R" --model "$BN" --limit 512 --epochs 1 --threads 1 --json --out "$T/b2.nn"
+# its forward pass writes the moving statistics: no shared weights
+grep -q '"shared_weights": false' "$T/out" && ok || bad "batchnorm, 2 ranks: want \"shared_weights\": false: $(cat "$T/out")"
 "$MODEL_DIFF" "$T/b1.nn" "$T/b2.nn" >"$T/diff" || bad "model_diff failed"
 d=$(field l2rel "$T/diff")
 below 1e-6 "$d" && below "$d" 0.05 && ok || bad "batchnorm, 2 ranks: want a small, non-zero difference: $(cat "$T/diff")"
