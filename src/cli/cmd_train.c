@@ -117,7 +117,6 @@ typedef struct progress {
     bool writer;              /* rank 0: writes the checkpoints */
     bool stopped;             /* some rank was asked to stop (MPI) */
     bool mpi;                 /* one of several ranks under mpirun */
-    bool sharded;             /* ... with the sharded optimizer */
 } progress;
 
 /* Ctrl-C and SIGTERM only raise a flag; training stops after its step. */
@@ -385,9 +384,8 @@ static nn_status reduce(void *user, float *grads, size_t n, double *stats,
     }
     memcpy(d, stats, sizeof(double) * (size_t)n_stats);
     d[n_stats] = stop_signal ? 1.0 : 0.0;
-    nn_status s = p->sharded
-                      ? cli_mpi_reduce_part(grads, n, d, n_stats + 1, err)
-                      : cli_mpi_allreduce(grads, n, d, n_stats + 1, err);
+    /* this rank's part with shared weights, else all (the allreduce) */
+    nn_status s = cli_mpi_reduce_part(grads, n, d, n_stats + 1, err);
     memcpy(stats, d, sizeof(double) * (size_t)n_stats);
     p->stopped = d[n_stats] > 0.0;
     if (p->stopped && s == NN_OK)
@@ -1030,8 +1028,7 @@ static int train(int argc, char **argv)
         fo.reduce = reduce;
         /* all ranks on this machine: one shared copy of the weights, each
          * rank updating its part of it (docs/distributed.md) */
-        p.sharded = cli_mpi_share_weights(m);
-        fo.gather = p.sharded ? gather : NULL;
+        fo.gather = cli_mpi_share_weights(m) ? gather : NULL;
     }
     fo.on_batch = on_batch;
     fo.on_epoch = on_epoch;

@@ -48,15 +48,14 @@ static int *part_counts;  /* (2 * size_): the sharded optimizer's parts,
  * collectives that order the step. */
 static struct shared {
     MPI_Win wwin, gwin;
-    float *weights;           /* (nf) in wwin */
+    float *weights;           /* (nf) in wwin; NULL: not sharing */
     float **grads;            /* (size_) each rank's (nf) in gwin */
     size_t nf;
 } sh;
-static bool sharing;
 
 static void shared_free(void)
 {
-    if (!sharing)
+    if (!sh.weights)
         return;
     MPI_Win_unlock_all(sh.gwin);
     MPI_Win_unlock_all(sh.wwin);
@@ -64,7 +63,6 @@ static void shared_free(void)
     MPI_Win_free(&sh.wwin);
     free(sh.grads);
     sh = (struct shared){0};
-    sharing = false;
 }
 
 static void hold_error(const char *msg)
@@ -147,13 +145,19 @@ int cli_mpi_local_size(void)
     return n >= 1 ? n : 1;
 }
 
+/* MPI's words for error code `code`. */
+static void mpi_why(int code, char why[MPI_MAX_ERROR_STRING])
+{
+    int len = 0;
+    if (MPI_Error_string(code, why, &len) != MPI_SUCCESS)
+        snprintf(why, MPI_MAX_ERROR_STRING, "error %d", code);
+}
+
 /* One line for a failed MPI call, on the rank that saw it. */
 static void mpi_failed(const char *call, int code)
 {
     char why[MPI_MAX_ERROR_STRING];
-    int len = 0;
-    if (MPI_Error_string(code, why, &len) != MPI_SUCCESS)
-        snprintf(why, sizeof why, "error %d", code);
+    mpi_why(code, why);
     cli_error("%s: %s", call, why);
 }
 
@@ -238,9 +242,7 @@ static nn_status mpi_status(int rc, const char *call, nn_error *err)
     if (rc == MPI_SUCCESS)
         return NN_OK;
     char why[MPI_MAX_ERROR_STRING];
-    int len = 0;
-    if (MPI_Error_string(rc, why, &len) != MPI_SUCCESS)
-        snprintf(why, sizeof why, "error %d", rc);
+    mpi_why(rc, why);
     if (err) {
         err->code = NN_ERR_IO;
         snprintf(err->msg, sizeof err->msg, "%s: %s", call, why);
@@ -284,7 +286,7 @@ static bool parts_of(size_t nf)
     return true;
 }
 
-bool cli_mpi_sharing(void) { return sharing; }
+bool cli_mpi_sharing(void) { return sh.weights != NULL; }
 
 /* The shared step's sums: once every rank's gradients are in gwin (the
  * stats' allreduce orders it), this rank's part summed over the ranks in
@@ -322,7 +324,7 @@ bool cli_mpi_share_weights(nn_model *m)
     int local = 0;
     /* every rank takes the same way: all on one machine, a model without
      * state its forward pass writes, parts that fit MPI's counts */
-    bool ok = joined && !sharing && nn_model_nontrainable_count(m) == 0 &&
+    bool ok = joined && !sh.weights && nn_model_nontrainable_count(m) == 0 &&
               parts_of(nf) &&
               MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0,
                                   MPI_INFO_NULL, &node) == MPI_SUCCESS &&
@@ -368,7 +370,6 @@ bool cli_mpi_share_weights(nn_model *m)
     sh.nf = nf;
     MPI_Win_lock_all(MPI_MODE_NOCHECK, sh.wwin);
     MPI_Win_lock_all(MPI_MODE_NOCHECK, sh.gwin);
-    sharing = true;
     if (rank_ == 0)
         memcpy(sh.weights, nn_model_params(m), sizeof(float) * nf);
     MPI_Win_sync(sh.wwin);
@@ -386,7 +387,7 @@ bool cli_mpi_share_weights(nn_model *m)
 nn_status cli_mpi_reduce_part(float *f, size_t nf, double *d, int nd,
                               nn_error *err)
 {
-    if (sharing && f == sh.grads[rank_] && nf == sh.nf)
+    if (sh.weights && f == sh.grads[rank_] && nf == sh.nf)
         return shared_reduce(f, d, nd, err);
     return cli_mpi_allreduce(f, nf, d, nd, err);
 }
@@ -395,15 +396,15 @@ nn_status cli_mpi_gather_parts(float *f, size_t nf, nn_error *err)
 {
     if (!joined)
         return NN_OK;
-    if (!parts_of(nf))
-        return mpi_status(MPI_ERR_COUNT, "MPI_Allgatherv", err);
-    if (sharing && f == sh.weights && nf == sh.nf) {
+    if (sh.weights && f == sh.weights && nf == sh.nf) {
         /* every rank updated its part in place: wait for all of them */
         MPI_Win_sync(sh.wwin);
         int rc = MPI_Barrier(MPI_COMM_WORLD);
         MPI_Win_sync(sh.wwin);
         return mpi_status(rc, "MPI_Barrier", err);
     }
+    if (!parts_of(nf))
+        return mpi_status(MPI_ERR_COUNT, "MPI_Allgatherv", err);
     int rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, f,
                             part_counts, part_counts + size_, MPI_FLOAT,
                             MPI_COMM_WORLD);
