@@ -520,10 +520,26 @@ typedef struct nn_fit_options {
                                    `gather` shares the weights after every
                                    step and the optimizer state when an
                                    epoch ends or fit stops */
+    bool split_units;           /* with shards > 1, a model of two dense
+                                   layers (nn_model_can_split_units): the
+                                   shards split its hidden units rather
+                                   than the batch's rows (tensor
+                                   parallelism): each runs every row of
+                                   every batch through its units, `reduce`
+                                   sums the output layer's inputs (batch
+                                   x outputs floats, zero stats) once a
+                                   step, and, when an epoch ends or fit
+                                   stops, the weights and the optimizer
+                                   state (each shard's part, zeros
+                                   elsewhere); no `gather` */
     nn_batch_callback on_batch; /* may be NULL */
     nn_epoch_callback on_epoch; /* may be NULL */
     void *user;
 } nn_fit_options;
+
+/* Whether nn_fit_options.split_units can train m: two dense layers, the
+ * first's activation not softmax. */
+bool nn_model_can_split_units(const nn_model *m);
 
 nn_fit_options nn_fit_defaults(void);
 

@@ -80,6 +80,7 @@ typedef struct group {
     int fail_at;                  /* reduce call that fails, 0: none */
     int calls;
     bool sharded;                 /* the sharded optimizer (.gather) */
+    bool split;                   /* split units (.split_units) */
     float *whole;                 /* gather's meeting point */
     float *weights;               /* shared weights (nn_model_bind), or NULL */
     float *grads[MAX_SHARDS];     /* ... and each shard's gradients */
@@ -252,8 +253,11 @@ static void train_shards_from(group *g, shard *sh, int S, const char *spec,
         sh[i].opts.reduce = g->sharded ? sum_part_over_shards
                                        : sum_over_shards;
         sh[i].opts.gather = g->sharded ? gather_parts : NULL;
+        sh[i].opts.split_units = g->split;
         sh[i].opts.user = &sh[i];
-        g->slot[i] = malloc(sizeof(float) * nn_model_param_count(sh[i].m));
+        /* split units also sum the optimizer state: 2 floats a weight */
+        g->slot[i] = malloc(sizeof(float) * 2 *
+                            nn_model_param_count(sh[i].m));
         assert_non_null(g->slot[i]);
     }
     size_t np = nn_model_param_count(sh[0].m);
@@ -477,6 +481,72 @@ static void test_shards_read_their_rows(void **state)
     free_shards(src, 2);
 }
 
+/* Split units: S shards split a two-layer perceptron's hidden units (40:
+ * 16, 16 and 8 on 3 shards; 8: all on one shard, none on the others).
+ * Every shard ends with the same weights, and they are one process's up
+ * to the order of the output layer's sums, through three epochs (so the
+ * joins of weights and momentum in between count), with the same
+ * history; one reduce a step and two a join. */
+static void check_split(int S, const char *spec, int batch)
+{
+    nn_fit_options o = nn_fit_defaults();
+    o.epochs = 3;
+    o.batch_size = batch;
+    o.seed = 5;
+    nn_model *ref = model(spec);
+    nn_dataset d = data();
+    nn_history h = {0};
+    nn_error e;
+    assert_int_equal(nn_model_fit(ref, &d, &o, &h, &e), NN_OK);
+
+    group g = {.split = true};
+    shard sh[MAX_SHARDS];
+    train_shards(&g, sh, S, spec, &o);
+    int steps = (N + batch - 1) / batch;
+    assert_int_equal(g.calls, 3 * (steps + 2));
+    size_t np = nn_model_param_count(ref);
+    for (int i = 0; i < S; i++) {
+        assert_int_equal(sh[i].status, NN_OK);
+        assert_memory_equal(nn_model_params(sh[i].m),
+                            nn_model_params(sh[0].m), sizeof(float) * np);
+        assert_int_equal(sh[i].hist.epochs, 3);
+        for (int ep = 0; ep < 3; ep++) {
+            assert_true(fabs(sh[i].hist.epoch[ep].loss - h.epoch[ep].loss) <
+                        1e-5);
+            assert_true(fabs(sh[i].hist.epoch[ep].accuracy -
+                             h.epoch[ep].accuracy) < 1e-9);
+        }
+    }
+    double rel = max_rel_diff(ref, sh[0].m);
+    if (!(rel < 1e-5))
+        fail_msg("split units, %d shards, %s: weights differ by %g of the "
+                 "largest", S, spec, rel);
+    nn_model *init = model(spec);
+    assert_true(max_rel_diff(init, ref) > 1e-2);
+    nn_model_free(init);
+    free_shards(sh, S);
+    nn_history_free(&h);
+    nn_model_free(ref);
+}
+
+static void test_split_units(void **state)
+{
+    (void)state;
+    check_split(2, "dense(40,tanh) dense(3,softmax)", 30);
+    check_split(3, "dense(40,relu) dense(3,softmax)", 32);
+    check_split(3, "dense(8,sigmoid) dense(3,softmax)", 30);
+    const char *specs[] = {"dense(8) dense(3,softmax)",
+                           "dense(8,softmax) dense(3,softmax)",
+                           "flatten dense(3,softmax)",
+                           "dense(8,relu) dense(8,relu) dense(3,softmax)"};
+    for (int i = 0; i < 4; i++) {
+        nn_model *m = model(specs[i]);
+        assert_int_equal(nn_model_can_split_units(m), i == 0);
+        nn_model_free(m);
+    }
+    assert_false(nn_model_can_split_units(NULL));
+}
+
 static void test_bad_settings(void **state)
 {
     (void)state;
@@ -494,6 +564,18 @@ static void test_bad_settings(void **state)
     assert_int_equal(nn_model_fit(m, &d, &o, NULL, &e), NN_ERR_ARG);
     o.shards = -1;
     o.shard = 0;
+    assert_int_equal(nn_model_fit(m, &d, &o, NULL, &e), NN_ERR_ARG);
+    /* split units: a model of two dense layers, shards, no gather */
+    o.shards = 2;
+    o.split_units = true;
+    assert_int_equal(nn_model_fit(m, &d, &o, NULL, &e), NN_ERR_ARG);
+    assert_non_null(strstr(e.msg, "split units"));
+    nn_model_free(m);
+    m = model("dense(8,relu) dense(3,softmax)");
+    o.shards = 1;
+    assert_int_equal(nn_model_fit(m, &d, &o, NULL, &e), NN_ERR_ARG);
+    o.shards = 2;
+    o.gather = gather_parts;
     assert_int_equal(nn_model_fit(m, &d, &o, NULL, &e), NN_ERR_ARG);
     nn_model_free(m);
 }
@@ -692,6 +774,7 @@ int main(void)
         cmocka_unit_test(test_sharded_optimizer_bits),
         cmocka_unit_test(test_shard_part),
         cmocka_unit_test(test_shared_weights),
+        cmocka_unit_test(test_split_units),
         cmocka_unit_test(test_bad_settings),
         cmocka_unit_test(test_reduce_fails),
     };

@@ -552,10 +552,11 @@ static void print_json(const train_args *a, const nn_model *m,
     cli_json_string(stdout, a->model);
     printf(", \"params\": %zu, \"seed\": %ld, \"batch_size\": %ld, "
            "\"optimizer\": \"%s\", \"threads\": %d, \"ranks\": %d, "
-           "\"shared_weights\": %s, \"out\": ",
+           "\"shared_weights\": %s, \"split_units\": %s, \"out\": ",
            nn_model_param_count(m), a->seed, a->batch,
            nn_optimizer_name(nn_model_optimizer(m).kind), nn_get_threads(),
-           cli_mpi_size(), cli_mpi_sharing() ? "true" : "false");
+           cli_mpi_size(), cli_mpi_sharing() ? "true" : "false",
+           cli_mpi_splitting() ? "true" : "false");
     cli_json_string(stdout, a->out);
     printf(", \"epochs\": [");
     for (int e = 0; e < h->epochs; e++) {
@@ -1026,8 +1027,10 @@ static int train(int argc, char **argv)
         fo.shards = ranks;
         fo.shard = rank;
         fo.reduce = reduce;
-        /* all ranks on this machine: one shared copy of the weights, each
-         * rank updating its part of it (docs/distributed.md) */
+        /* all ranks on this machine: a two-layer perceptron's units split
+         * over the ranks, or one shared copy of the weights, each rank
+         * updating its part of it (docs/distributed.md) */
+        fo.split_units = cli_mpi_split_units(m);
         fo.gather = cli_mpi_share_weights(m) ? gather : NULL;
     }
     fo.on_batch = on_batch;

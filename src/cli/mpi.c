@@ -39,6 +39,7 @@ uint64_t cli_hash(uint64_t h, const void *data, size_t n)
 static bool joined;
 static int rank_, size_ = 1;
 static char held[1024];   /* this rank's last error line (ranks > 0) */
+static bool splitting;     /* cli_mpi_split_units said yes */
 static int *part_counts;  /* (2 * size_): the sharded optimizer's parts,
                              counts then displacements (parts_of) */
 
@@ -122,7 +123,7 @@ void cli_mpi_stop(void)
     MPI_Finalize();
     free(part_counts);
     part_counts = NULL;
-    joined = false;
+    joined = splitting = false;
     cli_error_hook = NULL;
 }
 
@@ -317,20 +318,41 @@ static nn_status shared_reduce(float *f, double *d, int nd, nn_error *err)
     return NN_OK;
 }
 
-bool cli_mpi_share_weights(nn_model *m)
+/* Whether every rank runs on this rank's machine (MPI's shared-memory
+ * node); not collective. */
+static bool one_machine(void)
 {
-    size_t nf = nn_model_param_count(m);
     MPI_Comm node = MPI_COMM_NULL;
     int local = 0;
-    /* every rank takes the same way: all on one machine, a model without
-     * state its forward pass writes, parts that fit MPI's counts */
-    bool ok = joined && !sh.weights && nn_model_nontrainable_count(m) == 0 &&
-              parts_of(nf) &&
-              MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0,
+    bool ok = MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0,
                                   MPI_INFO_NULL, &node) == MPI_SUCCESS &&
               MPI_Comm_size(node, &local) == MPI_SUCCESS && local == size_;
     if (node != MPI_COMM_NULL)
         MPI_Comm_free(&node);
+    return ok;
+}
+
+bool cli_mpi_split_units(const nn_model *m)
+{
+    /* every rank takes the same way: all on one machine (the sum of z
+     * each step is small, but every rank reads every sample), a model of
+     * two dense layers */
+    bool ok = joined && !sh.weights && nn_model_can_split_units(m) &&
+              one_machine();
+    splitting = all_ok(ok);
+    return splitting;
+}
+
+bool cli_mpi_splitting(void) { return splitting; }
+
+bool cli_mpi_share_weights(nn_model *m)
+{
+    size_t nf = nn_model_param_count(m);
+    /* every rank takes the same way: all on one machine, a model without
+     * state its forward pass writes, parts that fit MPI's counts */
+    bool ok = joined && !sh.weights && !splitting &&
+              nn_model_nontrainable_count(m) == 0 && parts_of(nf) &&
+              one_machine();
     if (!all_ok(ok))
         return false;
     /* rank 0 holds the weights, each rank its gradients, on its own
@@ -454,6 +476,13 @@ nn_status cli_mpi_allreduce(float *f, size_t nf, double *d, int nd,
 }
 
 bool cli_mpi_sharing(void) { return false; }
+bool cli_mpi_splitting(void) { return false; }
+
+bool cli_mpi_split_units(const nn_model *m)
+{
+    (void)m;
+    return false;
+}
 
 bool cli_mpi_share_weights(nn_model *m)
 {

@@ -58,8 +58,15 @@ bool cli_mpi_bcast(void *buf, size_t n);
 nn_status cli_mpi_allreduce(float *f, size_t nf, double *d, int nd,
                             nn_error *err);
 
-/* Collective: when every rank runs on this machine and m has no
- * non-trainable parameters, puts one copy of m's weights in an MPI-3
+/* Collective: true when every rank runs on this machine and m is a
+ * model of two dense layers: the ranks split its hidden units
+ * (nn_fit_options.split_units, docs/distributed.md), and the weights are
+ * not shared. */
+bool cli_mpi_split_units(const nn_model *m);
+bool cli_mpi_splitting(void);   /* cli_mpi_split_units said yes */
+
+/* Collective: when every rank runs on this machine, the units are not
+ * split and m has no non-trainable parameters, puts one copy of m's weights in an MPI-3
  * shared-memory window and each rank's gradients in another
  * (nn_model_bind), and returns true: the sharded optimizer
  * (nn_fit_options.gather) with the two calls below. Otherwise (or when

@@ -102,6 +102,11 @@ static nn_status check_fit_options(const nn_model *m,
                                             !o->reduce)))
         return nn_fail(err, NN_ERR_ARG, "fit: data-parallel training needs "
                        "0 <= shard < shards and a reduce callback");
+    if (o->split_units && (o->shards < 2 || o->gather ||
+                           !nn_model_can_split_units(m)))
+        return nn_fail(err, NN_ERR_ARG, "fit: split units need shards, no "
+                       "gather callback and a model of two dense layers "
+                       "(nn_model_can_split_units)");
     const nn_augment *a = &o->augment;
     nn_status s = nn_augment_check(a, err);
     if (s != NN_OK)
@@ -146,6 +151,7 @@ typedef struct fit_buffers {
     float *targets;         /* (B, K) the batch's targets, or NULL */
     float *aug;             /* augmentation scratch, or NULL */
     nn_epoch_stats *hist;   /* (epochs) */
+    nn_split *split;        /* split units' packed columns, or NULL */
 } fit_buffers;
 
 static void buffers_free(fit_buffers *b)
@@ -155,6 +161,7 @@ static void buffers_free(fit_buffers *b)
     free(b->targets);
     free(b->aug);
     free(b->hist);
+    nn_split_free(b->split);
     memset(b, 0, sizeof *b);
 }
 
@@ -181,7 +188,11 @@ static nn_status buffers_alloc(nn_model *m, const nn_dataset *tr, int B,
     }
     if (best)
         m->best = best;
-    return NN_OK;
+    nn_status s = o->split_units ? nn_split_begin(m, o, &b->split, err)
+                                 : NN_OK;
+    if (s != NN_OK)
+        buffers_free(b);
+    return s;
 }
 
 /* ------------------------------------------------------ the epoch's parts */
@@ -245,7 +256,7 @@ typedef struct batch_rows {
 static batch_rows rows_of(const nn_fit_options *o, int bs)
 {
     batch_rows r = {.bs = bs, .nb = bs};
-    if (o->shards > 1) {
+    if (o->shards > 1 && !o->split_units) {
         r.lo = (int)((long)bs * o->shard / o->shards);
         r.nb = (int)((long)bs * (o->shard + 1) / o->shards) - r.lo;
     }
@@ -360,10 +371,13 @@ static nn_status shard_step(nn_model *m, const nn_fit_options *o,
 
 /* The sharded optimizer: every shard's part of the optimizer state on
  * every shard, so that a checkpoint written from a callback, or by the
- * caller after fit stopped, holds all of it. */
+ * caller after fit stopped, holds all of it; with split units the
+ * weights' parts as well. */
 static nn_status gather_state(nn_model *m, const nn_fit_options *o,
-                              nn_error *err)
+                              nn_split *sp, nn_error *err)
 {
+    if (sp)
+        return nn_split_join(m, sp, o, err);
     if (o->shards < 2 || !o->gather)
         return NN_OK;
     nn_status s = o->gather(o->user, m->opt_state, m->n_params, err);
@@ -391,7 +405,11 @@ static nn_status run_steps(nn_model *m, const nn_dataset *tr, int B,
         if (s != NN_OK)
             return s;
         double sums[3];
-        if (o->shards > 1) {
+        if (o->split_units) {
+            if ((s = nn_split_step(m, b->split, o, labels, targets, r.bs,
+                                   lr, sums, err)) != NN_OK)
+                return s;
+        } else if (o->shards > 1) {
             if ((s = shard_step(m, o, labels, targets, r, lr, sums, err)) !=
                 NN_OK)
                 return s;
@@ -540,7 +558,7 @@ nn_status nn_model_fit(nn_model *m, const nn_dataset *train,
         bool go_on;
         if ((s = run_steps(m, &tr, B, steps, e, lr, opts, &buf, &go_on,
                            err)) != NN_OK ||
-            (s = gather_state(m, opts, err)) != NN_OK)
+            (s = gather_state(m, opts, buf.split, err)) != NN_OK)
             break;
         if (!go_on && p->step < steps) {
             s = nn_fail(err, NN_ERR_INTERRUPTED,

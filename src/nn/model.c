@@ -168,8 +168,7 @@ nn_status nn_model_reserve(nn_model *m, int B, nn_error *err)
     return NN_OK;
 }
 
-const float *nn_model_forward(nn_model *m, const float *x, int B,
-                              bool training)
+const float *nn_model_forward_input(nn_model *m, const float *x, int B)
 {
     const float *in = x ? x : m->x_buf;
     if (m->norm) {   /* x' = (x - mean) / std, into x_buf (in place there) */
@@ -179,6 +178,13 @@ const float *nn_model_forward(nn_model *m, const float *x, int B,
             m->x_buf[j] = (in[j] - mean) / sd;
         in = m->x_buf;
     }
+    return in;
+}
+
+const float *nn_model_forward(nn_model *m, const float *x, int B,
+                              bool training)
+{
+    const float *in = nn_model_forward_input(m, x, B);
     for (int i = 0; i < m->n_layers; i++) {
         nn_layer *l = &m->layers[i];
         l->ops->forward(l, in, m->acts[i], B, training);

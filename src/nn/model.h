@@ -104,6 +104,10 @@ nn_status nn_model_reserve(nn_model *m, int B, nn_error *err);
 const float *nn_model_forward(nn_model *m, const float *x, int B,
                               bool training);
 
+/* The first layer's input for B samples in m->x_buf (or `x` if not
+ * NULL): normalised into m->x_buf when input normalisation is on. */
+const float *nn_model_forward_input(nn_model *m, const float *x, int B);
+
 /* The first layer's input in the last forward pass given `x` (as passed
  * to nn_model_forward): m->x_buf when the input was normalised. */
 const float *nn_model_first_input(const nn_model *m, const float *x);
@@ -147,5 +151,20 @@ void nn_model_apply_step_part(nn_model *m, float lr, size_t lo, size_t hi);
 nn_status nn_model_gather(nn_model *m, const nn_dataset *d,
                           const uint32_t *idx, size_t begin, int B,
                           nn_error *err);
+
+/* Split units (split.c, nn_fit_options.split_units): begin packs this
+ * shard's columns of the first layer's weights and optimizer state out of
+ * the model; a step on the B rows in m->x_buf runs this shard's units
+ * alone (sums (3) as shard_step's); join puts the packed columns back and
+ * sums the shards' parts of the weights and optimizer state. */
+typedef struct nn_split nn_split;
+nn_status nn_split_begin(nn_model *m, const nn_fit_options *o,
+                         nn_split **out, nn_error *err);
+nn_status nn_split_step(nn_model *m, nn_split *sp, const nn_fit_options *o,
+                        const uint8_t *labels, const float *targets, int B,
+                        float lr, double *sums, nn_error *err);
+nn_status nn_split_join(nn_model *m, nn_split *sp, const nn_fit_options *o,
+                        nn_error *err);
+void nn_split_free(nn_split *sp);
 
 #endif

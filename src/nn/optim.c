@@ -192,10 +192,13 @@ void nn_optimizer_step(const nn_optimizer *o, float lr, float *w,
     const opt_info *in = info(o->kind);
     if (in->rate)
         lr = in->rate(o, lr, t);
-    size_t blocks = (n + OPT_BLOCK - 1) / OPT_BLOCK;
     int nt = nn_threads_for((double)n, NN_PAR_MIN_WORK);
-    (void)nt;   /* without OpenMP */
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    if (nt <= 1) {   /* no OpenMP region: even a serial one costs a team */
+        in->update(o, lr, w, g, s1, s2, n);
+        return;
+    }
+    size_t blocks = (n + OPT_BLOCK - 1) / OPT_BLOCK;
+#pragma omp parallel for num_threads(nt) schedule(static)
     for (size_t b = 0; b < blocks; b++) {
         size_t i = b * OPT_BLOCK, len = n - i < OPT_BLOCK ? n - i : OPT_BLOCK;
         in->update(o, lr, w + i, g + i, s1 + i, s2 ? s2 + i : NULL, len);

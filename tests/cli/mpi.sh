@@ -89,11 +89,26 @@ for seed in 42 7; do
     done
 done
 
-# --- ranks on one machine share one copy of the weights (docs/distributed.md)
-expect_ok "shared weights" mpi 2 train --data "$R" --limit 256 --epochs 1 --threads 1 --json --out "$T/sw.nn"
-grep -q '"shared_weights": true' "$T/out" && ok || bad "2 ranks, mlp: want \"shared_weights\": true: $(cat "$T/out")"
+# --- ranks on one machine split a two-layer perceptron's hidden units
+# (the mlp: above), else share one copy of the weights (docs/distributed.md)
+expect_ok "split units" mpi 2 train --data "$R" --limit 256 --epochs 1 --threads 1 --json --out "$T/su.nn"
+grep -q '"split_units": true, ' "$T/out" && grep -q '"shared_weights": false' "$T/out" && ok ||
+    bad "2 ranks, mlp: want \"split_units\": true: $(cat "$T/out")"
+MLP3="dense(64,relu) dense(32,relu) dense(10,softmax)"
+expect_ok "shared weights" mpi 2 train --data "$R" --model "$MLP3" --limit 256 --epochs 1 --threads 1 --json --out "$T/sw.nn"
+grep -q '"shared_weights": true' "$T/out" && grep -q '"split_units": false' "$T/out" && ok ||
+    bad "2 ranks, 3 dense layers: want \"shared_weights\": true: $(cat "$T/out")"
 expect_ok "plain --json" "$DIGITS" train --data "$R" --limit 256 --epochs 1 --threads 1 --json --out "$T/sw1.nn"
-grep -q '"shared_weights": false' "$T/out" && ok || bad "1 process: want \"shared_weights\": false"
+grep -q '"shared_weights": false, "split_units": false' "$T/out" && ok || bad "1 process: want both false: $(cat "$T/out")"
+# split units over several epochs (the joins between them) and 3 ranks
+# with 40 units (16, 16, 8): one process's weights to 1e-5
+M40="dense(40,tanh) dense(10,softmax)"
+for o in sgd adam; do
+    expect_ok "40 units, 1 process, $o" "$DIGITS" train --data "$R" --model "$M40" --optimizer $o --limit 640 --batch-size 64 --epochs 3 --threads 1 --out "$T/u1.nn"
+    expect_ok "40 units, 3 ranks, $o" mpi 3 train --data "$R" --model "$M40" --optimizer $o --limit 640 --batch-size 64 --epochs 3 --threads 1 --out "$T/u3.nn"
+    "$MODEL_DIFF" "$T/u1.nn" "$T/u3.nn" >"$T/diff" && below "$(field rel "$T/diff")" 1e-5 && ok ||
+        bad "split units, 3 ranks, $o: $(cat "$T/diff")"
+done
 
 # --- dropout and augmentation: each rank draws what one process draws for
 # its rows; 3 ranks on batches of 64, 64 and 2 (the last leaves rank 0
