@@ -332,6 +332,34 @@ static void free_shards(shard *sh, int S)
     }
 }
 
+/* Every one of S shards finished with the same weights, within 1e-5 of
+ * the largest of one process's `ref` (which training moved from the
+ * initial weights), and ref's history h. */
+static void check_agree(const nn_model *ref, const nn_history *h,
+                        const shard *sh, int S, const char *spec)
+{
+    for (int i = 0; i < S; i++) {
+        assert_int_equal(sh[i].status, NN_OK);
+        assert_memory_equal(nn_model_params(sh[i].m),
+                            nn_model_params(sh[0].m),
+                            sizeof(float) * nn_model_param_count(ref));
+        assert_int_equal(sh[i].hist.epochs, h->epochs);
+        for (int ep = 0; ep < h->epochs; ep++) {
+            assert_true(fabs(sh[i].hist.epoch[ep].loss - h->epoch[ep].loss) <
+                        1e-5);
+            assert_true(fabs(sh[i].hist.epoch[ep].accuracy -
+                             h->epoch[ep].accuracy) < 1e-9);
+        }
+    }
+    double rel = max_rel_diff(ref, sh[0].m);
+    if (!(rel < 1e-5))
+        fail_msg("%d shards, %s: weights differ by %g of the largest", S,
+                 spec, rel);
+    nn_model *init = model(spec);
+    assert_true(max_rel_diff(init, ref) > 1e-2);
+    nn_model_free(init);
+}
+
 /* S shards against one process: dropout, augmentation, shuffling, and
  * batches of 30 (the last of 10: with 4 shards none is empty; with batch
  * size 2 and 3 shards, one shard has no row in every batch). */
@@ -355,27 +383,7 @@ static void check_like_one_process(int S, int batch, bool sharded)
     train_shards(&g, sh, S, spec, &o);
     int steps = (N + batch - 1) / batch;
     assert_int_equal(g.calls, 2 * steps);   /* one reduce per step */
-    for (int i = 0; i < S; i++) {
-        assert_int_equal(sh[i].status, NN_OK);
-        assert_memory_equal(nn_model_params(sh[i].m),
-                            nn_model_params(sh[0].m),
-                            sizeof(float) * nn_model_param_count(ref));
-        assert_int_equal(sh[i].hist.epochs, 2);
-        for (int ep = 0; ep < 2; ep++) {
-            assert_true(fabs(sh[i].hist.epoch[ep].loss - h.epoch[ep].loss) <
-                        1e-5);
-            assert_true(fabs(sh[i].hist.epoch[ep].accuracy -
-                             h.epoch[ep].accuracy) < 1e-9);
-        }
-    }
-    double rel = max_rel_diff(ref, sh[0].m);
-    if (!(rel < 1e-5))
-        fail_msg("%d shards, batch %d: weights differ by %g of the largest",
-                 S, batch, rel);
-    /* the training did move the weights */
-    nn_model *init = model(spec);
-    assert_true(max_rel_diff(init, ref) > 1e-2);
-    nn_model_free(init);
+    check_agree(ref, &h, sh, S, spec);
     free_shards(sh, S);
     nn_history_free(&h);
     nn_model_free(ref);
@@ -504,26 +512,7 @@ static void check_split(int S, const char *spec, int batch)
     train_shards(&g, sh, S, spec, &o);
     int steps = (N + batch - 1) / batch;
     assert_int_equal(g.calls, 3 * (steps + 2));
-    size_t np = nn_model_param_count(ref);
-    for (int i = 0; i < S; i++) {
-        assert_int_equal(sh[i].status, NN_OK);
-        assert_memory_equal(nn_model_params(sh[i].m),
-                            nn_model_params(sh[0].m), sizeof(float) * np);
-        assert_int_equal(sh[i].hist.epochs, 3);
-        for (int ep = 0; ep < 3; ep++) {
-            assert_true(fabs(sh[i].hist.epoch[ep].loss - h.epoch[ep].loss) <
-                        1e-5);
-            assert_true(fabs(sh[i].hist.epoch[ep].accuracy -
-                             h.epoch[ep].accuracy) < 1e-9);
-        }
-    }
-    double rel = max_rel_diff(ref, sh[0].m);
-    if (!(rel < 1e-5))
-        fail_msg("split units, %d shards, %s: weights differ by %g of the "
-                 "largest", S, spec, rel);
-    nn_model *init = model(spec);
-    assert_true(max_rel_diff(init, ref) > 1e-2);
-    nn_model_free(init);
+    check_agree(ref, &h, sh, S, spec);
     free_shards(sh, S);
     nn_history_free(&h);
     nn_model_free(ref);
