@@ -532,6 +532,19 @@ typedef struct nn_fit_options {
                                    stops, the weights and the optimizer
                                    state (each shard's part, zeros
                                    elsewhere); no `gather` */
+    float *split_rows;          /* with split_units: NULL (every shard
+                                   reads every row of a batch), or 3 *
+                                   batch_size * inputs floats that every
+                                   shard sees (one shared-memory block):
+                                   each shard then reads only its rows
+                                   [bs*shard/shards, bs*(shard+1)/shards)
+                                   of each batch there, one step ahead,
+                                   and the others read them after that
+                                   step's `reduce` (which must order the
+                                   shards' writes before it and reads
+                                   after it, as a barrier does; at the
+                                   start of every epoch it is called once
+                                   more, with no floats) */
     nn_batch_callback on_batch; /* may be NULL */
     nn_epoch_callback on_epoch; /* may be NULL */
     void *user;

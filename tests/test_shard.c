@@ -81,6 +81,8 @@ typedef struct group {
     int calls;
     bool sharded;                 /* the sharded optimizer (.gather) */
     bool split;                   /* split units (.split_units) */
+    float *rows;                  /* ... with shared rows, or NULL */
+    int stop_epoch, stop_step;    /* where stop_once stops each shard */
     float *whole;                 /* gather's meeting point */
     float *weights;               /* shared weights (nn_model_bind), or NULL */
     float *grads[MAX_SHARDS];     /* ... and each shard's gradients */
@@ -94,6 +96,7 @@ typedef struct shard {
     nn_history hist;
     nn_status status;
     bool from_source;             /* samples from read_counted */
+    bool stopped;                 /* stop_once did */
 } shard;
 
 /* Puts this shard's grads and stats in its slot, and after a barrier
@@ -254,6 +257,7 @@ static void train_shards_from(group *g, shard *sh, int S, const char *spec,
                                        : sum_over_shards;
         sh[i].opts.gather = g->sharded ? gather_parts : NULL;
         sh[i].opts.split_units = g->split;
+        sh[i].opts.split_rows = g->rows;
         sh[i].opts.user = &sh[i];
         /* split units also sum the optimizer state: 2 floats a weight */
         g->slot[i] = malloc(sizeof(float) * 2 *
@@ -495,12 +499,13 @@ static void test_shards_read_their_rows(void **state)
  * to the order of the output layer's sums, through three epochs (so the
  * joins of weights and momentum in between count), with the same
  * history; one reduce a step and two a join. */
-static void check_split(int S, const char *spec, int batch)
+static void check_split(int S, const char *spec, int batch, bool shared)
 {
     nn_fit_options o = nn_fit_defaults();
     o.epochs = 3;
     o.batch_size = batch;
     o.seed = 5;
+    o.augment = (nn_augment){1.0f, 10.0f, 0.1f};
     nn_model *ref = model(spec);
     nn_dataset d = data();
     nn_history h = {0};
@@ -508,22 +513,98 @@ static void check_split(int S, const char *spec, int batch)
     assert_int_equal(nn_model_fit(ref, &d, &o, &h, &e), NN_OK);
 
     group g = {.split = true};
+    if (shared) {   /* every shard reads its rows into 3 batches there */
+        g.rows = malloc(sizeof(float) * 3 * (size_t)batch * SIDE * SIDE);
+        assert_non_null(g.rows);
+    }
     shard sh[MAX_SHARDS];
-    train_shards(&g, sh, S, spec, &o);
+    memset(reads, 0, sizeof reads);
+    train_shards_from(&g, sh, S, spec, &o, true);
     int steps = (N + batch - 1) / batch;
-    assert_int_equal(g.calls, 3 * (steps + 2));
+    /* a reduce a step, two a join, with shared rows one an epoch more */
+    assert_int_equal(g.calls, 3 * (steps + 2 + shared));
     check_agree(ref, &h, sh, S, spec);
+    for (int r = 0; r < N; r++) {   /* each row read once, or by all */
+        int n = 0;
+        for (int i = 0; i < S; i++)
+            n += reads[i][r];
+        assert_int_equal(n, o.epochs * (shared ? 1 : S));
+    }
+    free(g.rows);
     free_shards(sh, S);
     nn_history_free(&h);
     nn_model_free(ref);
 }
 
+/* nn_fit_options.on_batch: stops a shard's fit after the group's step
+ * stop_step of epoch stop_epoch, once. */
+static bool stop_once(void *user, int epoch, int step, int steps,
+                      double loss, double accuracy)
+{
+    shard *sh = user;
+    (void)steps, (void)loss, (void)accuracy;
+    if (sh->stopped || epoch != sh->g->stop_epoch ||
+        step != sh->g->stop_step)
+        return true;
+    sh->stopped = true;
+    return false;
+}
+
+/* Split units with shared rows and augmentation, stopped in the middle
+ * of an epoch (each shard has read its rows of the next batch, and drawn
+ * for them) and resumed: the same bits as the run not stopped. */
+static void test_split_resume(void **state)
+{
+    (void)state;
+    const char *spec = "dense(24,relu) dense(3,softmax)";
+    nn_fit_options o = nn_fit_defaults();
+    o.epochs = 3;
+    o.batch_size = 20;
+    o.seed = 11;
+    o.augment = (nn_augment){1.0f, 10.0f, 0.1f};
+    group g = {.split = true};
+    g.rows = malloc(sizeof(float) * 3 * 20 * SIDE * SIDE);
+    assert_non_null(g.rows);
+    shard whole[2], parts[2];
+    train_shards(&g, whole, 2, spec, &o);
+    o.on_batch = stop_once;
+    g.stop_epoch = 1;
+    g.stop_step = 2;
+    train_shards(&g, parts, 2, spec, &o);
+    pthread_t t[2];
+    assert_int_equal(pthread_barrier_init(&g.barrier, NULL, 2), 0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(parts[i].status, NN_ERR_INTERRUPTED);
+        parts[i].opts.resume = true;
+        g.slot[i] = malloc(sizeof(float) * 2 *
+                           nn_model_param_count(parts[i].m));
+        assert_non_null(g.slot[i]);
+        assert_int_equal(pthread_create(&t[i], NULL, run_shard, &parts[i]),
+                         0);
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&g.barrier);
+    for (int i = 0; i < 2; i++) {
+        free(g.slot[i]);
+        assert_int_equal(parts[i].status, NN_OK);
+        assert_memory_equal(nn_model_params(parts[i].m),
+                            nn_model_params(whole[0].m),
+                            sizeof(float) * nn_model_param_count(whole[0].m));
+    }
+    free(g.rows);
+    free_shards(whole, 2);
+    free_shards(parts, 2);
+}
+
 static void test_split_units(void **state)
 {
     (void)state;
-    check_split(2, "dense(40,tanh) dense(3,softmax)", 30);
-    check_split(3, "dense(40,relu) dense(3,softmax)", 32);
-    check_split(3, "dense(8,sigmoid) dense(3,softmax)", 30);
+    for (int shared = 0; shared < 2; shared++) {
+        check_split(2, "dense(40,tanh) dense(3,softmax)", 30, shared);
+        check_split(3, "dense(40,relu) dense(3,softmax)", 32, shared);
+        check_split(3, "dense(8,sigmoid) dense(3,softmax)", 30, shared);
+    }
     const char *specs[] = {"dense(8) dense(3,softmax)",
                            "dense(8,softmax) dense(3,softmax)",
                            "flatten dense(3,softmax)",
@@ -764,6 +845,7 @@ int main(void)
         cmocka_unit_test(test_shard_part),
         cmocka_unit_test(test_shared_weights),
         cmocka_unit_test(test_split_units),
+        cmocka_unit_test(test_split_resume),
         cmocka_unit_test(test_bad_settings),
         cmocka_unit_test(test_reduce_fails),
     };

@@ -1030,7 +1030,8 @@ static int train(int argc, char **argv)
         /* all ranks on this machine: a two-layer perceptron's units split
          * over the ranks, or one shared copy of the weights, each rank
          * updating its part of it (docs/distributed.md) */
-        fo.split_units = cli_mpi_split_units(m);
+        fo.split_units = cli_mpi_split_units(m, fo.batch_size,
+                                             &fo.split_rows);
         fo.gather = cli_mpi_share_weights(m) ? gather : NULL;
     }
     fo.on_batch = on_batch;

@@ -66,6 +66,18 @@ static void shared_free(void)
     sh = (struct shared){0};
 }
 
+/* Split units' shared batches (cli_mpi_split_units): rank 0's block in
+ * rows_win, open for the run and synchronised around every allreduce. */
+static MPI_Win rows_win = MPI_WIN_NULL;
+
+static void rows_free(void)
+{
+    if (rows_win == MPI_WIN_NULL)
+        return;
+    MPI_Win_unlock_all(rows_win);
+    MPI_Win_free(&rows_win);
+}
+
 static void hold_error(const char *msg)
 {
     snprintf(held, sizeof held, "%s", msg);
@@ -120,6 +132,7 @@ void cli_mpi_stop(void)
     fflush(stdout);
     fflush(stderr);
     shared_free();
+    rows_free();
     MPI_Finalize();
     free(part_counts);
     part_counts = NULL;
@@ -256,6 +269,8 @@ nn_status cli_mpi_allreduce(float *f, size_t nf, double *d, int nd,
 {
     if (!joined)
         return NN_OK;
+    if (rows_win != MPI_WIN_NULL)   /* the rows written before, read after */
+        MPI_Win_sync(rows_win);
     int rc = MPI_SUCCESS;
     for (size_t off = 0; off < nf && rc == MPI_SUCCESS;) {
         int c = nf - off > (size_t)INT_MAX ? INT_MAX : (int)(nf - off);
@@ -266,6 +281,8 @@ nn_status cli_mpi_allreduce(float *f, size_t nf, double *d, int nd,
     if (rc == MPI_SUCCESS && nd > 0)
         rc = MPI_Allreduce(MPI_IN_PLACE, d, nd, MPI_DOUBLE, MPI_SUM,
                            MPI_COMM_WORLD);
+    if (rows_win != MPI_WIN_NULL)
+        MPI_Win_sync(rows_win);
     return mpi_status(rc, "MPI_Allreduce", err);
 }
 
@@ -332,14 +349,38 @@ static bool one_machine(void)
     return ok;
 }
 
-bool cli_mpi_split_units(const nn_model *m)
+/* n floats on rank 0 that every rank sees, or NULL on every rank. */
+static float *shared_rows(size_t n)
 {
-    /* every rank takes the same way: all on one machine (the sum of z
-     * each step is small, but every rank reads every sample), a model of
-     * two dense layers */
+    float *mine = NULL, *rows = NULL;
+    MPI_Aint len, bytes = (MPI_Aint)(sizeof(float) * n);
+    int unit;
+    bool ok = bytes / (MPI_Aint)sizeof(float) == (MPI_Aint)n &&
+              MPI_Win_allocate_shared(rank_ == 0 ? bytes : 0, sizeof(float),
+                                      MPI_INFO_NULL, MPI_COMM_WORLD, &mine,
+                                      &rows_win) == MPI_SUCCESS;
+    ok = ok && MPI_Win_shared_query(rows_win, 0, &len, &unit, &rows) ==
+                   MPI_SUCCESS;
+    if (!all_ok(ok)) {
+        if (rows_win != MPI_WIN_NULL)
+            MPI_Win_free(&rows_win);
+        return NULL;
+    }
+    MPI_Win_lock_all(MPI_MODE_NOCHECK, rows_win);
+    return rows;
+}
+
+bool cli_mpi_split_units(const nn_model *m, int batch, float **rows)
+{
+    /* every rank takes the same way: all on one machine, a model of two
+     * dense layers */
+    *rows = NULL;
     bool ok = joined && !sh.weights && nn_model_can_split_units(m) &&
               one_machine();
     splitting = all_ok(ok);
+    if (splitting)
+        *rows = shared_rows(3 * (size_t)batch *
+                            nn_shape_size(nn_model_input_shape(m)));
     return splitting;
 }
 
@@ -478,9 +519,10 @@ nn_status cli_mpi_allreduce(float *f, size_t nf, double *d, int nd,
 bool cli_mpi_sharing(void) { return false; }
 bool cli_mpi_splitting(void) { return false; }
 
-bool cli_mpi_split_units(const nn_model *m)
+bool cli_mpi_split_units(const nn_model *m, int batch, float **rows)
 {
-    (void)m;
+    (void)m, (void)batch;
+    *rows = NULL;
     return false;
 }
 

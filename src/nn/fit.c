@@ -107,6 +107,8 @@ static nn_status check_fit_options(const nn_model *m,
         return nn_fail(err, NN_ERR_ARG, "fit: split units need shards, no "
                        "gather callback and a model of two dense layers "
                        "(nn_model_can_split_units)");
+    if (o->split_rows && !o->split_units)
+        return nn_fail(err, NN_ERR_ARG, "fit: split_rows needs split_units");
     const nn_augment *a = &o->augment;
     nn_status s = nn_augment_check(a, err);
     if (s != NN_OK)
@@ -253,16 +255,41 @@ typedef struct batch_rows {
     int bs, lo, nb, run, off;
 } batch_rows;
 
-static batch_rows rows_of(const nn_fit_options *o, int bs)
+static batch_rows shard_rows(int shards, int shard, int bs)
 {
     batch_rows r = {.bs = bs, .nb = bs};
-    if (o->shards > 1 && !o->split_units) {
-        r.lo = (int)((long)bs * o->shard / o->shards);
-        r.nb = (int)((long)bs * (o->shard + 1) / o->shards) - r.lo;
+    if (shards > 1) {
+        r.lo = (int)((long)bs * shard / shards);
+        r.nb = (int)((long)bs * (shard + 1) / shards) - r.lo;
     }
     r.run = r.nb > 0 ? r.nb : 1;
     r.off = r.nb > 0 ? r.lo : 0;
     return r;
+}
+
+/* With split units every shard computes every row. */
+static batch_rows rows_of(const nn_fit_options *o, int bs)
+{
+    return o->split_units ? shard_rows(1, 0, bs)
+                          : shard_rows(o->shards, o->shard, bs);
+}
+
+/* The rows of batch st from `begin`. */
+static int batch_size_at(const nn_dataset *tr, int B, int st)
+{
+    size_t begin = (size_t)st * (size_t)B;
+    return (int)(tr->n - begin < (size_t)B ? tr->n - begin : (size_t)B);
+}
+
+/* Augmentation of rows r of a batch at x, drawing for every row. */
+static void augment_rows(nn_model *m, const nn_fit_options *o,
+                         const fit_buffers *b, float *x, batch_rows r)
+{
+    if (!b->aug)
+        return;
+    nn_augment_skip(r.lo, m->input, &o->augment, &m->rng);
+    nn_augment_batch(x, r.nb, m->input, &o->augment, &m->rng, b->aug);
+    nn_augment_skip(r.bs - r.lo - r.nb, m->input, &o->augment, &m->rng);
 }
 
 /* Batch st: this process's rows of it (*rows) into m->x_buf (augmented,
@@ -276,20 +303,14 @@ static nn_status gather_batch(nn_model *m, const nn_dataset *tr, int B,
 {
     size_t K = m->layers[m->n_layers - 1].out_size;
     size_t begin = (size_t)st * (size_t)B;
-    int bs = (int)(tr->n - begin < (size_t)B ? tr->n - begin : (size_t)B);
+    int bs = batch_size_at(tr, B, st);
     batch_rows r = *rows = rows_of(o, bs);
     const uint32_t *idx = b->order + begin + r.off;
     nn_status s = nn_model_gather(m, tr, b->order, begin + (size_t)r.off,
                                   r.run, err);
     if (s != NN_OK)
         return s;
-    if (b->aug) {
-        int mine = r.nb > 0 ? r.nb : 0;
-        nn_augment_skip(r.lo, m->input, &o->augment, &m->rng);
-        nn_augment_batch(m->x_buf, mine, m->input, &o->augment, &m->rng,
-                         b->aug);
-        nn_augment_skip(bs - r.lo - mine, m->input, &o->augment, &m->rng);
-    }
+    augment_rows(m, o, b, m->x_buf, r);
     *labels = NULL;
     *targets = NULL;
     if (tr->labels) {
@@ -303,6 +324,68 @@ static nn_status gather_batch(nn_model *m, const nn_dataset *tr, int B,
         *targets = b->targets;
     }
     return NN_OK;
+}
+
+/* Split units with shared rows (o->split_rows): batch st's slot there. */
+static float *shared_batch(const nn_model *m, const nn_fit_options *o,
+                           int B, int st)
+{
+    return o->split_rows + (size_t)(st % 3) * (size_t)B * m->in_size;
+}
+
+/* This shard's rows of batch st into its slot, augmented; the other
+ * shards read them after the next reduce. */
+static nn_status share_rows(nn_model *m, const nn_dataset *tr, int B,
+                            int st, const nn_fit_options *o, fit_buffers *b,
+                            nn_error *err)
+{
+    size_t begin = (size_t)st * (size_t)B;
+    batch_rows r = shard_rows(o->shards, o->shard, batch_size_at(tr, B, st));
+    float *x = shared_batch(m, o, B, st) + (size_t)r.lo * m->in_size;
+    nn_status s = r.nb > 0 ? nn_model_gather_to(m, tr, b->order,
+                                                begin + (size_t)r.lo, r.nb,
+                                                x, err)
+                           : NN_OK;
+    if (s == NN_OK)
+        augment_rows(m, o, b, x, r);
+    return s;
+}
+
+/* A split-units step on batch st, whose rows the shards share: this
+ * shard's rows of the next batch are read between the forward pass and
+ * the sum of z, which shares them. *pos gets the generator as it was
+ * before those rows' draws (the position after this step). */
+static nn_status shared_split_step(nn_model *m, const nn_dataset *tr, int B,
+                                   int st, int steps, float lr,
+                                   const nn_fit_options *o, fit_buffers *b,
+                                   double *sums, nn_rng *pos, nn_error *err)
+{
+    size_t K = m->layers[m->n_layers - 1].out_size;
+    size_t begin = (size_t)st * (size_t)B;
+    int bs = batch_size_at(tr, B, st);
+    const uint32_t *idx = b->order + begin;
+    const uint8_t *labels = NULL;
+    const float *targets = NULL;
+    if (tr->labels) {
+        for (int i = 0; i < bs; i++)
+            b->labels[i] = tr->labels[idx[i]];
+        labels = b->labels;
+    } else {
+        for (int i = 0; i < bs; i++)
+            memcpy(b->targets + (size_t)i * K, tr->targets + idx[i] * K,
+                   sizeof(float) * K);
+        targets = b->targets;
+    }
+    const float *x = nn_model_forward_input(m, shared_batch(m, o, B, st),
+                                            bs);
+    nn_split_forward(m, b->split, x, bs);
+    *pos = m->rng;
+    nn_status s = st + 1 < steps ? share_rows(m, tr, B, st + 1, o, b, err)
+                                 : NN_OK;
+    if (s == NN_OK)
+        s = nn_split_finish(m, b->split, o, x, labels, targets, bs, lr,
+                            sums, err);
+    return s;
 }
 
 void nn_shard_part(size_t n, int shards, int shard, size_t *lo, size_t *hi)
@@ -396,16 +479,28 @@ static nn_status run_steps(nn_model *m, const nn_dataset *tr, int B,
 {
     nn_fit_pos *p = &m->pos;
     *go_on = true;
+    bool shared = o->split_units && o->split_rows;
+    if (shared && p->step < steps) {   /* the first batch's rows */
+        double none[1] = {0.0};
+        nn_status s = share_rows(m, tr, B, p->step, o, b, err);
+        if (s != NN_OK || (s = o->reduce(o->user, NULL, 0, none, 0, err)))
+            return s;
+    }
     for (int st = p->step; st < steps; st++) {
         const uint8_t *labels;
         const float *targets;
         batch_rows r;
-        nn_status s = gather_batch(m, tr, B, st, o, b, &labels, &targets,
-                                   &r, err);
-        if (s != NN_OK)
-            return s;
         double sums[3];
-        if (o->split_units) {
+        nn_rng pos = m->rng;
+        nn_status s;
+        if (shared) {
+            if ((s = shared_split_step(m, tr, B, st, steps, lr, o, b, sums,
+                                       &pos, err)) != NN_OK)
+                return s;
+        } else if ((s = gather_batch(m, tr, B, st, o, b, &labels, &targets,
+                                     &r, err)) != NN_OK) {
+            return s;
+        } else if (o->split_units) {
             if ((s = nn_split_step(m, b->split, o, labels, targets, r.bs,
                                    lr, sums, err)) != NN_OK)
                 return s;
@@ -424,7 +519,7 @@ static nn_status run_steps(nn_model *m, const nn_dataset *tr, int B,
         p->correct += (uint64_t)sums[1];
         p->seen += (uint64_t)sums[2];
         p->step = st + 1;
-        p->rng = m->rng;
+        p->rng = shared ? pos : m->rng;
         if (o->on_batch &&
             !o->on_batch(o->user, e, st + 1, steps,
                          p->loss_sum / (double)p->seen,

@@ -245,8 +245,14 @@ nn_status nn_model_gather(nn_model *m, const nn_dataset *d,
                           const uint32_t *idx, size_t begin, int B,
                           nn_error *err)
 {
+    return nn_model_gather_to(m, d, idx, begin, B, m->x_buf, err);
+}
+
+nn_status nn_model_gather_to(nn_model *m, const nn_dataset *d,
+                             const uint32_t *idx, size_t begin, int B,
+                             float *dst, nn_error *err)
+{
     size_t n = m->in_size;
-    float *dst = m->x_buf;
     const uint8_t *u8 = d->x_u8;
     if (d->source.read) {
         /* staged in g[0] (B x at least n floats), unused until backward */

@@ -151,6 +151,10 @@ void nn_model_apply_step_part(nn_model *m, float lr, size_t lo, size_t hi);
 nn_status nn_model_gather(nn_model *m, const nn_dataset *d,
                           const uint32_t *idx, size_t begin, int B,
                           nn_error *err);
+/* The same into dst (B, inputs) rather than m->x_buf. */
+nn_status nn_model_gather_to(nn_model *m, const nn_dataset *d,
+                             const uint32_t *idx, size_t begin, int B,
+                             float *dst, nn_error *err);
 
 /* Split units (split.c, nn_fit_options.split_units): begin packs this
  * shard's columns of the first layer's weights and optimizer state out of
@@ -165,6 +169,14 @@ nn_status nn_split_step(nn_model *m, nn_split *sp, const nn_fit_options *o,
                         float lr, double *sums, nn_error *err);
 nn_status nn_split_join(nn_model *m, nn_split *sp, const nn_fit_options *o,
                         nn_error *err);
+/* nn_split_step in two: the forward pass of this shard's units on x (B,
+ * inputs, as the first layer takes it), then the rest of the step, from
+ * the sum of z on (x must be unchanged in between). */
+void nn_split_forward(nn_model *m, nn_split *sp, const float *x, int B);
+nn_status nn_split_finish(nn_model *m, nn_split *sp, const nn_fit_options *o,
+                          const float *x, const uint8_t *labels,
+                          const float *targets, int B, float lr,
+                          double *sums, nn_error *err);
 void nn_split_free(nn_split *sp);
 
 #endif

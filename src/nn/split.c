@@ -140,22 +140,14 @@ static void update(nn_model *m, float lr, uint64_t t, size_t at, size_t n)
                           s1 + at, s2 + at, n, t);
 }
 
-nn_status nn_split_step(nn_model *m, nn_split *sp, const nn_fit_options *o,
-                        const uint8_t *labels, const float *targets, int B,
-                        float lr, double *sums, nn_error *err)
+void nn_split_forward(nn_model *m, nn_split *sp, const float *x, int B)
 {
     nn_layer *a = &m->layers[0], *b = &m->layers[1];
     int I = (int)a->in_size, U = (int)a->out_size, K = (int)b->out_size;
     int nu = (int)sp->nu;
-    size_t u0 = sp->u0;
-    const float *b1 = a->w + (size_t)I * U + u0, *W2 = b->w + u0 * K,
-                *b2 = b->w + (size_t)U * K;
-    float *db1 = a->dw + (size_t)I * U + u0, *dW2 = b->dw + u0 * K,
-          *db2 = b->dw + (size_t)U * K;
-    float *h = m->acts[0], *z = m->acts[1], *dz = m->g[0], *dh = m->g[1];
-    const float *x = nn_model_forward_input(m, NULL, B);
-
-    /* forward: this shard's units, then z summed over the shards */
+    const float *b1 = a->w + (size_t)I * U + sp->u0,
+                *W2 = b->w + sp->u0 * K;
+    float *h = m->acts[0], *z = m->acts[1];
     if (nu > 0) {
         nn_gemm(false, false, B, nu, I, 1.0f, x, I, sp->w, nu, 0.0f, h, nu);
         nn_bias_activate(a->spec.activation, h, b1, B, nu);
@@ -163,6 +155,23 @@ nn_status nn_split_step(nn_model *m, nn_split *sp, const nn_fit_options *o,
     } else {
         memset(z, 0, sizeof(float) * (size_t)B * (size_t)K);
     }
+}
+
+nn_status nn_split_finish(nn_model *m, nn_split *sp, const nn_fit_options *o,
+                          const float *x, const uint8_t *labels,
+                          const float *targets, int B, float lr,
+                          double *sums, nn_error *err)
+{
+    nn_layer *a = &m->layers[0], *b = &m->layers[1];
+    int I = (int)a->in_size, U = (int)a->out_size, K = (int)b->out_size;
+    int nu = (int)sp->nu;
+    size_t u0 = sp->u0;
+    const float *W2 = b->w + u0 * K, *b2 = b->w + (size_t)U * K;
+    float *db1 = a->dw + (size_t)I * U + u0, *dW2 = b->dw + u0 * K,
+          *db2 = b->dw + (size_t)U * K;
+    float *h = m->acts[0], *z = m->acts[1], *dz = m->g[0], *dh = m->g[1];
+
+    /* z summed over the shards */
     double none[3] = {0.0, 0.0, 0.0};
     nn_status s = o->reduce(o->user, z, (size_t)B * (size_t)K, none, 3, err);
     if (s != NN_OK)
@@ -199,4 +208,13 @@ nn_status nn_split_step(nn_model *m, nn_split *sp, const nn_fit_options *o,
     update(m, lr, t, b->param_off + u0 * K, (size_t)nu * K);
     update(m, lr, t, b->param_off + (size_t)U * K, (size_t)K);
     return NN_OK;
+}
+
+nn_status nn_split_step(nn_model *m, nn_split *sp, const nn_fit_options *o,
+                        const uint8_t *labels, const float *targets, int B,
+                        float lr, double *sums, nn_error *err)
+{
+    const float *x = nn_model_forward_input(m, NULL, B);
+    nn_split_forward(m, sp, x, B);
+    return nn_split_finish(m, sp, o, x, labels, targets, B, lr, sums, err);
 }
