@@ -336,6 +336,24 @@ static void free_shards(shard *sh, int S)
     }
 }
 
+/* One process's fit of `spec` with augmentation: the model, the options
+ * (*o) and its history (*h). */
+static nn_model *fit_one(const char *spec, int epochs, int batch,
+                         uint64_t seed, nn_fit_options *o, nn_history *h)
+{
+    *o = nn_fit_defaults();
+    o->epochs = epochs;
+    o->batch_size = batch;
+    o->seed = seed;
+    o->augment = (nn_augment){1.0f, 10.0f, 0.1f};
+    nn_model *ref = model(spec);
+    nn_dataset d = data();
+    nn_error e;
+    *h = (nn_history){0};
+    assert_int_equal(nn_model_fit(ref, &d, o, h, &e), NN_OK);
+    return ref;
+}
+
 /* Every one of S shards finished with the same weights, within 1e-5 of
  * the largest of one process's `ref` (which training moved from the
  * initial weights), and ref's history h. */
@@ -371,16 +389,9 @@ static void check_like_one_process(int S, int batch, bool sharded)
 {
     const char *spec = "conv2d(4,3,relu) flatten dropout(0.3) "
                        "dense(3,softmax)";
-    nn_fit_options o = nn_fit_defaults();
-    o.epochs = 2;
-    o.batch_size = batch;
-    o.seed = 9;
-    o.augment = (nn_augment){1.0f, 10.0f, 0.1f};
-    nn_model *ref = model(spec);
-    nn_dataset d = data();
-    nn_history h = {0};
-    nn_error e;
-    assert_int_equal(nn_model_fit(ref, &d, &o, &h, &e), NN_OK);
+    nn_fit_options o;
+    nn_history h;
+    nn_model *ref = fit_one(spec, 2, batch, 9, &o, &h);
 
     group g = {.sharded = sharded};
     shard sh[MAX_SHARDS];
@@ -501,16 +512,9 @@ static void test_shards_read_their_rows(void **state)
  * history; one reduce a step and two a join. */
 static void check_split(int S, const char *spec, int batch, bool shared)
 {
-    nn_fit_options o = nn_fit_defaults();
-    o.epochs = 3;
-    o.batch_size = batch;
-    o.seed = 5;
-    o.augment = (nn_augment){1.0f, 10.0f, 0.1f};
-    nn_model *ref = model(spec);
-    nn_dataset d = data();
-    nn_history h = {0};
-    nn_error e;
-    assert_int_equal(nn_model_fit(ref, &d, &o, &h, &e), NN_OK);
+    nn_fit_options o;
+    nn_history h;
+    nn_model *ref = fit_one(spec, 3, batch, 5, &o, &h);
 
     group g = {.split = true};
     if (shared) {   /* every shard reads its rows into 3 batches there */
