@@ -108,7 +108,8 @@ static nn_status meet_and_sum(shard *sh, float *grads, size_t n,
 {
     group *g = sh->g;
     assert_true(n_stats <= 4);
-    memcpy(g->slot[sh->index], grads, sizeof(float) * n);
+    if (n > 0)   /* the shared rows' barrier has no floats, maybe no array */
+        memcpy(g->slot[sh->index], grads, sizeof(float) * n);
     memcpy(g->stats[sh->index], stats, sizeof(double) * (size_t)n_stats);
     pthread_barrier_wait(&g->barrier);
     if (sh->index == 0)
