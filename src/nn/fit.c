@@ -292,6 +292,27 @@ static void augment_rows(nn_model *m, const nn_fit_options *o,
     nn_augment_skip(r.bs - r.lo - r.nb, m->input, &o->augment, &m->rng);
 }
 
+/* The labels or the targets of samples idx[0..n) into the buffers; the
+ * other of *labels, *targets is NULL. */
+static void batch_targets(const nn_model *m, const nn_dataset *tr,
+                          const uint32_t *idx, int n, fit_buffers *b,
+                          const uint8_t **labels, const float **targets)
+{
+    size_t K = m->layers[m->n_layers - 1].out_size;
+    *labels = NULL;
+    *targets = NULL;
+    if (tr->labels) {
+        for (int i = 0; i < n; i++)
+            b->labels[i] = tr->labels[idx[i]];
+        *labels = b->labels;
+    } else {
+        for (int i = 0; i < n; i++)
+            memcpy(b->targets + (size_t)i * K, tr->targets + idx[i] * K,
+                   sizeof(float) * K);
+        *targets = b->targets;
+    }
+}
+
 /* Batch st: this process's rows of it (*rows) into m->x_buf (augmented,
  * drawing for every row of the batch), their labels or targets into the
  * buffers. Fails only when a data set's source does. */
@@ -301,7 +322,6 @@ static nn_status gather_batch(nn_model *m, const nn_dataset *tr, int B,
                               const float **targets, batch_rows *rows,
                               nn_error *err)
 {
-    size_t K = m->layers[m->n_layers - 1].out_size;
     size_t begin = (size_t)st * (size_t)B;
     int bs = batch_size_at(tr, B, st);
     batch_rows r = *rows = rows_of(o, bs);
@@ -311,18 +331,7 @@ static nn_status gather_batch(nn_model *m, const nn_dataset *tr, int B,
     if (s != NN_OK)
         return s;
     augment_rows(m, o, b, m->x_buf, r);
-    *labels = NULL;
-    *targets = NULL;
-    if (tr->labels) {
-        for (int i = 0; i < r.run; i++)
-            b->labels[i] = tr->labels[idx[i]];
-        *labels = b->labels;
-    } else {
-        for (int i = 0; i < r.run; i++)
-            memcpy(b->targets + (size_t)i * K, tr->targets + idx[i] * K,
-                   sizeof(float) * K);
-        *targets = b->targets;
-    }
+    batch_targets(m, tr, idx, r.run, b, labels, targets);
     return NN_OK;
 }
 
@@ -360,22 +369,11 @@ static nn_status shared_split_step(nn_model *m, const nn_dataset *tr, int B,
                                    const nn_fit_options *o, fit_buffers *b,
                                    double *sums, nn_rng *pos, nn_error *err)
 {
-    size_t K = m->layers[m->n_layers - 1].out_size;
-    size_t begin = (size_t)st * (size_t)B;
     int bs = batch_size_at(tr, B, st);
-    const uint32_t *idx = b->order + begin;
-    const uint8_t *labels = NULL;
-    const float *targets = NULL;
-    if (tr->labels) {
-        for (int i = 0; i < bs; i++)
-            b->labels[i] = tr->labels[idx[i]];
-        labels = b->labels;
-    } else {
-        for (int i = 0; i < bs; i++)
-            memcpy(b->targets + (size_t)i * K, tr->targets + idx[i] * K,
-                   sizeof(float) * K);
-        targets = b->targets;
-    }
+    const uint8_t *labels;
+    const float *targets;
+    batch_targets(m, tr, b->order + (size_t)st * (size_t)B, bs, b, &labels,
+                  &targets);
     const float *x = nn_model_forward_input(m, shared_batch(m, o, B, st),
                                             bs);
     nn_split_forward(m, b->split, x, bs);
