@@ -545,6 +545,15 @@ typedef struct nn_fit_options {
                                    after it, as a barrier does; at the
                                    start of every epoch it is called once
                                    more, with no floats) */
+    uint64_t *split_claims;     /* with split_rows: NULL, or 3 words that
+                                   every shard sees (shared memory), zero
+                                   when fit starts: the shards then share
+                                   the reading of each batch, each taking
+                                   chunks of 8 rows or more (atomically) while
+                                   any are left, so that the shard ahead
+                                   reads more; the rows, their draws and
+                                   the results are the same whoever reads
+                                   them */
     nn_batch_callback on_batch; /* may be NULL */
     nn_epoch_callback on_epoch; /* may be NULL */
     void *user;

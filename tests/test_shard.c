@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -82,6 +83,8 @@ typedef struct group {
     bool sharded;                 /* the sharded optimizer (.gather) */
     bool split;                   /* split units (.split_units) */
     float *rows;                  /* ... with shared rows, or NULL */
+    bool claimed;                 /* ... read in chunks as they come */
+    uint64_t claims[3];           /* ... their words (.split_claims) */
     int stop_epoch, stop_step;    /* where stop_once stops each shard */
     float *whole;                 /* gather's meeting point */
     float *weights;               /* shared weights (nn_model_bind), or NULL */
@@ -208,8 +211,10 @@ static nn_status gather_shared(void *user, float *v, size_t n, nn_error *err)
     return NN_OK;
 }
 
-/* A source over `images` that counts, per shard, the reads of each row. */
+/* A source over `images` that counts, per shard, the reads of each row;
+ * the reads of shard slow_reader (-1: none) take 2 ms a row. */
 static int reads[MAX_SHARDS][N];
+static int slow_reader = -1;
 
 static nn_status read_counted(void *ctx, size_t row, size_t count,
                               uint8_t *dst, nn_error *err)
@@ -221,6 +226,11 @@ static nn_status read_counted(void *ctx, size_t row, size_t count,
     }
     for (size_t i = 0; i < count; i++)
         mine[row + i]++;
+    if (slow_reader >= 0 && mine == reads[slow_reader]) {
+        long ms = 2 * (long)count;
+        struct timespec t = {ms / 1000, ms % 1000 * 1000000};
+        nanosleep(&t, NULL);
+    }
     memcpy(dst, images + row * SIDE * SIDE, count * SIDE * SIDE);
     return NN_OK;
 }
@@ -246,6 +256,7 @@ static void train_shards_from(group *g, shard *sh, int S, const char *spec,
 {
     g->shards = S;
     g->calls = 0;
+    memset(g->claims, 0, sizeof g->claims);   /* zero when fit starts */
     assert_int_equal(pthread_barrier_init(&g->barrier, NULL, (unsigned)S),
                      0);
     pthread_t t[MAX_SHARDS];
@@ -259,6 +270,7 @@ static void train_shards_from(group *g, shard *sh, int S, const char *spec,
         sh[i].opts.gather = g->sharded ? gather_parts : NULL;
         sh[i].opts.split_units = g->split;
         sh[i].opts.split_rows = g->rows;
+        sh[i].opts.split_claims = g->claimed ? g->claims : NULL;
         sh[i].opts.user = &sh[i];
         /* split units also sum the optimizer state: 2 floats a weight */
         g->slot[i] = malloc(sizeof(float) * 2 *
@@ -510,14 +522,16 @@ static void test_shards_read_their_rows(void **state)
  * Every shard ends with the same weights, and they are one process's up
  * to the order of the output layer's sums, through three epochs (so the
  * joins of weights and momentum in between count), with the same
- * history; one reduce a step and two a join. */
-static void check_split(int S, const char *spec, int batch, bool shared)
+ * history; one reduce a step and two a join. Rows: 0 every shard reads
+ * every row, 1 each its part into shared rows, 2 chunks as they come. */
+static void check_split(int S, const char *spec, int batch, int rows)
 {
+    bool shared = rows > 0;
     nn_fit_options o;
     nn_history h;
     nn_model *ref = fit_one(spec, 3, batch, 5, &o, &h);
 
-    group g = {.split = true};
+    group g = {.split = true, .claimed = rows == 2};
     if (shared) {   /* every shard reads its rows into 3 batches there */
         g.rows = malloc(sizeof(float) * 3 * (size_t)batch * SIDE * SIDE);
         assert_non_null(g.rows);
@@ -558,16 +572,15 @@ static bool stop_once(void *user, int epoch, int step, int steps,
 /* Split units with shared rows and augmentation, stopped in the middle
  * of an epoch (each shard has read its rows of the next batch, and drawn
  * for them) and resumed: the same bits as the run not stopped. */
-static void test_split_resume(void **state)
+static void check_split_resume(bool claimed)
 {
-    (void)state;
     const char *spec = "dense(24,relu) dense(3,softmax)";
     nn_fit_options o = nn_fit_defaults();
     o.epochs = 3;
     o.batch_size = 20;
     o.seed = 11;
     o.augment = (nn_augment){1.0f, 10.0f, 0.1f};
-    group g = {.split = true};
+    group g = {.split = true, .claimed = claimed};
     g.rows = malloc(sizeof(float) * 3 * 20 * SIDE * SIDE);
     assert_non_null(g.rows);
     shard whole[2], parts[2];
@@ -578,6 +591,7 @@ static void test_split_resume(void **state)
     train_shards(&g, parts, 2, spec, &o);
     pthread_t t[2];
     assert_int_equal(pthread_barrier_init(&g.barrier, NULL, 2), 0);
+    memset(g.claims, 0, sizeof g.claims);   /* zero when fit starts */
     for (int i = 0; i < 2; i++) {
         assert_int_equal(parts[i].status, NN_ERR_INTERRUPTED);
         nn_history_free(&parts[i].hist);   /* the resumed fit fills it */
@@ -603,13 +617,62 @@ static void test_split_resume(void **state)
     free_shards(parts, 2);
 }
 
+static void test_split_resume(void **state)
+{
+    (void)state;
+    check_split_resume(false);
+    check_split_resume(true);
+}
+
+/* Shared rows read in chunks as they come (.split_claims), one shard's
+ * reads slow: the other reads most of each batch, every row is read once
+ * an epoch, and the weights are the bits of each shard reading its own
+ * part, augmented alike. */
+static void test_split_claims(void **state)
+{
+    (void)state;
+    const char *spec = "dense(24,relu) dense(3,softmax)";
+    nn_fit_options o = nn_fit_defaults();
+    o.epochs = 3;
+    o.batch_size = 32;   /* 4 chunks of 8, then one of 4 */
+    o.seed = 9;
+    o.augment = (nn_augment){1.0f, 10.0f, 0.1f};
+    float *rows = malloc(sizeof(float) * 3 * 32 * SIDE * SIDE);
+    assert_non_null(rows);
+    group own = {.split = true, .rows = rows};
+    group claim = {.split = true, .rows = rows, .claimed = true};
+    shard a[2], b[2];
+    train_shards_from(&own, a, 2, spec, &o, true);
+    memset(reads, 0, sizeof reads);
+    slow_reader = 1;
+    train_shards_from(&claim, b, 2, spec, &o, true);
+    slow_reader = -1;
+    int per_shard[2] = {0, 0};
+    for (int r = 0; r < N; r++) {
+        assert_int_equal(reads[0][r] + reads[1][r], o.epochs);
+        per_shard[0] += reads[0][r];
+        per_shard[1] += reads[1][r];
+    }
+    /* a static split would read half each; the slow shard claims a chunk
+     * now and then, while the other takes the rest */
+    assert_true(per_shard[0] > 2 * per_shard[1]);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(b[i].status, NN_OK);
+        assert_memory_equal(nn_model_params(b[i].m), nn_model_params(a[0].m),
+                            sizeof(float) * nn_model_param_count(a[0].m));
+    }
+    free(rows);
+    free_shards(a, 2);
+    free_shards(b, 2);
+}
+
 static void test_split_units(void **state)
 {
     (void)state;
-    for (int shared = 0; shared < 2; shared++) {
-        check_split(2, "dense(40,tanh) dense(3,softmax)", 30, shared);
-        check_split(3, "dense(40,relu) dense(3,softmax)", 32, shared);
-        check_split(3, "dense(8,sigmoid) dense(3,softmax)", 30, shared);
+    for (int rows = 0; rows < 3; rows++) {
+        check_split(2, "dense(40,tanh) dense(3,softmax)", 30, rows);
+        check_split(3, "dense(40,relu) dense(3,softmax)", 32, rows);
+        check_split(3, "dense(8,sigmoid) dense(3,softmax)", 30, rows);
     }
     const char *specs[] = {"dense(8) dense(3,softmax)",
                            "dense(8,softmax) dense(3,softmax)",
@@ -653,6 +716,11 @@ static void test_bad_settings(void **state)
     o.shards = 2;
     o.gather = gather_parts;
     assert_int_equal(nn_model_fit(m, &d, &o, NULL, &e), NN_ERR_ARG);
+    o.gather = NULL;   /* claims without shared rows */
+    uint64_t words[3] = {0, 0, 0};
+    o.split_claims = words;
+    assert_int_equal(nn_model_fit(m, &d, &o, NULL, &e), NN_ERR_ARG);
+    assert_non_null(strstr(e.msg, "split_claims"));
     nn_model_free(m);
 }
 
@@ -853,6 +921,7 @@ int main(void)
         cmocka_unit_test(test_split_units),
         cmocka_unit_test(test_split_resume),
         cmocka_unit_test(test_bad_settings),
+        cmocka_unit_test(test_split_claims),
         cmocka_unit_test(test_reduce_fails),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1031,7 +1031,8 @@ static int train(int argc, char **argv)
          * over the ranks, or one shared copy of the weights, each rank
          * updating its part of it (docs/distributed.md) */
         fo.split_units = cli_mpi_split_units(m, fo.batch_size,
-                                             &fo.split_rows);
+                                             &fo.split_rows,
+                                             &fo.split_claims);
         fo.gather = cli_mpi_share_weights(m) ? gather : NULL;
     }
     fo.on_batch = on_batch;

@@ -349,38 +349,52 @@ static bool one_machine(void)
     return ok;
 }
 
-/* n floats on rank 0 that every rank sees, or NULL on every rank. */
-static float *shared_rows(size_t n)
+/* n floats and 3 words after them, zero, on rank 0, that every rank
+ * sees; false (and NULL) on every rank when none could be had. */
+static bool shared_rows(size_t n, float **rows, uint64_t **claims)
 {
-    float *mine = NULL, *rows = NULL;
-    MPI_Aint len, bytes = (MPI_Aint)(sizeof(float) * n);
+    float *mine = NULL, *block = NULL;
+    bool ok = n <= ((size_t)PTRDIFF_MAX - 128) / sizeof(float);
+    /* the words on a cache line of their own */
+    MPI_Aint len, at = ok ? (MPI_Aint)((sizeof(float) * n + 63) / 64 * 64)
+                          : 0;
+    MPI_Aint bytes = at + 3 * (MPI_Aint)sizeof(uint64_t);
     int unit;
-    bool ok = bytes / (MPI_Aint)sizeof(float) == (MPI_Aint)n &&
-              MPI_Win_allocate_shared(rank_ == 0 ? bytes : 0, sizeof(float),
+    ok = ok && MPI_Win_allocate_shared(rank_ == 0 ? bytes : 0, 1,
                                       MPI_INFO_NULL, MPI_COMM_WORLD, &mine,
                                       &rows_win) == MPI_SUCCESS;
-    ok = ok && MPI_Win_shared_query(rows_win, 0, &len, &unit, &rows) ==
+    ok = ok && MPI_Win_shared_query(rows_win, 0, &len, &unit, &block) ==
                    MPI_SUCCESS;
-    if (!all_ok(ok)) {
+    if (ok && rank_ == 0)
+        memset((char *)block + at, 0, 3 * sizeof(uint64_t));
+    if (!all_ok(ok)) {   /* a barrier: the words are zero before use */
         if (rows_win != MPI_WIN_NULL)
             MPI_Win_free(&rows_win);
-        return NULL;
+        *rows = NULL;
+        *claims = NULL;
+        return false;
     }
     MPI_Win_lock_all(MPI_MODE_NOCHECK, rows_win);
-    return rows;
+    MPI_Win_sync(rows_win);
+    *rows = block;
+    *claims = (uint64_t *)(void *)((char *)block + at);
+    return true;
 }
 
-bool cli_mpi_split_units(const nn_model *m, int batch, float **rows)
+bool cli_mpi_split_units(const nn_model *m, int batch, float **rows,
+                         uint64_t **claims)
 {
     /* every rank takes the same way: all on one machine, a model of two
      * dense layers */
     *rows = NULL;
+    *claims = NULL;
     bool ok = joined && !sh.weights && nn_model_can_split_units(m) &&
               one_machine();
     splitting = all_ok(ok);
     if (splitting)
-        *rows = shared_rows(3 * (size_t)batch *
-                            nn_shape_size(nn_model_input_shape(m)));
+        shared_rows(3 * (size_t)batch *
+                        nn_shape_size(nn_model_input_shape(m)),
+                    rows, claims);
     return splitting;
 }
 
@@ -519,10 +533,12 @@ nn_status cli_mpi_allreduce(float *f, size_t nf, double *d, int nd,
 bool cli_mpi_sharing(void) { return false; }
 bool cli_mpi_splitting(void) { return false; }
 
-bool cli_mpi_split_units(const nn_model *m, int batch, float **rows)
+bool cli_mpi_split_units(const nn_model *m, int batch, float **rows,
+                         uint64_t **claims)
 {
     (void)m, (void)batch;
     *rows = NULL;
+    *claims = NULL;
     return false;
 }
 

@@ -63,8 +63,11 @@ nn_status cli_mpi_allreduce(float *f, size_t nf, double *d, int nd,
  * (nn_fit_options.split_units, docs/distributed.md), and the weights are
  * not shared. *rows then gets a shared-memory block for 3 batches of
  * `batch` rows (nn_fit_options.split_rows; cli_mpi_allreduce orders its
- * writes and reads), or NULL when none could be had. */
-bool cli_mpi_split_units(const nn_model *m, int batch, float **rows);
+ * writes and reads) and *claims its 3 words, zero, for the ranks to share
+ * the reading (nn_fit_options.split_claims), or both NULL when none
+ * could be had. */
+bool cli_mpi_split_units(const nn_model *m, int batch, float **rows,
+                         uint64_t **claims);
 bool cli_mpi_splitting(void);   /* cli_mpi_split_units said yes */
 
 /* Collective: when every rank runs on this machine, the units are not

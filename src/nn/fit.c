@@ -109,6 +109,8 @@ static nn_status check_fit_options(const nn_model *m,
                        "(nn_model_can_split_units)");
     if (o->split_rows && !o->split_units)
         return nn_fail(err, NN_ERR_ARG, "fit: split_rows needs split_units");
+    if (o->split_claims && !o->split_rows)
+        return nn_fail(err, NN_ERR_ARG, "fit: split_claims needs split_rows");
     const nn_augment *a = &o->augment;
     nn_status s = nn_augment_check(a, err);
     if (s != NN_OK)
@@ -154,6 +156,7 @@ typedef struct fit_buffers {
     float *aug;             /* augmentation scratch, or NULL */
     nn_epoch_stats *hist;   /* (epochs) */
     nn_split *split;        /* split units' packed columns, or NULL */
+    uint64_t shared;        /* batches shared so far (split_claims' ids) */
 } fit_buffers;
 
 static void buffers_free(fit_buffers *b)
@@ -342,22 +345,78 @@ static float *shared_batch(const nn_model *m, const nn_fit_options *o,
     return o->split_rows + (size_t)(st % 3) * (size_t)B * m->in_size;
 }
 
+/* Rows r of batch st into its slot at x, augmented: the generator from
+ * the batch's start, drawing for every row of it. */
+static nn_status slot_rows(nn_model *m, const nn_dataset *tr, int B, int st,
+                           const nn_fit_options *o, const fit_buffers *b,
+                           float *x, batch_rows r, nn_error *err)
+{
+    size_t begin = (size_t)st * (size_t)B;
+    nn_status s = r.nb > 0 ? nn_model_gather_to(m, tr, b->order,
+                                                begin + (size_t)r.lo, r.nb,
+                                                x + (size_t)r.lo * m->in_size,
+                                                err)
+                           : NN_OK;
+    if (s == NN_OK)
+        augment_rows(m, o, b, x + (size_t)r.lo * m->in_size, r);
+    return s;
+}
+
+/* Shared reading (o->split_claims): the next chunk of batch `id`'s rows
+ * not yet taken, from its word, or -1 when all `chunks` are. A word holds
+ * the batch id (48 bits) and the chunks taken (16); another batch's id
+ * there is a batch of three steps before, done. */
+static int claim_chunk(uint64_t *word, uint64_t id, int chunks)
+{
+    uint64_t w = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+    for (;;) {
+        int next = (w >> 16) == id ? (int)(w & 0xffff) : 0;
+        if (next >= chunks)
+            return -1;
+        uint64_t claimed = id << 16 | (uint64_t)(next + 1);
+        if (__atomic_compare_exchange_n(word, &w, claimed, false,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            return next;
+    }
+}
+
+/* Rows a claim reads: 8 (16 claims for a batch of 128), more when a
+ * batch would have more claims than a word counts. */
+static int claim_rows(int bs)
+{
+    int per = (bs + 0xfffe) / 0xffff;
+    return per > 8 ? per : 8;
+}
+
 /* This shard's rows of batch st into its slot, augmented; the other
- * shards read them after the next reduce. */
+ * shards read them after the next reduce. With o->split_claims the
+ * shards take chunks of the batch as they come, the shard ahead taking
+ * more: the rows and their draws are the same whoever reads them. */
 static nn_status share_rows(nn_model *m, const nn_dataset *tr, int B,
                             int st, const nn_fit_options *o, fit_buffers *b,
                             nn_error *err)
 {
-    size_t begin = (size_t)st * (size_t)B;
-    batch_rows r = shard_rows(o->shards, o->shard, batch_size_at(tr, B, st));
-    float *x = shared_batch(m, o, B, st) + (size_t)r.lo * m->in_size;
-    nn_status s = r.nb > 0 ? nn_model_gather_to(m, tr, b->order,
-                                                begin + (size_t)r.lo, r.nb,
-                                                x, err)
-                           : NN_OK;
-    if (s == NN_OK)
-        augment_rows(m, o, b, x, r);
-    return s;
+    int bs = batch_size_at(tr, B, st);
+    float *x = shared_batch(m, o, B, st);
+    if (!o->split_claims)
+        return slot_rows(m, tr, B, st, o, b, x,
+                         shard_rows(o->shards, o->shard, bs), err);
+    nn_rng start = m->rng;
+    uint64_t id = ++b->shared, *word = &o->split_claims[st % 3];
+    int per = claim_rows(bs), chunks = (bs + per - 1) / per, c;
+    while ((c = claim_chunk(word, id, chunks)) >= 0) {
+        int lo = c * per;
+        batch_rows r = {.bs = bs, .lo = lo,
+                        .nb = bs - lo < per ? bs - lo : per};
+        m->rng = start;
+        nn_status s = slot_rows(m, tr, B, st, o, b, x, r, err);
+        if (s != NN_OK)
+            return s;
+    }
+    m->rng = start;   /* past the batch's draws, as if this shard made them */
+    if (b->aug)
+        nn_augment_skip(bs, m->input, &o->augment, &m->rng);
+    return NN_OK;
 }
 
 /* A split-units step on batch st, whose rows the shards share: this
