@@ -886,6 +886,39 @@ static nn_model *load_checkpoint(const char *path)
     return NULL;
 }
 
+/* The test set's loss and accuracy. Under mpirun each rank evaluates its
+ * part, rows [n*r/N, n*(r+1)/N), and one allreduce sums them; `ok`
+ * false (rank 0 could not write the model) ends it on every rank. */
+static bool evaluate_part(nn_model *m, const nn_dataset *test, bool ok,
+                          nn_eval *ev)
+{
+    int rank = cli_mpi_rank(), ranks = cli_mpi_size();
+    size_t lo = test->n * (size_t)rank / (size_t)ranks,
+           hi = test->n * (size_t)(rank + 1) / (size_t)ranks;
+    nn_dataset part = nn_dataset_slice(test, lo, hi - lo);
+    nn_error err;
+    *ev = (nn_eval){0};
+    if (ok && part.n > 0 &&
+        nn_model_evaluate(m, &part, ev, NULL, &err) != NN_OK) {
+        cli_nn_error(&err);
+        ok = false;
+    }
+    if (!cli_mpi_agree(ok))
+        return false;
+    if (ranks == 1)
+        return true;
+    /* sums of the loss and of the correct rows (a whole number) */
+    double sums[3] = {ev->loss * (double)ev->n,
+                      rint(ev->accuracy * (double)ev->n), (double)ev->n};
+    if (cli_mpi_allreduce(NULL, 0, sums, 3, &err) != NN_OK) {
+        cli_nn_error(&err);
+        return false;
+    }
+    *ev = (nn_eval){.loss = sums[0] / sums[2], .accuracy = sums[1] / sums[2],
+                    .n = (size_t)sums[2]};
+    return true;
+}
+
 static int train(int argc, char **argv);
 
 int cmd_train(int argc, char **argv)
@@ -1074,24 +1107,26 @@ static int train(int argc, char **argv)
                   sizeof(float) * nn_model_param_count(m));
     if (!cli_mpi_same(wh, "the weights after training"))
         goto done;
-    if (rank > 0) {   /* rank 0 writes and evaluates */
-        rc = 0;
-        goto done;
+    /* rank 0 writes the model while the others start on the test set */
+    bool wrote = true;
+    if (rank == 0) {
+        if (hist.epochs < fo.epochs)
+            fprintf(human, "early stopping after epoch %d: no lower loss "
+                    "for %ld epoch%s; kept the weights of the best epoch\n",
+                    hist.epochs, a.patience, a.patience == 1 ? "" : "s");
+        if (nn_model_save(m, a.out, false, &err) != NN_OK) {
+            cli_nn_error(&err);
+            wrote = false;
+        } else {
+            ckpt_remove(&p);   /* the model is safe: our checkpoint goes */
+            wrote = !(a.plot && plot_history(a.plot, &hist));
+        }
     }
-    if (hist.epochs < fo.epochs)
-        fprintf(human, "early stopping after epoch %d: no lower loss for %ld "
-                "epoch%s; kept the weights of the best epoch\n", hist.epochs,
-                a.patience, a.patience == 1 ? "" : "s");
-    if (nn_model_save(m, a.out, false, &err) != NN_OK) {
-        cli_nn_error(&err);
-        goto done;
-    }
-    ckpt_remove(&p);   /* the model is safe: our checkpoint goes */
-    if (a.plot && plot_history(a.plot, &hist))
-        goto done;
     nn_eval ev;
-    if (nn_model_evaluate(m, &test, &ev, NULL, &err) != NN_OK) {
-        cli_nn_error(&err);
+    if (!evaluate_part(m, &test, wrote, &ev))
+        goto done;
+    if (rank > 0) {   /* rank 0 reports */
+        rc = 0;
         goto done;
     }
     if (a.json) {
