@@ -3,6 +3,7 @@
 # in one run: the seed configuration (mlp, batch 128, 5 epochs) as
 #   digits train --threads 1,  digits train --threads 2,
 #   mpirun -np 2 digits train --threads 1,
+# and, for the machine's ceiling, two independent --threads 1 runs at once,
 # interleaved, medians of BENCH_MPI_RUNS (default 3), the same for one cnn
 # epoch (CNN_LIMIT images, default 12800), then the numbers the
 # cost model starts from: mpirun's start-up, one step's MPI_Allreduce of
@@ -43,13 +44,18 @@ echo "data-parallel training: $(nproc) cores, load average $(cut -d' ' -f1-3 /pr
 echo "seed configuration: mlp, batch 128, $EPOCHS epochs, seed 42; $RUNS runs (medians)"
 T="train --data $DATA --epochs $EPOCHS --seed 42 --json"
 for r in $(seq "$RUNS"); do
-    for v in t1 t2 np2; do
+    for v in t1 t2 np2 pair; do
         t0=$(now)
         case $v in
         t1) build/digits $T --threads 1 --out "$TMP/m.nn" >"$TMP/out" 2>/dev/null ;;
         t2) build/digits $T --threads 2 --out "$TMP/m.nn" >"$TMP/out" 2>/dev/null ;;
         # shellcheck disable=SC2086
         np2) mpirun -q $FLAGS -np 2 build/digits $T --threads 1 --out "$TMP/m.nn" >"$TMP/out" 2>/dev/null ;;
+        # the machine's ceiling: two independent one-thread trainings at once
+        pair) taskset -c 1 build/digits $T --threads 1 --out "$TMP/p.nn" >/dev/null 2>&1 &
+              p=$!
+              taskset -c 0 build/digits $T --threads 1 --out "$TMP/m.nn" >"$TMP/out" 2>/dev/null &&
+                  wait $p ;;
         esac || die "$v run failed"
         t1=$(now)
         echo "$t1 - $t0" | bc -l >>"$TMP/${v}_wall"
@@ -62,15 +68,20 @@ label() { # VARIANT: the command it stands for
     t1) echo "digits train --threads 1" ;;
     t2) echo "digits train --threads 2" ;;
     np2) echo "mpirun -np 2 digits train --threads 1" ;;
+    pair) echo "2 x digits train --threads 1, at once" ;;
     esac
 }
 printf "%-40s %10s %10s %10s\n" "" "wall s" "fit s" "test_acc"
-for v in t1 t2 np2; do
+for v in t1 t2 np2 pair; do
     printf "%-40s %10.2f %10.2f %10.4f\n" "$(label $v)" "$(median "$TMP/${v}_wall")" \
         "$(median "$TMP/${v}_fit")" "$(median "$TMP/${v}_acc")"
 done
 awk -v a="$(median "$TMP/t1_wall")" -v b="$(median "$TMP/t2_wall")" -v c="$(median "$TMP/np2_wall")" \
     'BEGIN { printf "speed-up of mpirun -np 2 (wall): %.2fx over --threads 1 (goal >= 1.7), %.2fx over --threads 2 (goal >= 1)\n", a / c, b / c }'
+# two runs in the time of `pair` against one in t1's: what the two cores
+# give two programs that share nothing, the most any split of one can get
+awk -v a="$(median "$TMP/t1_wall")" -v p="$(median "$TMP/pair_wall")" \
+    'BEGIN { printf "the machine'"'"'s ceiling (2 independent runs at once): %.2fx the work of --threads 1 in its time\n", 2 * a / p }'
 
 # The cnn: 12x the compute per sample and 12x fewer gradient bytes; one
 # epoch of CNN_LIMIT images (default 12800, 100 steps), fit seconds.
