@@ -110,7 +110,8 @@ nn_model *cli_model_from_file_or_spec(const char *arg, nn_shape input,
 void cli_optimizer_names(char *buf, size_t size);
 
 /* Loads a digits model file or an ONNX file (by its name, .onnx, or its
- * first bytes; cmd_onnx.c). NULL and err filled on failure. */
+ * first bytes), wherever a model file is accepted. NULL and err filled
+ * on failure. */
 nn_model *cli_model_load(const char *path, nn_error *err);
 
 /* The JSON writer (json.c), used by every --json output. Writes s as a

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -240,6 +241,29 @@ int cli_run_fetch(const char *dir)
         if (errno != EINTR)
             return 1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+/* ONNX when the name ends in .onnx, or the file does not start with the
+ * digits magic but with ModelProto's first field (ir_version, tag 0x08). */
+static bool is_onnx(const char *path)
+{
+    size_t n = strlen(path);
+    if (n >= 5 && !strcasecmp(path + n - 5, ".onnx"))
+        return true;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    unsigned char b[8] = {0};
+    size_t got = fread(b, 1, sizeof b, f);
+    fclose(f);
+    return got == sizeof b && memcmp(b, "DIGITSNN", 8) != 0 && b[0] == 0x08;
+}
+
+nn_model *cli_model_load(const char *path, nn_error *err)
+{
+    if (is_onnx(path))
+        return nn_onnx_load(path, NULL, err);
+    return nn_model_load(path, err);
 }
 
 nn_model *cli_model_from_file_or_spec(const char *arg, nn_shape input,
