@@ -249,32 +249,11 @@ static float epoch_lr(const nn_fit_options *o, float base, int e)
     return base;
 }
 
-/* The rows of a batch this process computes: all of it, or its shard's
- * rows [lo, lo + nb) of the bs (nn_fit_options.shards). `run` rows go
- * through the network from row `off` of the batch: a shard without rows
- * (bs < shards) runs one row, so that its generator draws as the others'
- * do, and contributes nothing. */
-typedef struct batch_rows {
-    int bs, lo, nb, run, off;
-} batch_rows;
-
-static batch_rows shard_rows(int shards, int shard, int bs)
-{
-    batch_rows r = {.bs = bs, .nb = bs};
-    if (shards > 1) {
-        r.lo = (int)((long)bs * shard / shards);
-        r.nb = (int)((long)bs * (shard + 1) / shards) - r.lo;
-    }
-    r.run = r.nb > 0 ? r.nb : 1;
-    r.off = r.nb > 0 ? r.lo : 0;
-    return r;
-}
-
 /* With split units every shard computes every row. */
-static batch_rows rows_of(const nn_fit_options *o, int bs)
+static nn_batch_rows rows_of(const nn_fit_options *o, int bs)
 {
-    return o->split_units ? shard_rows(1, 0, bs)
-                          : shard_rows(o->shards, o->shard, bs);
+    return o->split_units ? nn_shard_rows(1, 0, bs)
+                          : nn_shard_rows(o->shards, o->shard, bs);
 }
 
 /* The rows of batch st from `begin`. */
@@ -286,7 +265,7 @@ static int batch_size_at(const nn_dataset *tr, int B, int st)
 
 /* Augmentation of rows r of a batch at x, drawing for every row. */
 static void augment_rows(nn_model *m, const nn_fit_options *o,
-                         const fit_buffers *b, float *x, batch_rows r)
+                         const fit_buffers *b, float *x, nn_batch_rows r)
 {
     if (!b->aug)
         return;
@@ -322,12 +301,12 @@ static void batch_targets(const nn_model *m, const nn_dataset *tr,
 static nn_status gather_batch(nn_model *m, const nn_dataset *tr, int B,
                               int st, const nn_fit_options *o,
                               fit_buffers *b, const uint8_t **labels,
-                              const float **targets, batch_rows *rows,
+                              const float **targets, nn_batch_rows *rows,
                               nn_error *err)
 {
     size_t begin = (size_t)st * (size_t)B;
     int bs = batch_size_at(tr, B, st);
-    batch_rows r = *rows = rows_of(o, bs);
+    nn_batch_rows r = *rows = rows_of(o, bs);
     const uint32_t *idx = b->order + begin + r.off;
     nn_status s = nn_model_gather(m, tr, b->order, begin + (size_t)r.off,
                                   r.run, err);
@@ -349,7 +328,7 @@ static float *shared_batch(const nn_model *m, const nn_fit_options *o,
  * the batch's start, drawing for every row of it. */
 static nn_status slot_rows(nn_model *m, const nn_dataset *tr, int B, int st,
                            const nn_fit_options *o, const fit_buffers *b,
-                           float *x, batch_rows r, nn_error *err)
+                           float *x, nn_batch_rows r, nn_error *err)
 {
     size_t begin = (size_t)st * (size_t)B;
     nn_status s = r.nb > 0 ? nn_model_gather_to(m, tr, b->order,
@@ -400,13 +379,13 @@ static nn_status share_rows(nn_model *m, const nn_dataset *tr, int B,
     float *x = shared_batch(m, o, B, st);
     if (!o->split_claims)
         return slot_rows(m, tr, B, st, o, b, x,
-                         shard_rows(o->shards, o->shard, bs), err);
+                         nn_shard_rows(o->shards, o->shard, bs), err);
     nn_rng start = m->rng;
     uint64_t id = ++b->shared, *word = &o->split_claims[st % 3];
     int per = claim_rows(bs), chunks = (bs + per - 1) / per, c;
     while ((c = claim_chunk(word, id, chunks)) >= 0) {
         int lo = c * per;
-        batch_rows r = {.bs = bs, .lo = lo,
+        nn_batch_rows r = {.bs = bs, .lo = lo,
                         .nb = bs - lo < per ? bs - lo : per};
         m->rng = start;
         nn_status s = slot_rows(m, tr, B, st, o, b, x, r, err);
@@ -445,85 +424,14 @@ static nn_status shared_split_step(nn_model *m, const nn_dataset *tr, int B,
     return s;
 }
 
-void nn_shard_part(size_t n, int shards, int shard, size_t *lo, size_t *hi)
+/* After an epoch, what the shards updated in parts onto every shard, so
+ * that evaluation and a checkpoint see all of it: split units' weights
+ * and optimizer state, or the sharded optimizer's state. */
+static nn_status join_parts(nn_model *m, const nn_fit_options *o,
+                            nn_split *sp, nn_error *err)
 {
-    if (shards < 1 || shard < 0 || shard >= shards) {
-        *lo = *hi = 0;
-        return;
-    }
-    /* 16 floats: a cache line, and whole vectors for the update */
-    size_t lines = (n + 15) / 16;
-    size_t a = lines * (size_t)shard / (size_t)shards * 16,
-           b = lines * (size_t)(shard + 1) / (size_t)shards * 16;
-    *lo = a < n ? a : n;
-    *hi = b < n ? b : n;
-}
-
-/* A data-parallel step on the rows gather_batch put in m->x_buf: the
- * gradients and non-trainable state (batch norm's moving statistics) go
- * to o->reduce as this shard's share, the summed state is put back, and
- * every shard takes the same optimizer step: on all the parameters, or,
- * with o->gather (the sharded optimizer), on its part of them, which
- * o->gather then shares. sums (3): loss sum, correct, rows over all
- * shards. */
-static nn_status shard_step(nn_model *m, const nn_fit_options *o,
-                            const uint8_t *labels, const float *targets,
-                            batch_rows r, float lr, double *sums,
-                            nn_error *err)
-{
-    for (int i = 0; i < m->n_layers; i++)
-        m->layers[i].row0 = r.off;    /* dropout's streams per global row */
-    /* The share of the batch's mean gradient: the rows' summed loss over
-     * the batch's rows (none: a zero gradient). */
-    int ok = 0;
-    double l = nn_model_gradients(m, NULL, labels, targets, r.run,
-                                  r.nb ? (float)r.bs : INFINITY, &ok);
-    float share = (float)r.nb / (float)r.bs;
-    for (int i = 0; i < m->n_layers; i++) {
-        nn_layer *ly = &m->layers[i];
-        for (size_t k = ly->n_params - ly->n_nontrainable; k < ly->n_params;
-             k++)
-            ly->dw[k] = ly->w[k] * share;
-    }
-    sums[0] = r.nb ? l * r.nb : 0.0;
-    sums[1] = r.nb ? ok : 0;
-    sums[2] = r.nb;
-    nn_status s = o->reduce(o->user, m->grads, m->n_params, sums, 3, err);
-    if (s != NN_OK)
-        return s;
-    size_t lo = 0, hi = m->n_params;
-    if (o->gather)
-        nn_shard_part(m->n_params, o->shards, o->shard, &lo, &hi);
-    for (int i = 0; i < m->n_layers; i++) {
-        nn_layer *ly = &m->layers[i];
-        size_t at = ly->param_off;
-        for (size_t k = ly->n_params - ly->n_nontrainable; k < ly->n_params;
-             k++)
-            if (at + k >= lo && at + k < hi) {
-                ly->w[k] = ly->dw[k];
-                ly->dw[k] = 0.0f;
-            }
-    }
-    nn_model_apply_step_part(m, lr, lo, hi);
-    return o->gather ? o->gather(o->user, m->params, m->n_params, err)
-                     : NN_OK;
-}
-
-/* The sharded optimizer: every shard's part of the optimizer state on
- * every shard, so that a checkpoint written from a callback, or by the
- * caller after fit stopped, holds all of it; with split units the
- * weights' parts as well. */
-static nn_status gather_state(nn_model *m, const nn_fit_options *o,
-                              nn_split *sp, nn_error *err)
-{
-    if (sp)
-        return nn_split_join(m, sp, o, err);
-    if (o->shards < 2 || !o->gather)
-        return NN_OK;
-    nn_status s = o->gather(o->user, m->opt_state, m->n_params, err);
-    if (s == NN_OK)
-        s = o->gather(o->user, m->opt_state + m->n_params, m->n_params, err);
-    return s;
+    return sp ? nn_split_join(m, sp, o, err)
+              : nn_shard_gather_state(m, o, err);
 }
 
 /* The steps of epoch e from the position's step on, at rate lr;
@@ -546,7 +454,7 @@ static nn_status run_steps(nn_model *m, const nn_dataset *tr, int B,
     for (int st = p->step; st < steps; st++) {
         const uint8_t *labels;
         const float *targets;
-        batch_rows r;
+        nn_batch_rows r;
         double sums[3];
         nn_rng pos = m->rng;
         nn_status s;
@@ -562,8 +470,8 @@ static nn_status run_steps(nn_model *m, const nn_dataset *tr, int B,
                                    lr, sums, err)) != NN_OK)
                 return s;
         } else if (o->shards > 1) {
-            if ((s = shard_step(m, o, labels, targets, r, lr, sums, err)) !=
-                NN_OK)
+            if ((s = nn_shard_step(m, o, labels, targets, r, lr, sums,
+                                   err)) != NN_OK)
                 return s;
         } else {
             int ok = 0;
@@ -710,7 +618,7 @@ nn_status nn_model_fit(nn_model *m, const nn_dataset *train,
         bool go_on;
         if ((s = run_steps(m, &tr, B, steps, e, lr, opts, &buf, &go_on,
                            err)) != NN_OK ||
-            (s = gather_state(m, opts, buf.split, err)) != NN_OK)
+            (s = join_parts(m, opts, buf.split, err)) != NN_OK)
             break;
         if (!go_on && p->step < steps) {
             s = nn_fail(err, NN_ERR_INTERRUPTED,

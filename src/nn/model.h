@@ -156,10 +156,32 @@ nn_status nn_model_gather_to(nn_model *m, const nn_dataset *d,
                              const uint32_t *idx, size_t begin, int B,
                              float *dst, nn_error *err);
 
+/* Data-parallel training (shard.c, nn_fit_options.shards). The rows of a
+ * batch of bs that shard `shard` of `shards` computes: [lo, lo + nb); `run`
+ * rows go through the network from row `off` (a shard without rows, bs <
+ * shards, runs one so that its generator draws as the others' do, and
+ * contributes nothing). shards <= 1: the whole batch. */
+typedef struct nn_batch_rows {
+    int bs, lo, nb, run, off;
+} nn_batch_rows;
+nn_batch_rows nn_shard_rows(int shards, int shard, int bs);
+/* The step on rows r in m->x_buf: this shard's share of the gradients
+ * summed over the shards by o->reduce, the same update on every shard
+ * (o->gather: the sharded optimizer). sums (3): loss sum, correct, rows
+ * over all shards. */
+nn_status nn_shard_step(nn_model *m, const nn_fit_options *o,
+                        const uint8_t *labels, const float *targets,
+                        nn_batch_rows r, float lr, double *sums,
+                        nn_error *err);
+/* With the sharded optimizer (o->gather), every shard's part of the
+ * optimizer state on every shard: after an epoch and when fit stops. */
+nn_status nn_shard_gather_state(nn_model *m, const nn_fit_options *o,
+                                nn_error *err);
+
 /* Split units (split.c, nn_fit_options.split_units): begin packs this
  * shard's columns of the first layer's weights and optimizer state out of
  * the model; a step on the B rows in m->x_buf runs this shard's units
- * alone (sums (3) as shard_step's); join puts the packed columns back and
+ * alone (sums (3) as nn_shard_step's); join puts the packed columns back and
  * sums the shards' parts of the weights and optimizer state. */
 typedef struct nn_split nn_split;
 nn_status nn_split_begin(nn_model *m, const nn_fit_options *o,
