@@ -52,19 +52,20 @@ bool cli_float(const char *opt, const char *val, double lo, double hi,
 /* Data folder: --data, else $DIGITS_DATA, else ./data/mnist. */
 const char *cli_data_dir(const char *opt);
 
-/* Loads split "train" or "t10k" from dir (raw or .gz file names). When the
- * files are missing and `fetch` is true, runs fetch-mnist first, saying so
- * on stderr; otherwise a missing dir is "no such folder". Returns 0 or
- * prints the error and returns 1. Commands fetch only into the default
- * folder (cli_data_fetch) and only `train` does. */
+/* Loads split "train" or "t10k" from dir (raw or .gz file names), every
+ * label below max_classes (0: NN_MAX_CLASSES). When the files are missing
+ * and `fetch` is true, runs fetch-mnist first, saying so on stderr;
+ * otherwise a missing dir is "no such folder". Returns 0 or prints the
+ * error and returns 1. Commands fetch only into the default folder
+ * (cli_data_fetch) and only `train` does. */
 int cli_load_split(const char *dir, const char *split, bool fetch,
-                   nn_dataset *out);
+                   int max_classes, nn_dataset *out);
 
 /* The same, but the images stay in their file, read by offset as batches
  * need them (nn_idx_open_pair; a .gz file is loaded): what a rank of
  * `mpirun digits train` holds, its memory falling with the ranks. */
 int cli_open_split(const char *dir, const char *split, bool fetch,
-                   nn_dataset *out);
+                   int max_classes, nn_dataset *out);
 
 /* True when MNIST may be fetched into the data folder on its own: no
  * --data was given (the folder is $DIGITS_DATA or ./data/mnist). */
@@ -126,6 +127,11 @@ void cli_json_number(FILE *f, double v, int decimals);
  * names (or NULL), a legend line after it. */
 void cli_print_confusion(FILE *f, const uint32_t *cm, int K,
                          char *const *names);
+
+/* --classes where it sizes a model (summary, train): names "a,b,c" (their
+ * count) or a count N, from 2 to NN_MAX_CLASSES, into *k. False after an
+ * error line. */
+bool cli_class_count(const char *arg, long *k);
 
 /* Class names for --classes: "a,b,c" split into K names (in one
  * allocation, *names; free it). Returns false after an error line when the

@@ -331,7 +331,7 @@ int cmd_evaluate(int argc, char **argv)
     if (classes && !cli_class_names(classes, K, &names))
         goto done;
     /* evaluate never downloads: the data is what the user has */
-    if (cli_load_split(dir, "t10k", false, &all) ||
+    if (cli_load_split(dir, "t10k", false, 0, &all) ||
         !cli_check_shape(m, all.shape, model, dir))
         goto done;
     test = all;

@@ -73,8 +73,8 @@ int cmd_info(int argc, char **argv)
         return cli_error("info: unexpected argument '%s'", argv[optind]);
     const char *dir = cli_data_dir(data);
     nn_dataset train = {0}, test = {0};
-    if (cli_load_split(dir, "train", false, &train) ||
-        cli_load_split(dir, "t10k", false, &test)) {
+    if (cli_load_split(dir, "train", false, 0, &train) ||
+        cli_load_split(dir, "t10k", false, 0, &test)) {
         nn_dataset_free(&train);
         return 1;
     }

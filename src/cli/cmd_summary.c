@@ -83,22 +83,8 @@ int cmd_summary(int argc, char **argv)
                                  "got '%s'", optarg);
             break;
         case 'c':
-            if (strchr(optarg, ',')) {   /* names, as in evaluate, predict */
-                long k = 1;
-                for (const char *q = optarg; *q; q++)
-                    k += *q == ',';
-                char **names;
-                if (k > NN_MAX_CLASSES)
-                    return cli_error("--classes: %ld names given, at most %d",
-                                     k, NN_MAX_CLASSES);
-                if (!cli_class_names(optarg, (int)k, &names))
-                    return 1;
-                free(names);
-                classes = k;
-            } else if (!cli_int("--classes", optarg, 2, NN_MAX_CLASSES,
-                                &classes)) {
+            if (!cli_class_count(optarg, &classes))
                 return 1;
-            }
             break;
         case 'j': json = true; break;
         case 'h': usage(); return 0;

@@ -29,7 +29,7 @@ static void usage(void)
          "                    [--augment[=S,R,Z]] [--lr-decay F|cosine]\n"
          "                    [--patience N] [--checkpoint FILE]\n"
          "                    [--checkpoint-every S] [--no-checkpoint]\n"
-         "                    [--resume] [--init FILE]\n\n"
+         "                    [--resume] [--init FILE] [--classes N|A,B,..]\n\n"
          "Trains a model on the training set, saves it, then prints the\n"
          "test set's loss and accuracy (test_loss: / test_acc: lines).\n\n"
          "  --data DIR             data folder (default $DIGITS_DATA or "
@@ -89,7 +89,11 @@ static void usage(void)
          "  --init FILE            start from a model file's weights (.nn "
          "or .onnx,\n"
          "                         e.g. from PyTorch): fine-tuning; replaces "
-         "--model\n\n"
+         "--model\n"
+         "  --classes N|A,B,..     the number of classes (or their names): "
+         "every label\n"
+         "                         must be below it (default: the largest "
+         "label + 1)\n\n"
          "Under mpirun (mpirun -np N digits train ...), N processes train one\n"
          "model data-parallel: each takes its share of every batch, their\n"
          "gradients are summed, and rank 0 prints and writes the files.\n"
@@ -423,6 +427,7 @@ static bool on_epoch(void *user, int epoch, const nn_epoch_stats *es)
 typedef struct train_args {
     const char *data, *model, *out, *optimizer, *plot, *checkpoint, *init;
     long epochs, batch, seed, threads, limit, patience;
+    long classes;            /* --classes: the count; 0: from the labels */
     double lr, vsplit, lr_decay, ckpt_every;
     bool cosine;
     nn_augment augment;
@@ -483,6 +488,7 @@ static int parse(int argc, char **argv, train_args *a)
         {"init", required_argument, 0, 'I'},
         {"checkpoint-every", required_argument, 0, 'K'},
         {"no-checkpoint", no_argument, 0, 'N'},
+        {"classes", required_argument, 0, 'k'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -526,6 +532,7 @@ static int parse(int argc, char **argv, train_args *a)
                            &a->ckpt_every);
             break;
         case 'N': a->no_ckpt = true; break;
+        case 'k': ok = cli_class_count(optarg, &a->classes); break;
         case 'h': usage(); return -1;
         default: return cli_usage_error("train", c, argv[optind - 1]);
         }
@@ -552,11 +559,13 @@ static void print_json(const train_args *a, const nn_model *m,
     cli_json_string(stdout, a->model);
     printf(", \"params\": %zu, \"seed\": %ld, \"batch_size\": %ld, "
            "\"optimizer\": \"%s\", \"threads\": %d, \"ranks\": %d, "
-           "\"shared_weights\": %s, \"split_units\": %s, \"out\": ",
+           "\"shared_weights\": %s, \"split_units\": %s, \"classes\": %zu, "
+           "\"out\": ",
            nn_model_param_count(m), a->seed, a->batch,
            nn_optimizer_name(nn_model_optimizer(m).kind), nn_get_threads(),
            cli_mpi_size(), cli_mpi_sharing() ? "true" : "false",
-           cli_mpi_splitting() ? "true" : "false");
+           cli_mpi_splitting() ? "true" : "false",
+           nn_shape_size(nn_model_output_shape(m)));
     cli_json_string(stdout, a->out);
     printf(", \"epochs\": [");
     for (int e = 0; e < h->epochs; e++) {
@@ -789,6 +798,54 @@ static bool check_resume(const train_args *a, nn_model *ck, nn_shape shape,
     return ok;
 }
 
+/* --classes N: the model must have N outputs (a layer list, --init or
+ * --resume may say otherwise). Without it a preset gets `from_labels`
+ * outputs, the largest label + 1: labels below it that no training image
+ * has are named in a note on stderr (rank 0), since one stray label byte
+ * would otherwise widen the model unseen. False after an error line. */
+static bool check_classes(const train_args *a, const nn_model *m,
+                          int from_labels, const nn_dataset *train,
+                          const char *dir)
+{
+    int K = (int)nn_shape_size(nn_model_output_shape(m));
+    if (a->classes && K != a->classes) {
+        if (a->resume || a->init)
+            cli_error("--classes: %s has %d outputs, not %ld",
+                      a->resume ? a->checkpoint : a->init, K, a->classes);
+        else
+            cli_error("--classes: --model '%s' has %d outputs, not %ld",
+                      a->model, K, a->classes);
+        return false;
+    }
+    if (a->classes || a->resume || a->init || K != from_labels ||
+        K > 256 || !train->labels || cli_mpi_rank() > 0)
+        return true;
+    bool seen[256] = {false};   /* IDX labels are bytes */
+    for (size_t i = 0; i < train->n; i++)
+        seen[train->labels[i]] = true;
+    int lo = -1, hi = -1, missing = 0;
+    for (int k = 0; k < K; k++)
+        if (!seen[k]) {
+            lo = lo < 0 ? k : lo;
+            hi = k;
+            missing++;
+        }
+    if (missing == 0)
+        return true;
+    char which[64];
+    if (missing == 1)
+        snprintf(which, sizeof which, "label %d", lo);
+    else if (missing == hi - lo + 1)
+        snprintf(which, sizeof which, "labels %d to %d", lo, hi);
+    else
+        snprintf(which, sizeof which, "%d labels from %d to %d", missing, lo,
+                 hi);
+    fprintf(stderr, "digits: note: no training image in %s has %s; the "
+            "model gets %d outputs (the largest label + 1): give --classes N "
+            "if the data has N classes\n", dir, which, K);
+    return true;
+}
+
 /* The options every rank must share: the command line but --threads and
  * --data (cores and folders may differ between machines). */
 static uint64_t options_hash(int argc, char **argv)
@@ -995,12 +1052,12 @@ static int train(int argc, char **argv)
     /* Only rank 0 fetches MNIST; every rank needs the same data. Under
      * mpirun the images stay in their files: a rank reads its shard's
      * rows of each batch, and only rank 0 evaluates the test set. */
-    int (*get)(const char *, const char *, bool, nn_dataset *) =
+    int (*get)(const char *, const char *, bool, int, nn_dataset *) =
         ranks > 1 ? cli_open_split : cli_load_split;
     uint64_t dh = 0;
     bool ok = !get(dir, "train", rank == 0 && cli_data_fetch(a.data),
-                   &train) &&
-              !get(dir, "t10k", false, &test) &&
+                   (int)a.classes, &train) &&
+              !get(dir, "t10k", false, (int)a.classes, &test) &&
               (rank > 0 || !check_inputs(&a, dir));
     if (ok && memcmp(&train.shape, &test.shape, sizeof train.shape) != 0)
         ok = !cli_error("%s: training and test images differ in shape", dir);
@@ -1011,7 +1068,8 @@ static int train(int argc, char **argv)
     nn_dataset used = train;
     if (a.limit > 0 && (size_t)a.limit < train.n)
         used = nn_dataset_slice(&train, 0, (size_t)a.limit);
-    int classes = train.num_classes > test.num_classes ? train.num_classes
+    int classes = a.classes ? (int)a.classes
+                : train.num_classes > test.num_classes ? train.num_classes
                                                        : test.num_classes;
     if (a.resume) {
         /* The checkpoint carries the model, its optimizer and position. */
@@ -1026,6 +1084,8 @@ static int train(int argc, char **argv)
     } else if (!(m = fresh_model(&a, train.shape, classes))) {
         goto done;
     }
+    if (!check_classes(&a, m, classes, &train, dir))
+        goto done;
     uint64_t wh = cli_hash(0, nn_model_params(m),
                            sizeof(float) * nn_model_param_count(m));
     if (!cli_mpi_same(wh, "the initial weights"))

@@ -156,7 +156,7 @@ bool cli_check_shape(const nn_model *m, nn_shape data, const char *what,
 }
 
 static int load_split(const char *dir, const char *split, bool fetch,
-                      bool by_offset, nn_dataset *out)
+                      bool by_offset, int max_classes, nn_dataset *out)
 {
     char img[4096], lab[4096];
     struct stat st;
@@ -172,25 +172,26 @@ static int load_split(const char *dir, const char *split, bool fetch,
         if (cli_run_fetch(dir) != 0)
             return cli_error("%s: could not fetch MNIST (run "
                              "scripts/fetch-mnist, or pass --data DIR)", dir);
-        return load_split(dir, split, false, by_offset, out);
+        return load_split(dir, split, false, by_offset, max_classes, out);
     }
     nn_error err;
-    if ((by_offset ? nn_idx_open_pair : nn_idx_load_pair)(img, lab, 0, out,
+    if ((by_offset ? nn_idx_open_pair : nn_idx_load_pair)(img, lab,
+                                                          max_classes, out,
                                                           &err) != NN_OK)
         return cli_nn_error(&err);
     return 0;
 }
 
 int cli_load_split(const char *dir, const char *split, bool fetch,
-                   nn_dataset *out)
+                   int max_classes, nn_dataset *out)
 {
-    return load_split(dir, split, fetch, false, out);
+    return load_split(dir, split, fetch, false, max_classes, out);
 }
 
 int cli_open_split(const char *dir, const char *split, bool fetch,
-                   nn_dataset *out)
+                   int max_classes, nn_dataset *out)
 {
-    return load_split(dir, split, fetch, true, out);
+    return load_split(dir, split, fetch, true, max_classes, out);
 }
 
 /* The fetch script: $DIGITS_FETCH, else next to the executable
@@ -282,6 +283,24 @@ nn_model *cli_model_from_file_or_spec(const char *arg, nn_shape input,
     if (!m)
         cli_nn_error(&err);
     return m;
+}
+
+bool cli_class_count(const char *arg, long *k)
+{
+    if (!strchr(arg, ','))
+        return cli_int("--classes", arg, 2, NN_MAX_CLASSES, k);
+    long n = 1;   /* names, as evaluate and predict take them */
+    for (const char *c = arg; *c; c++)
+        n += *c == ',';
+    if (n > NN_MAX_CLASSES)
+        return !cli_error("--classes: %ld names given, at most %d", n,
+                          NN_MAX_CLASSES);
+    char **names;
+    if (!cli_class_names(arg, (int)n, &names))
+        return false;
+    free(names);
+    *k = n;
+    return true;
 }
 
 bool cli_class_names(const char *arg, int K, char ***names)

@@ -9,7 +9,7 @@ nn_qmodel *cli_quantize(const nn_model *m, const char *model_path,
                         const char *data_dir, long calibrate)
 {
     nn_dataset train = {0};
-    if (cli_load_split(cli_data_dir(data_dir), "train", false, &train))
+    if (cli_load_split(cli_data_dir(data_dir), "train", false, 0, &train))
         return NULL;
     size_t n = (size_t)calibrate < train.n ? (size_t)calibrate : train.n;
     nn_error err;

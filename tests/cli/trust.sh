@@ -2,7 +2,8 @@
 # Issue 10, "Files the tool writes" and "Data the tool reads": outputs are
 # checked before any work, nothing that is not ours is replaced, a
 # checkpoint belongs to its run, a diverging run saves nothing, data is
-# fetched only into the default folder, shapes must match exactly, resume
+# fetched only into the default folder, shapes must match exactly, labels
+# must be below --classes (or missing ones are named), resume
 # needs the same options, and memory stays bounded.
 # Usage: DIGITS=build/digits sh tests/cli/trust.sh
 set -u
@@ -259,6 +260,29 @@ cmp -s "$T/own.nn.ckpt" "$T/own.ckpt.copy" && ok || bad "a refused resume change
 expect_ok "resume with the same options" conv --out "$T/own.nn" --resume --json
 grep -q "\"model\": \"$CONV\"" "$T/out" && ok || bad "resume --json: wrong model: $(head -c 200 "$T/out")"
 [ ! -e "$T/own.nn.ckpt" ] && ok || bad "resumed run left its checkpoint"
+
+# --- the classes: --classes N declares them and every label must be below;
+# without it a preset gets the largest label + 1 outputs, and the labels
+# below that no training image has are named in a note
+L=$T/stray; make_set "$L" 50
+printf '\310' | dd of="$L/train-labels-idx1-ubyte" bs=1 seek=15 conv=notrunc 2>/dev/null   # item 7: 200
+expect_ok "train on a stray label, no --classes" "$DIGITS" train --data "$L" --epochs 1 --out "$T/stray.nn" --json
+grep -q '"classes": 201,' "$T/out" && ok || bad "stray label: --json classes: $(head -c 300 "$T/out")"
+grep -q "^digits: note: no training image in .*/stray has labels 10 to 199; the model gets 201 outputs" "$T/err" && ok || bad "stray label: no note: $(cat "$T/err")"
+expect_fail "a label at --classes" "stray/train-labels-idx1-ubyte: label 200 of item 7 is out of range \\(must be below 10\\)" "$DIGITS" train --data "$L" --classes 10 --epochs 1 --out "$T/c10.nn"
+no_work "a label at --classes"
+[ ! -e "$T/c10.nn" ] && ok || bad "a refused --classes run wrote its model"
+cp "$D"/train-* "$L/"; printf '\014' | dd of="$L/t10k-labels-idx1-ubyte" bs=1 seek=57 conv=notrunc 2>/dev/null   # item 49: 12
+expect_fail "a test label at --classes" "stray/t10k-labels-idx1-ubyte: label 12 of item 49 is out of range \\(must be below 10\\)" "$DIGITS" train --data "$L" --classes a,b,c,d,e,f,g,h,i,j --epochs 1 --out "$T/c10.nn"
+expect_ok "--classes 12 on labels 0-9" "$DIGITS" train --data "$D" --classes 12 --epochs 1 --out "$T/c12.nn" --json
+grep -q '"classes": 12,' "$T/out" && ok || bad "--classes 12: --json: $(head -c 300 "$T/out")"
+! grep -q 'note' "$T/err" && ok || bad "--classes 12: a note: $(grep note "$T/err")"
+expect_ok "every class present, no --classes" tiny --out "$T/c.nn"
+[ ! -s "$T/err" ] && ok || bad "labels 0-9, no --classes: stderr: $(cat "$T/err")"
+expect_fail "--classes against a layer list" "--classes: --model 'dense\\(16,relu\\) dense\\(10,softmax\\)' has 10 outputs, not 12" tiny --classes 12 --out "$T/c.nn"
+expect_fail "--classes against --init" "--classes: .*/m.nn has 10 outputs, not 11" "$DIGITS" train --data "$D" --init "$T/m.nn" --classes a,b,c,d,e,f,g,h,i,j,k --out "$T/c.nn"
+expect_fail "--classes 1" "--classes: expected an integer from 2 to 65536, got '1'" tiny --classes 1 --out "$T/c.nn"
+expect_fail "--classes with an empty name" "--classes: name 2 is empty" tiny --classes a,,b --out "$T/c.nn"
 
 # --- memory stays bounded: a 65,536-class model's evaluate
 S=$T/two; make_set "$S" 50 2 2
