@@ -128,6 +128,10 @@ void cli_json_number(FILE *f, double v, int decimals);
 void cli_print_confusion(FILE *f, const uint32_t *cm, int K,
                          char *const *names);
 
+/* How many samples of d have each label (IDX labels are bytes); d->labels
+ * must be set. */
+void cli_label_counts(const nn_dataset *d, size_t count[256]);
+
 /* --classes where it sizes a model (summary, train): names "a,b,c" (their
  * count) or a count N, from 2 to NN_MAX_CLASSES, into *k. False after an
  * error line. */

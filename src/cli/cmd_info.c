@@ -26,9 +26,8 @@ static void describe(const char *name, const nn_dataset *d)
         printf("%s_images.shape (%zu, %d, %d, %d)\n", name, d->n, s.dim[0],
                s.dim[1], s.dim[2]);
     printf("%s_labels.shape (%zu,)\n", name, d->n);
-    size_t count[256] = {0};
-    for (size_t i = 0; i < d->n; i++)
-        count[d->labels[i]]++;
+    size_t count[256];
+    cli_label_counts(d, count);
     printf("%s label counts:", name);
     for (int k = 0; k < d->num_classes; k++)
         printf(" %d:%zu", k, count[k]);
@@ -38,9 +37,8 @@ static void describe(const char *name, const nn_dataset *d)
 /* "NAME": {"n": N, "shape": [H, W, C], "label_counts": [...]} */
 static void describe_json(const char *name, const nn_dataset *d)
 {
-    size_t count[256] = {0};
-    for (size_t i = 0; i < d->n; i++)
-        count[d->labels[i]]++;
+    size_t count[256];
+    cli_label_counts(d, count);
     cli_json_string(stdout, name);
     printf(": {\"n\": %zu, \"shape\": [%d, %d, %d], \"label_counts\": [",
            d->n, d->shape.dim[0], d->shape.dim[1], d->shape.dim[2]);

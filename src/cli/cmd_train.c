@@ -820,12 +820,11 @@ static bool check_classes(const train_args *a, const nn_model *m,
     if (a->classes || a->resume || a->init || K != from_labels ||
         K > 256 || !train->labels || cli_mpi_rank() > 0)
         return true;
-    bool seen[256] = {false};   /* IDX labels are bytes */
-    for (size_t i = 0; i < train->n; i++)
-        seen[train->labels[i]] = true;
+    size_t count[256];
+    cli_label_counts(train, count);
     int lo = -1, hi = -1, missing = 0;
     for (int k = 0; k < K; k++)
-        if (!seen[k]) {
+        if (!count[k]) {
             lo = lo < 0 ? k : lo;
             hi = k;
             missing++;

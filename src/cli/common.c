@@ -285,6 +285,13 @@ nn_model *cli_model_from_file_or_spec(const char *arg, nn_shape input,
     return m;
 }
 
+void cli_label_counts(const nn_dataset *d, size_t count[256])
+{
+    memset(count, 0, sizeof(size_t) * 256);
+    for (size_t i = 0; i < d->n; i++)
+        count[d->labels[i]]++;
+}
+
 bool cli_class_count(const char *arg, long *k)
 {
     if (!strchr(arg, ','))
